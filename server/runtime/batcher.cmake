@@ -1,0 +1,1 @@
+# The dynamic batcher library (owned by the batcher work).
