@@ -1,0 +1,153 @@
+#include "server/runtime/preprocess.h"
+
+#include <cmath>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+
+namespace wtserve::runtime {
+namespace {
+
+int Interpolation(const std::string& name) {
+  if (name == "bicubic") return cv::INTER_CUBIC;
+  if (name == "area") return cv::INTER_AREA;
+  if (name == "nearest") return cv::INTER_NEAREST;
+  return cv::INTER_LINEAR;
+}
+
+// Converts to 1 or 3 channels (RGB order in, RGB order out).
+absl::StatusOr<cv::Mat> ToChannels(const cv::Mat& image, int64_t channels) {
+  cv::Mat out;
+  switch (image.type()) {
+    case CV_8UC1:
+      if (channels == 1) return image;
+      cv::cvtColor(image, out, cv::COLOR_GRAY2RGB);
+      return out;
+    case CV_8UC3:
+      if (channels == 3) return image;
+      cv::cvtColor(image, out, cv::COLOR_RGB2GRAY);
+      return out;
+    case CV_8UC4:
+      cv::cvtColor(image, out, channels == 1 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGBA2RGB);
+      return out;
+    default:
+      return absl::InvalidArgumentError(
+          absl::StrCat("image must be 8-bit with 1, 3 or 4 channels, got OpenCV type ",
+                       image.type()));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
+                                           const config::InputPreprocessing& pp) {
+  if (pixels.dim() != 4) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pixels must be [N, C, H, W], got rank ", pixels.dim()));
+  }
+  const int64_t channels = pixels.size(1);
+  if (channels != pp.mean_size() || channels != pp.std_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("pixels have ", channels,
+                                                   " channels, preprocessing expects ",
+                                                   pp.mean_size()));
+  }
+  at::Tensor x;
+  if (pixels.scalar_type() == at::kByte) {
+    // float(pixel) * scale, in float32: the scalar is cast to the tensor's dtype by ATen's
+    // mul kernel, the same expression a client computes for FP32 inputs.
+    x = pixels.to(at::kFloat).mul_(pp.scale());
+  } else if (pixels.scalar_type() == at::kFloat) {
+    x = pixels.contiguous().clone();
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("pixels must be uint8 or float32, got ", c10::toString(pixels.scalar_type())));
+  }
+  const at::Tensor mean =
+      at::from_blob(const_cast<float*>(pp.mean().data()), {1, channels, 1, 1}, at::kFloat)
+          .clone();
+  const at::Tensor std =
+      at::from_blob(const_cast<float*>(pp.std().data()), {1, channels, 1, 1}, at::kFloat).clone();
+  x.sub_(mean).div_(std);
+  return x;
+}
+
+absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::ModelInput& input,
+                                         const config::InputPreprocessing& pp) {
+  if (image.empty()) return absl::InvalidArgumentError("image is empty");
+  if (input.dims_size() != 3) {
+    return absl::InvalidArgumentError("input dims must be [C, H, W] (validate the config first)");
+  }
+  const int64_t channels = input.dims(0);
+  const int height = static_cast<int>(input.dims(1));
+  const int width = static_cast<int>(input.dims(2));
+  absl::StatusOr<cv::Mat> converted = ToChannels(image, channels);
+  if (!converted.ok()) return converted.status();
+  const int interpolation = Interpolation(pp.interpolation());
+
+  cv::Mat resized;
+  if (pp.resize_shorter_side() > 0) {
+    // torchvision Resize(R): the shorter side becomes R, the longer int(R * long / short).
+    const int rows = converted->rows;
+    const int cols = converted->cols;
+    const int64_t r = pp.resize_shorter_side();
+    int new_rows, new_cols;
+    if (rows <= cols) {
+      new_rows = static_cast<int>(r);
+      new_cols = static_cast<int>(r * cols / rows);
+    } else {
+      new_cols = static_cast<int>(r);
+      new_rows = static_cast<int>(r * rows / cols);
+    }
+    if (new_rows < height || new_cols < width) {
+      return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows,
+                                                     " is too small to crop to ", width, "x",
+                                                     height));
+    }
+    cv::Mat scaled;
+    if (new_rows == rows && new_cols == cols) {
+      scaled = *converted;
+    } else {
+      cv::resize(*converted, scaled, cv::Size(new_cols, new_rows), 0, 0, interpolation);
+    }
+    // torchvision CenterCrop: offsets round((size - crop) / 2).
+    const int top = static_cast<int>(std::lround((new_rows - height) / 2.0));
+    const int left = static_cast<int>(std::lround((new_cols - width) / 2.0));
+    resized = scaled(cv::Rect(left, top, width, height));
+  } else if (converted->rows == height && converted->cols == width) {
+    resized = *converted;
+  } else {
+    cv::resize(*converted, resized, cv::Size(width, height), 0, 0, interpolation);
+  }
+
+  // HWC (interleaved) -> CHW. from_blob does not own the Mat's memory (which may be the
+  // caller's image), so the result is always a fresh copy.
+  const cv::Mat contiguous = resized.isContinuous() ? resized : resized.clone();
+  const at::Tensor hwc = at::from_blob(contiguous.data, {height, width, channels}, at::kByte);
+  return hwc.permute({2, 0, 1}).clone(at::MemoryFormat::Contiguous);
+}
+
+absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::ModelInput& input,
+                                       const config::InputPreprocessing& pp) {
+  if (encoded.empty()) return absl::InvalidArgumentError("cannot decode an empty image");
+  const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
+                       const_cast<char*>(encoded.data()));
+  const bool gray = input.dims_size() == 3 && input.dims(0) == 1;
+  cv::Mat decoded;
+  try {
+    decoded = cv::imdecode(buffer, gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: ", e.what()));
+  }
+  if (decoded.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot decode the image (", encoded.size(), " bytes): not a PNG/JPEG OpenCV can read"));
+  }
+  if (!gray) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
+  return ImageToPixels(decoded, input, pp);
+}
+
+}  // namespace wtserve::runtime

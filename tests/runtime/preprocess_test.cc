@@ -1,0 +1,159 @@
+#include "server/runtime/preprocess.h"
+
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "server/runtime/model_config.h"
+
+namespace wtserve::runtime {
+namespace {
+
+using ::testing::HasSubstr;
+
+config::ModelConfig Config(const std::string& input, const std::string& preprocessing = "") {
+  auto cfg = ParseModelConfigText(
+      "name: \"m\" architecture { name: \"a\" } max_batch_size: 4\n" + input +
+          "\noutput { name: \"y\" data_type: TYPE_FP32 dims: [10] }\n" + preprocessing,
+      "test");
+  EXPECT_TRUE(cfg.ok()) << cfg.status();
+  EXPECT_TRUE(ValidateModelConfig(*cfg, "test", "m").ok());
+  return *cfg;
+}
+
+cv::Mat Gradient(int rows, int cols, int type) {
+  cv::Mat m(rows, cols, type);
+  const int channels = m.channels();
+  for (int r = 0; r < rows; ++r) {
+    for (int c = 0; c < cols; ++c) {
+      for (int k = 0; k < channels; ++k) {
+        m.ptr<uint8_t>(r)[c * channels + k] = static_cast<uint8_t>((r * 7 + c * 3 + k * 50) % 256);
+      }
+    }
+  }
+  return m;
+}
+
+std::string Encode(const cv::Mat& bgr_or_gray, const std::string& ext) {
+  std::vector<uchar> buffer;
+  EXPECT_TRUE(cv::imencode(ext, bgr_or_gray, buffer));
+  return std::string(buffer.begin(), buffer.end());
+}
+
+TEST(Preprocess, Uint8AndScaledFloatNormalizeBitIdentically) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_UINT8 dims: [1, 4, 4] }",
+             "input_preprocessing { mean: 0.2860 std: 0.3530 }");
+  const auto& pp = cfg.input_preprocessing();
+  const at::Tensor pixels = at::arange(0, 32, at::kFloat).mul(8).to(at::kByte).view({2, 1, 4, 4});
+  // What a client sends as FP32: float(pixel) * scale in float32.
+  std::vector<float> scaled(32);
+  for (int i = 0; i < 32; ++i) {
+    scaled[i] = static_cast<float>(pixels.data_ptr<uint8_t>()[i]) * pp.scale();
+  }
+  const at::Tensor from_float =
+      *NormalizePixels(at::from_blob(scaled.data(), {2, 1, 4, 4}, at::kFloat), pp);
+  const at::Tensor from_uint8 = *NormalizePixels(pixels, pp);
+  ASSERT_EQ(from_uint8.scalar_type(), at::kFloat);
+  EXPECT_TRUE(at::equal(from_uint8, from_float));
+  // And both equal the documented formula computed in float32 here.
+  const float expected = (static_cast<float>(255 & (5 * 8)) * pp.scale() - 0.2860f) / 0.3530f;
+  EXPECT_EQ(from_uint8.view(-1)[5].item<float>(), expected);
+}
+
+TEST(Preprocess, NormalizePerChannel) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 1, 1] }",
+             "input_preprocessing { mean: [0.5, 0.25, 0] std: [0.5, 0.25, 2] }");
+  std::vector<float> v = {1.0f, 1.0f, 1.0f};
+  const at::Tensor out =
+      *NormalizePixels(at::from_blob(v.data(), {1, 3, 1, 1}, at::kFloat), cfg.input_preprocessing());
+  EXPECT_FLOAT_EQ(out.view(-1)[0].item<float>(), 1.0f);
+  EXPECT_FLOAT_EQ(out.view(-1)[1].item<float>(), 3.0f);
+  EXPECT_FLOAT_EQ(out.view(-1)[2].item<float>(), 0.5f);
+  EXPECT_EQ(v[0], 1.0f);  // the input is not modified in place
+}
+
+TEST(Preprocess, NormalizeRejectsBadTensors) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_FP32 dims: [1, 2, 2] }");
+  const auto& pp = cfg.input_preprocessing();
+  EXPECT_THAT(NormalizePixels(at::zeros({1, 2, 2}), pp).status().message(), HasSubstr("rank 3"));
+  EXPECT_THAT(NormalizePixels(at::zeros({1, 3, 2, 2}), pp).status().message(),
+              HasSubstr("3 channels"));
+  EXPECT_THAT(NormalizePixels(at::zeros({1, 1, 2, 2}, at::kDouble), pp).status().message(),
+              HasSubstr("uint8 or float32"));
+}
+
+TEST(Preprocess, DecodePngGrayKeepsPixelsExactly) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const cv::Mat gray = Gradient(28, 28, CV_8UC1);
+  const at::Tensor pixels = *DecodeImage(Encode(gray, ".png"), cfg.input(0), cfg.input_preprocessing());
+  ASSERT_EQ(pixels.sizes(), at::IntArrayRef({1, 28, 28}));
+  ASSERT_EQ(pixels.scalar_type(), at::kByte);
+  const at::Tensor expected = at::from_blob(gray.data, {1, 28, 28}, at::kByte);
+  EXPECT_TRUE(at::equal(pixels, expected));
+  // The same image given as a Mat (what the offline evaluation does) gives the same pixels.
+  EXPECT_TRUE(at::equal(*ImageToPixels(gray, cfg.input(0), cfg.input_preprocessing()), pixels));
+}
+
+TEST(Preprocess, DecodeColorIsRgbChannelFirst) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [3, 2, 2] }");
+  cv::Mat bgr(2, 2, CV_8UC3, cv::Scalar(10, 20, 30));  // B=10, G=20, R=30
+  const at::Tensor pixels = *DecodeImage(Encode(bgr, ".png"), cfg.input(0), cfg.input_preprocessing());
+  EXPECT_EQ(pixels[0][0][0].item<uint8_t>(), 30);
+  EXPECT_EQ(pixels[1][1][1].item<uint8_t>(), 20);
+  EXPECT_EQ(pixels[2][0][1].item<uint8_t>(), 10);
+  // A color image for a gray model is converted with OpenCV's luma weights.
+  const config::ModelConfig gray_cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 2, 2] }");
+  const at::Tensor gray =
+      *DecodeImage(Encode(bgr, ".png"), gray_cfg.input(0), gray_cfg.input_preprocessing());
+  EXPECT_NEAR(gray[0][0][0].item<uint8_t>(), 0.299 * 30 + 0.587 * 20 + 0.114 * 10, 1.0);
+}
+
+TEST(Preprocess, ResizeShorterSideThenCenterCrop) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 4, 4] }",
+             "input_preprocessing { resize_shorter_side: 4 center_crop: 4 interpolation: "
+             "\"nearest\" }");
+  // 4 rows x 8 cols: already the right shorter side, so only the center crop acts.
+  const cv::Mat wide = Gradient(4, 8, CV_8UC1);
+  const at::Tensor pixels = *DecodeImage(Encode(wide, ".png"), cfg.input(0), cfg.input_preprocessing());
+  ASSERT_EQ(pixels.sizes(), at::IntArrayRef({1, 4, 4}));
+  EXPECT_EQ(pixels[0][0][0].item<uint8_t>(), wide.at<uint8_t>(0, 2));
+  EXPECT_EQ(pixels[0][3][3].item<uint8_t>(), wide.at<uint8_t>(3, 5));
+  // 8 x 16 is halved (nearest) then cropped.
+  const at::Tensor big =
+      *DecodeImage(Encode(Gradient(8, 16, CV_8UC1), ".png"), cfg.input(0), cfg.input_preprocessing());
+  EXPECT_EQ(big.sizes(), at::IntArrayRef({1, 4, 4}));
+}
+
+TEST(Preprocess, ResizeStraightToModelSize) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const at::Tensor pixels = *DecodeImage(Encode(Gradient(56, 40, CV_8UC1), ".jpg"), cfg.input(0),
+                                         cfg.input_preprocessing());
+  EXPECT_EQ(pixels.sizes(), at::IntArrayRef({1, 28, 28}));
+}
+
+TEST(Preprocess, UndecodableBytesAreInvalidArgument) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  for (const std::string& bad : {std::string(), std::string("not an image"),
+                                 Encode(Gradient(8, 8, CV_8UC1), ".png").substr(0, 20)}) {
+    auto result = DecodeImage(bad, cfg.input(0), cfg.input_preprocessing());
+    ASSERT_FALSE(result.ok());
+    EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(result.status().message(), HasSubstr("decode"));
+  }
+}
+
+}  // namespace
+}  // namespace wtserve::runtime
