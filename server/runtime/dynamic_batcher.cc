@@ -1,0 +1,398 @@
+#include "server/runtime/dynamic_batcher.h"
+
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include <ATen/ops/cat.h>
+#include <c10/util/Exception.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace wtserve::runtime {
+
+struct DynamicBatcher::Pending {
+  at::Tensor input;
+  int64_t elements = 0;
+  absl::Time enqueue_time;
+  absl::Time deadline;          // caller's deadline
+  absl::Time queue_expiry;      // enqueue_time + queue timeout
+  std::function<bool()> is_cancelled;
+  CompletionCallback on_complete;
+
+  absl::Time expiry() const { return std::min(deadline, queue_expiry); }
+};
+
+namespace {
+
+// A request answered without running, to be called back once the lock is released.
+struct Dropped {
+  CompletionCallback on_complete;
+  absl::Status status;
+  RequestTimings timings;
+};
+
+void AnswerDropped(std::vector<Dropped>& dropped) {
+  for (Dropped& d : dropped) d.on_complete(std::move(d.status), d.timings);
+  dropped.clear();
+}
+
+// Requests are concatenated only when cat along dim 0 gives one well-formed batch.
+bool Compatible(const at::Tensor& a, const at::Tensor& b) {
+  return a.scalar_type() == b.scalar_type() && a.device() == b.device() &&
+         a.layout() == b.layout() && a.dim() == b.dim() &&
+         a.sizes().slice(1) == b.sizes().slice(1);
+}
+
+std::string ExceptionMessage(const std::exception& e) {
+  // c10::Error::what() carries a C++ backtrace that callers do not need.
+  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
+    return c10_error->what_without_backtrace();
+  }
+  return e.what();
+}
+
+}  // namespace
+
+absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& o) {
+  if (o.max_batch_size < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_batch_size must be >= 1, got ", o.max_batch_size));
+  }
+  for (int64_t size : o.preferred_batch_sizes) {
+    if (size < 1 || size > o.max_batch_size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "preferred_batch_size ", size, " is outside [1, max_batch_size=", o.max_batch_size,
+          "] (preferred sizes: ", absl::StrJoin(o.preferred_batch_sizes, ", "), ")"));
+    }
+  }
+  if (o.max_queue_delay < absl::ZeroDuration() || o.max_queue_delay == absl::InfiniteDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "max_queue_delay must be finite and >= 0, got ", absl::FormatDuration(o.max_queue_delay)));
+  }
+  if (o.max_queue_size < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_queue_size must be >= 0 (0: unbounded), got ", o.max_queue_size));
+  }
+  if (o.default_queue_timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("default_queue_timeout must be >= 0 (0: none), got ",
+                     absl::FormatDuration(o.default_queue_timeout)));
+  }
+  if (o.instance_count < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("instance_count must be >= 1, got ", o.instance_count));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
+    DynamicBatcherOptions options, ExecuteFn execute, DynamicBatcherObserver* observer,
+    Clock* clock) {
+  if (absl::Status s = ValidateDynamicBatcherOptions(options); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dynamic batcher of model '", options.model_name, "': ", s.message()));
+  }
+  if (!execute) return absl::InvalidArgumentError("dynamic batcher: execute function is empty");
+  // Sorted and unique, for IsPreferred's binary search.
+  std::vector<int64_t>& preferred = options.preferred_batch_sizes;
+  std::sort(preferred.begin(), preferred.end());
+  preferred.erase(std::unique(preferred.begin(), preferred.end()), preferred.end());
+  std::unique_ptr<DynamicBatcher> batcher(new DynamicBatcher(
+      std::move(options), std::move(execute), observer, clock ? clock : Clock::Real()));
+  absl::MutexLock lock(&batcher->join_mu_);
+  for (int i = 0; i < batcher->options_.instance_count; ++i) {
+    batcher->threads_.emplace_back(&DynamicBatcher::WorkerLoop, batcher.get(), i);
+  }
+  batcher->threads_.emplace_back(&DynamicBatcher::ReaperLoop, batcher.get());
+  return batcher;
+}
+
+DynamicBatcher::DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
+                               DynamicBatcherObserver* observer, Clock* clock)
+    : options_(std::move(options)),
+      execute_(std::move(execute)),
+      observer_(observer),
+      clock_(clock) {}
+
+DynamicBatcher::~DynamicBatcher() { Shutdown(); }
+
+absl::Status DynamicBatcher::Enqueue(BatcherRequest request) {
+  if (!request.on_complete) {
+    return absl::InvalidArgumentError("batcher request has no completion callback");
+  }
+  if (!request.input.defined() || request.input.dim() < 1) {
+    return absl::InvalidArgumentError(
+        "batcher request input must be a tensor with a batch dimension [n, ...]");
+  }
+  const int64_t n = request.input.size(0);
+  if (n < 1 || n > options_.max_batch_size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("batch size ", n, " of the request is outside [1, max_batch_size=",
+                     options_.max_batch_size, "] of model '", options_.model_name, "'"));
+  }
+  const absl::Duration timeout = request.queue_timeout.value_or(options_.default_queue_timeout);
+  if (timeout < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "queue timeout must be >= 0 (0: none), got ", absl::FormatDuration(timeout)));
+  }
+  if (request.is_cancelled && request.is_cancelled()) {
+    return absl::CancelledError("Request cancelled");
+  }
+
+  absl::MutexLock lock(&mu_);
+  if (shutting_down_) {
+    return absl::UnavailableError(
+        absl::StrCat("model '", options_.model_name, "' is shutting down"));
+  }
+  const absl::Time now = clock_->Now();
+  if (now >= request.deadline) {
+    return absl::DeadlineExceededError("Deadline exceeded before the request was queued");
+  }
+  if (options_.max_queue_size > 0 &&
+      static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+    return absl::UnavailableError("Exceeds maximum queue size");
+  }
+  Pending& p = queue_.emplace_back();
+  p.input = std::move(request.input);
+  p.elements = n;
+  p.enqueue_time = now;
+  p.deadline = request.deadline;
+  p.queue_expiry = timeout == absl::ZeroDuration() ? absl::InfiniteFuture() : now + timeout;
+  p.is_cancelled = std::move(request.is_cancelled);
+  p.on_complete = std::move(request.on_complete);
+  queued_elements_ += n;
+  if (observer_) {
+    observer_->OnQueueDepthChanged(static_cast<int64_t>(queue_.size()), queued_elements_);
+  }
+  work_cv_.Signal();
+  if (p.expiry() < reaper_wake_at_) reaper_cv_.Signal();
+  return absl::OkStatus();
+}
+
+void DynamicBatcher::Shutdown(absl::Time drain_deadline) {
+  {
+    absl::MutexLock lock(&mu_);
+    shutting_down_ = true;
+    drain_deadline_ = std::min(drain_deadline_, drain_deadline);
+    work_cv_.SignalAll();
+    reaper_cv_.SignalAll();
+  }
+  absl::MutexLock lock(&join_mu_);
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+bool DynamicBatcher::shutting_down() const {
+  absl::MutexLock lock(&mu_);
+  return shutting_down_;
+}
+
+int64_t DynamicBatcher::queued_requests() const {
+  absl::MutexLock lock(&mu_);
+  return static_cast<int64_t>(queue_.size());
+}
+
+int64_t DynamicBatcher::queued_elements() const {
+  absl::MutexLock lock(&mu_);
+  return queued_elements_;
+}
+
+bool DynamicBatcher::IsPreferred(int64_t batch_size) const {
+  return std::binary_search(options_.preferred_batch_sizes.begin(),
+                            options_.preferred_batch_sizes.end(), batch_size);
+}
+
+std::optional<absl::Status> DynamicBatcher::DropReason(const Pending& p, absl::Time now,
+                                                       bool check_cancelled) const {
+  // The caller's deadline wins over the queue timeout when both have passed: the client gets the
+  // code that matches what it asked for.
+  if (now >= p.deadline) {
+    return absl::DeadlineExceededError("Deadline exceeded while the request was queued");
+  }
+  if (now >= p.queue_expiry) return absl::UnavailableError("Request timeout expired");
+  if (now >= drain_deadline_) {
+    return absl::UnavailableError(absl::StrCat(
+        "model '", options_.model_name, "' shut down before the request could run"));
+  }
+  if (check_cancelled && p.is_cancelled && p.is_cancelled()) {
+    return absl::CancelledError("Request cancelled");
+  }
+  return std::nullopt;
+}
+
+std::list<DynamicBatcher::Pending>::iterator DynamicBatcher::EraseLocked(
+    std::list<Pending>::iterator it) {
+  queued_elements_ -= it->elements;
+  return queue_.erase(it);
+}
+
+void DynamicBatcher::QueueShrunkLocked(bool wake_a_worker) {
+  if (observer_) {
+    observer_->OnQueueDepthChanged(static_cast<int64_t>(queue_.size()), queued_elements_);
+  }
+  if (!queue_.empty()) {
+    if (wake_a_worker) work_cv_.Signal();
+  } else if (shutting_down_) {
+    // Drained: the reaper may be waiting with no deadline and must see that it can exit.
+    reaper_cv_.Signal();
+  }
+}
+
+void DynamicBatcher::WorkerLoop(int instance) {
+  std::vector<Dropped> dropped;
+  mu_.Lock();
+  while (true) {
+    // Scan the oldest requests that could share one batch, dropping expired and cancelled ones.
+    const absl::Time now = clock_->Now();
+    int64_t total = 0;
+    size_t count = 0;
+    size_t preferred_count = 0;
+    bool closed = false;  // the next request cannot join: the batch cannot grow any more
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (std::optional<absl::Status> reason = DropReason(*it, now, /*check_cancelled=*/true)) {
+        dropped.push_back(
+            {std::move(it->on_complete), *std::move(reason),
+             RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
+        it = EraseLocked(it);
+        continue;
+      }
+      if (total + it->elements > options_.max_batch_size ||
+          !Compatible(queue_.front().input, it->input)) {
+        closed = true;
+        break;
+      }
+      total += it->elements;
+      ++count;
+      if (IsPreferred(total)) preferred_count = count;  // the largest reachable one wins
+      ++it;
+    }
+
+    absl::Time wake_at = absl::InfiniteFuture();
+    size_t take = 0;
+    if (preferred_count > 0) {
+      take = preferred_count;
+    } else if (count > 0) {
+      const absl::Time delay_end = queue_.front().enqueue_time + options_.max_queue_delay;
+      if (closed || total == options_.max_batch_size || shutting_down_ || now >= delay_end) {
+        take = count;
+      } else {
+        wake_at = delay_end;
+      }
+    }
+
+    if (take > 0) {
+      std::vector<Pending> batch;
+      batch.reserve(take);
+      for (size_t i = 0; i < take; ++i) {
+        batch.push_back(std::move(queue_.front()));
+        EraseLocked(queue_.begin());
+      }
+      // Another idle worker may be able to start on what is left.
+      QueueShrunkLocked(/*wake_a_worker=*/true);
+      mu_.Unlock();
+      AnswerDropped(dropped);
+      Execute(instance, std::move(batch));
+      mu_.Lock();
+      continue;
+    }
+    if (!dropped.empty()) {
+      QueueShrunkLocked(/*wake_a_worker=*/false);
+      mu_.Unlock();
+      AnswerDropped(dropped);
+      mu_.Lock();
+      continue;
+    }
+    if (shutting_down_ && queue_.empty()) break;
+    clock_->WaitWithDeadline(&work_cv_, &mu_, wake_at);
+  }
+  mu_.Unlock();
+}
+
+void DynamicBatcher::ReaperLoop() {
+  // Answers expired requests when they expire, even while every worker is busy executing.
+  std::vector<Dropped> dropped;
+  mu_.Lock();
+  while (true) {
+    const absl::Time now = clock_->Now();
+    absl::Time next = absl::InfiniteFuture();
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      if (std::optional<absl::Status> reason = DropReason(*it, now, /*check_cancelled=*/false)) {
+        dropped.push_back(
+            {std::move(it->on_complete), *std::move(reason),
+             RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
+        it = EraseLocked(it);
+        continue;
+      }
+      next = std::min(next, it->expiry());
+      ++it;
+    }
+    if (!dropped.empty()) {
+      // Removing requests can make a preferred size reachable for a waiting worker.
+      QueueShrunkLocked(/*wake_a_worker=*/true);
+      mu_.Unlock();
+      AnswerDropped(dropped);
+      mu_.Lock();
+      continue;
+    }
+    if (shutting_down_ && queue_.empty()) break;
+    if (shutting_down_) next = std::min(next, drain_deadline_);
+    reaper_wake_at_ = next;
+    clock_->WaitWithDeadline(&reaper_cv_, &mu_, next);
+    reaper_wake_at_ = absl::InfiniteFuture();
+  }
+  mu_.Unlock();
+}
+
+void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
+  const absl::Time start = clock_->Now();
+  int64_t total = 0;
+  for (const Pending& p : batch) total += p.elements;
+
+  absl::StatusOr<at::Tensor> output;
+  try {
+    at::Tensor input;
+    if (batch.size() == 1) {
+      input = batch.front().input;
+    } else {
+      std::vector<at::Tensor> inputs;
+      inputs.reserve(batch.size());
+      for (const Pending& p : batch) inputs.push_back(p.input);
+      input = at::cat(inputs, 0);
+    }
+    output = execute_(instance, input);
+  } catch (const std::exception& e) {
+    output = absl::InternalError(absl::StrCat("model '", options_.model_name,
+                                              "' failed on instance ", instance, ": ",
+                                              ExceptionMessage(e)));
+  }
+  if (output.ok() && (!output->defined() || output->dim() < 1 || output->size(0) != total)) {
+    output = absl::InternalError(absl::StrCat(
+        "model '", options_.model_name, "' returned ",
+        output->defined() && output->dim() >= 1 ? absl::StrCat(output->size(0), " rows")
+                                                 : std::string("no batch dimension"),
+        " for a batch of ", total));
+  }
+  const absl::Duration compute_time = clock_->Now() - start;
+
+  if (observer_) {
+    observer_->OnBatchExecuted(ExecutedBatch{instance, total,
+                                             static_cast<int64_t>(batch.size()), compute_time,
+                                             output.status()});
+  }
+  int64_t offset = 0;
+  for (Pending& p : batch) {
+    RequestTimings timings{p.enqueue_time, start - p.enqueue_time, compute_time, total, instance};
+    if (output.ok()) {
+      p.on_complete(output->narrow(0, offset, p.elements), timings);
+    } else {
+      p.on_complete(output.status(), timings);
+    }
+    offset += p.elements;
+  }
+}
+
+}  // namespace wtserve::runtime

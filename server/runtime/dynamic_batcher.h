@@ -1,0 +1,199 @@
+// Dynamic batcher: one request queue per model, one worker thread per model instance.
+//
+// Requests carry an input tensor [n, ...] (n >= 1 batch elements). Workers concatenate queued
+// requests along dim 0 into batches of at most max_batch_size elements (a request is never split),
+// run them through the injected ExecuteFn (the model) and hand each caller exactly its rows of the
+// output. Batch formation follows Triton's dynamic_batching semantics (REFERENCE.md §5); see
+// docs/batcher.md for the rules in full:
+//   - a batch of a preferred size that can be formed from the oldest requests runs at once
+//     (the largest such size);
+//   - otherwise a batch runs at once when no further request fits (max_batch_size reached, or the
+//     next queued request would overflow it), and else once max_queue_delay has passed since the
+//     OLDEST queued request arrived (delay 0: run whatever is queued).
+// Failure answers (each request is answered exactly once):
+//   - queue full                      -> Enqueue returns UNAVAILABLE "Exceeds maximum queue size"
+//   - after Shutdown() began          -> Enqueue returns UNAVAILABLE
+//   - deadline passed before running  -> callback gets DEADLINE_EXCEEDED (answered when it passes,
+//                                        even while every instance is busy)
+//   - queue timeout passed            -> callback gets UNAVAILABLE "Request timeout expired"
+//   - cancelled before running        -> callback gets CANCELLED, never executed
+//   - ExecuteFn error or exception    -> every request of that batch gets the error
+//
+// Thread safety: every public method may be called from any thread. ExecuteFn runs on the worker
+// thread of its instance (one call at a time per instance, instances in parallel). Completion
+// callbacks and observer calls run on batcher threads; they must be short, must not throw and
+// must not call Shutdown() (which joins those threads).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/runtime/batcher_clock.h"
+
+namespace wtserve::runtime {
+
+struct DynamicBatcherOptions {
+  // Used in error messages only, e.g. "wtconvnext_fmnist".
+  std::string model_name;
+  // Elements (rows along dim 0) per batch; >= 1. A request may carry up to this many.
+  int64_t max_batch_size = 1;
+  // Batch sizes (elements) the batcher runs as soon as it can form them; each in
+  // [1, max_batch_size] (Create sorts them). Empty: batches are as large as possible.
+  std::vector<int64_t> preferred_batch_sizes;
+  // How long a batch may wait for more requests, counted from the arrival of the oldest queued
+  // request (Triton max_queue_delay_microseconds). Zero: run what is queued at once.
+  absl::Duration max_queue_delay = absl::ZeroDuration();
+  // Queued REQUESTS (not elements, as Triton's max_queue_size) beyond which Enqueue rejects;
+  // batches being executed do not count. 0: unbounded.
+  int64_t max_queue_size = 0;
+  // Longest time a request may wait in the queue before it is answered UNAVAILABLE "Request
+  // timeout expired" (Triton default_timeout_microseconds). Zero: no queue timeout.
+  absl::Duration default_queue_timeout = absl::ZeroDuration();
+  // Model instances = worker threads; ExecuteFn is called with instance in [0, instance_count).
+  int instance_count = 1;
+};
+
+// INVALID_ARGUMENT naming the field when an option is out of range.
+absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& options);
+
+// What happened to one request, for metrics (queue / compute latency, batch size).
+struct RequestTimings {
+  absl::Time enqueue_time;
+  // Enqueue until its batch started executing, or until it was answered without running.
+  absl::Duration queue_time;
+  // Batch concatenation + ExecuteFn of its batch; zero if it never ran.
+  absl::Duration compute_time;
+  // Elements in the batch it ran in; 0 if it never ran.
+  int64_t batch_size = 0;
+  // Instance that ran it; -1 if it never ran.
+  int instance = -1;
+};
+
+// Receives the request's output rows [n, ...] (a view into the batch output) or its error.
+using CompletionCallback =
+    absl::AnyInvocable<void(absl::StatusOr<at::Tensor> output, const RequestTimings& timings)>;
+
+struct BatcherRequest {
+  // [n, ...], 1 <= n <= max_batch_size. Requests are batched only with requests of the same dtype,
+  // device and trailing shape (an incompatible request ends the batch and heads the next one).
+  at::Tensor input;
+  // Absolute deadline (e.g. the gRPC deadline); passing it before execution -> DEADLINE_EXCEEDED.
+  absl::Time deadline = absl::InfiniteFuture();
+  // Overrides options.default_queue_timeout when set; zero means no queue timeout.
+  std::optional<absl::Duration> queue_timeout;
+  // Optional; checked when the request would join a batch (e.g. wraps
+  // grpc::CallbackServerContext::IsCancelled). Must be cheap, thread-safe and must not call into
+  // the batcher.
+  std::function<bool()> is_cancelled;
+  // Required. Called exactly once if and only if Enqueue returned OK.
+  CompletionCallback on_complete;
+};
+
+// One executed batch, for metrics (execution count, batch size histogram, compute latency).
+struct ExecutedBatch {
+  int instance = 0;
+  int64_t batch_size = 0;     // elements
+  int64_t request_count = 0;  // requests in the batch
+  absl::Duration compute_time;
+  absl::Status status;        // OK or the error every request of the batch received
+};
+
+// Batch-level events, so that metrics stay outside the batcher. Both calls run on batcher
+// threads; OnQueueDepthChanged runs under the batcher's lock (so successive depths arrive in
+// order) and must only record the numbers. OnBatchExecuted runs before the batch's callbacks.
+class DynamicBatcherObserver {
+ public:
+  virtual ~DynamicBatcherObserver() = default;
+  virtual void OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) {}
+  virtual void OnBatchExecuted(const ExecutedBatch& batch) {}
+};
+
+// The model: batch [B, ...] -> output [B, ...] (same B). An error status or a thrown exception
+// (c10::Error, std::exception) fails every request of the batch; the worker keeps going.
+using ExecuteFn =
+    std::function<absl::StatusOr<at::Tensor>(int instance, const at::Tensor& batch)>;
+
+class DynamicBatcher {
+ public:
+  // Starts instance_count worker threads plus one thread that answers expired requests. `observer`
+  // and `clock` (nullptr: the real clock) must outlive the batcher.
+  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Create(
+      DynamicBatcherOptions options, ExecuteFn execute,
+      DynamicBatcherObserver* observer = nullptr, Clock* clock = nullptr);
+
+  DynamicBatcher(const DynamicBatcher&) = delete;
+  DynamicBatcher& operator=(const DynamicBatcher&) = delete;
+  // Shutdown() with no drain deadline.
+  ~DynamicBatcher();
+
+  // Never blocks on the queue. OK: the request was accepted and its callback will be called.
+  // Otherwise the callback is dropped uncalled and the status says why: INVALID_ARGUMENT (bad
+  // input or missing callback), UNAVAILABLE (queue full, shutting down), DEADLINE_EXCEEDED
+  // (deadline already passed), CANCELLED (already cancelled).
+  absl::Status Enqueue(BatcherRequest request);
+
+  // Stops accepting requests, then runs every accepted request without waiting for
+  // max_queue_delay and joins the threads. Requests still queued at `drain_deadline` are answered
+  // UNAVAILABLE instead (batches already executing finish). Idempotent; blocks until drained.
+  void Shutdown(absl::Time drain_deadline = absl::InfiniteFuture());
+
+  bool shutting_down() const;
+  int64_t queued_requests() const;
+  int64_t queued_elements() const;
+  const DynamicBatcherOptions& options() const { return options_; }
+
+ private:
+  struct Pending;
+
+  DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
+                 DynamicBatcherObserver* observer, Clock* clock);
+
+  void WorkerLoop(int instance);
+  void ReaperLoop();
+  // Runs one batch outside the lock and answers its requests.
+  void Execute(int instance, std::vector<Pending> batch);
+  // Why `p` must be answered without running at `now`, if it must.
+  std::optional<absl::Status> DropReason(const Pending& p, absl::Time now,
+                                         bool check_cancelled) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes queue_[it] and returns the next position.
+  std::list<Pending>::iterator EraseLocked(std::list<Pending>::iterator it)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Reports the new depth and wakes the threads that may act on it.
+  void QueueShrunkLocked(bool wake_a_worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  bool IsPreferred(int64_t batch_size) const;
+
+  const DynamicBatcherOptions options_;
+  const ExecuteFn execute_;
+  DynamicBatcherObserver* const observer_;
+  Clock* const clock_;
+
+  mutable absl::Mutex mu_;
+  absl::CondVar work_cv_;    // workers: the queue changed, or shutdown
+  absl::CondVar reaper_cv_;  // reaper: an earlier expiry was queued, or shutdown
+  // FIFO by arrival; a list because expired requests leave from anywhere in it.
+  std::list<Pending> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_elements_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time drain_deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time reaper_wake_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+
+  absl::Mutex join_mu_;
+  std::vector<std::thread> threads_ ABSL_GUARDED_BY(join_mu_);
+};
+
+}  // namespace wtserve::runtime
