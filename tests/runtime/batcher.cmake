@@ -1,1 +1,5 @@
-# The dynamic batcher tests.
+# The dynamic batcher tests: fake clock + fake model, deterministic, a few seconds in all.
+wtserve_add_gtest(dynamic_batcher_test
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/dynamic_batcher_test.cc
+  LIBS wtserve_batcher
+  LABELS runtime)
