@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-pywt python3-numpy python3-grpcio python3-grpc-tools python3-protobuf
   prometheus
+  # deployment checks (tests/deploy)
+  yamllint shellcheck docker-compose python3-yaml
   # data and reports
   dataset-fashion-mnist python3-matplotlib
 )
