@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The slow, real deployment check (not part of CI; run it before changing Dockerfile, .dockerignore
+# or deploy/): builds the image with podman from a locally made Debian base, runs it on host
+# networking, checks health and a real classification from a client outside the container,
+# checks the image's HEALTHCHECK, and checks that `podman stop` ends it cleanly (exit 0) within
+# the drain timeout. Needs root (apt-get, podman), a Debian 12 machine and its Debian mirror.
+#
+# Usage: bash scripts/deploy-check.sh
+# Env:   WTSERVE_DEPLOY_WORK  work folder: podman storage, cached base image, logs
+#                             (default /var/tmp/wtserve-deploy)
+#        WTSERVE_GRPC_PORT / WTSERVE_METRICS_PORT  host ports to use (default 18001 / 18002)
+#        JOBS                 compile jobs inside the build (default 2)
+# Exit 0 only if every step passed; the log says which step failed.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=${WTSERVE_DEPLOY_WORK:-/var/tmp/wtserve-deploy}
+grpc_port=${WTSERVE_GRPC_PORT:-18001}
+metrics_port=${WTSERVE_METRICS_PORT:-18002}
+jobs=${JOBS:-2}
+image=localhost/wtserve:deploy-check
+loadgen_image=localhost/wtserve-loadgen:deploy-check
+container=wtserve-deploy-check
+exit_timeout_s=30
+model=wtconvnext_fmnist
+
+step() { printf '\n=== %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)"; }
+fail() { echo "deploy-check: FAILED: $*" >&2; exit 1; }
+
+[ "$(id -u)" -eq 0 ] || fail "run as root (apt-get and podman need it)"
+mkdir -p "$work"
+
+step "packages: podman buildah runc debootstrap"
+need=()
+for p in podman buildah runc debootstrap; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+
+# A private podman configuration: runc (crun refuses this host's hybrid cgroups), ulimits within
+# the host's hard limits, and storage in the work folder instead of the system store.
+cat > "$work/containers.conf" <<CONF
+[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
+[engine]
+runtime = "runc"
+CONF
+cat > "$work/storage.conf" <<CONF
+[storage]
+driver = "overlay"
+graphroot = "$work/storage"
+runroot = "$work/run"
+CONF
+export CONTAINERS_CONF="$work/containers.conf" CONTAINERS_STORAGE_CONF="$work/storage.conf"
+
+step "base image debian:bookworm-slim (debootstrap, cached in $work)"
+base=docker.io/library/debian:bookworm-slim
+if podman image exists "$base"; then
+  echo "cached: $(podman image inspect --format '{{.Id}} {{.Created}}' "$base")"
+else
+  # The mirror apt already uses (deb822 or one-line sources), so the build reaches it too.
+  mirror=$(grep -hoE '^URIs: *http[^ ]*/debian/?$' /etc/apt/sources.list.d/*.sources 2>/dev/null \
+             | head -n1 | sed 's/^URIs: *//')
+  if [ -z "$mirror" ]; then
+    mirror=$(grep -hoE '^deb +http[^ ]*/debian/? +bookworm ' /etc/apt/sources.list 2>/dev/null \
+               | head -n1 | awk '{print $2}')
+  fi
+  [ -n "$mirror" ] || fail "cannot find the Debian mirror in /etc/apt"
+  rootfs="$work/rootfs"
+  rm -rf "$rootfs"
+  debootstrap --variant=minbase bookworm "$rootfs" "$mirror" > "$work/debootstrap.log"
+  rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+  rm -f "$rootfs/etc/apt/sources.list"
+  if ls /etc/apt/sources.list.d/*.sources > /dev/null 2>&1; then
+    cp /etc/apt/sources.list.d/*.sources "$rootfs/etc/apt/sources.list.d/"
+  else
+    cp /etc/apt/sources.list "$rootfs/etc/apt/sources.list"
+  fi
+  tar -C "$rootfs" -c . | podman import --change 'CMD ["bash"]' - "$base"
+  rm -rf "$rootfs"
+fi
+
+step "podman build (default target: runtime) -> $image"
+# --format docker keeps HEALTHCHECK (the OCI format has no such field).
+start=$(date +%s)
+podman build --pull=never --network host --format docker --build-arg "JOBS=$jobs" \
+  -t "$image" "$root"
+echo "build took $(( $(date +%s) - start )) s"
+podman image inspect --format 'size {{.Size}} bytes, user {{.Config.User}}, exposed {{.Config.ExposedPorts}}' "$image"
+
+step "podman build --target loadgen -> $loadgen_image"
+start=$(date +%s)
+podman build --pull=never --network host --format docker --build-arg "JOBS=$jobs" \
+  --target loadgen -t "$loadgen_image" "$root"
+echo "build took $(( $(date +%s) - start )) s"
+
+step "the runtime image holds no compiler"
+for tool in gcc g++ cc c++ cmake; do
+  if podman run --rm --entrypoint sh "$image" -c "command -v $tool"; then
+    fail "$tool found in the runtime image"
+  fi
+done
+echo "none of gcc g++ cc c++ cmake in $image"
+[ "$(podman run --rm --entrypoint id "$image" -u)" = 10001 ] || fail "image does not run as uid 10001"
+echo "runs as uid 10001"
+
+step "run $container on host networking (gRPC $grpc_port, metrics $metrics_port)"
+podman rm -f "$container" > /dev/null 2>&1 || true
+podman run -d --name "$container" --network host "$image" \
+  --model_repository=/models --grpc_port="$grpc_port" --metrics_port="$metrics_port" \
+  --exit_timeout="${exit_timeout_s}s"
+cleanup() { podman rm -f "$container" > /dev/null 2>&1 || true; }
+trap cleanup EXIT
+
+step "client: health SERVING and classification of Fashion-MNIST test images by $model"
+start=$(date +%s)
+/usr/bin/python3 "$root/tests/deploy/oip_client.py" --target "127.0.0.1:$grpc_port" \
+  --model "$model" --images 200 --min-accuracy 0.8 --wait 600 \
+  || { podman logs --tail 50 "$container"; fail "client check"; }
+echo "client check took $(( $(date +%s) - start )) s (including model load)"
+
+step "the image's HEALTHCHECK (wtserve-health inside the container)"
+podman healthcheck run "$container" || fail "podman healthcheck run"
+echo "healthcheck: healthy"
+
+step "metrics on :$metrics_port"
+/usr/bin/python3 - "$metrics_port" <<'PY' || fail "metrics scrape"
+import sys, urllib.request
+text = urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/metrics", timeout=10).read().decode()
+names = sorted({l.split()[2] for l in text.splitlines() if l.startswith("# TYPE wtserve_")})
+print(f"{len(names)} wtserve metric families: {', '.join(names)}")
+sys.exit(0 if names else 1)
+PY
+
+step "loadgen image against the running server"
+podman run --rm --network host "$loadgen_image" --target="127.0.0.1:$grpc_port" \
+  --model="$model" --requests=200 --concurrency=4 \
+  || fail "loadgen container"
+
+step "podman stop: SIGTERM, drain, exit 0 within ${exit_timeout_s}s"
+start_ms=$(( $(date +%s%N) / 1000000 ))
+podman stop --time $(( exit_timeout_s + 10 )) "$container" > /dev/null
+elapsed_ms=$(( $(date +%s%N) / 1000000 - start_ms ))
+code=$(podman inspect --format '{{.State.ExitCode}}' "$container")
+echo "stopped in ${elapsed_ms} ms, exit code $code"
+podman logs --tail 5 "$container"
+[ "$code" -eq 0 ] || fail "exit code $code after SIGTERM"
+[ "$elapsed_ms" -lt $(( exit_timeout_s * 1000 )) ] \
+  || fail "stop took ${elapsed_ms} ms, not within the ${exit_timeout_s} s drain timeout"
+
+step "deploy-check: all passed"
