@@ -150,11 +150,125 @@ at::Tensor WTConv2dImpl::forward_general(const at::Tensor& x) {
   return out;
 }
 
+// Haar fast path. With a, b / c, d a 2x2 block and t the db1 filter tap (~1/2), the analysis
+// bands are t(a+b+c+d), t(a+b-c-d), t(a-b+c-d), t(a-b-c+d) and the synthesis of bands
+// (LL, LH, HL, HH) puts t(P+R), t(P-R) / t(Q+S), t(Q-S) into the block, with P = LL+LH,
+// Q = LL-LH, R = HL+HH, S = HL-HH. We compute raw sums (no t) and fold every t, the per-band
+// scale and the base scale into the depthwise conv weights (tiny tensors), so the big tensors
+// only see adds:
+//   S_j = raw sums of level j = m_j * true bands, with m_j = m_{j-1} / t (m_{-1} = 1);
+//   V_j = conv(S_j, w_j * scale_j * c_j / m_j) = c_j * (true scaled conv output), c_j = t^(j+1);
+//   raw synthesis of V_j (+ the raw synthesis of level j+1 accumulated into its LL band) is then
+//   c_j / t times the reference's, which is exactly c_{j-1} (and 1 at level 0).
+// The synthesis is accumulated in place into V_{j-1}'s LL band and, at level 0, into the base
+// conv output, through strided views; nothing is padded, concatenated or cropped on the way up.
 at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
   TORCH_CHECK(IsHaarWavelet(options.wavelet()), "WTConv2d: forward_haar needs wavelet db1/haar, not ",
               options.wavelet());
-  // Filled in by the fast-path commit; until then the reference algorithm.
-  return forward_general(x);
+  CheckInput(x);
+  const int64_t n = x.size(0), c = options.channels(), k = options.kernel_size();
+  const int64_t levels = options.wt_levels(), stride = options.stride();
+  const double t = haar_tap_;
+  // Raw sums grow 4x per level; float16 would overflow on deep levels, so there the analysis is
+  // kept at the reference's scale (one extra multiply per level).
+  const bool rescale_analysis = x.scalar_type() == at::kHalf;
+  // out= kernels are not differentiable; the analysis only depends on x.
+  const bool analysis_out_ok = !(at::GradMode::is_enabled() && x.requires_grad());
+
+  // Base branch: scale * (conv(x, w) + b) = conv(x, scale * w) + scale * b.
+  at::Tensor base_w = base_conv->weight * base_scale->weight.reshape({c, 1, 1, 1});
+  at::Tensor base_b;
+  if (base_conv->bias.defined()) base_b = base_conv->bias * base_scale->weight.reshape({c});
+  at::Tensor y;
+  if (stride == 1) {
+    y = at::conv2d(x, base_w, base_b, 1, "same", 1, c);
+  } else {
+    // Strided conv with 'same' alignment = subsampled stride-1 conv, without computing the rest.
+    const int64_t left = (k - 1) / 2, right = k - 1 - left;
+    if (left == right) {
+      y = at::conv2d(x, base_w, base_b, stride, left, 1, c);
+    } else {
+      y = at::conv2d(at::constant_pad_nd(x, {left, right, left, right}), base_w, base_b, stride,
+                     at::IntArrayRef{0}, 1, c);
+    }
+  }
+  if (levels == 0) return y;
+
+  // Analysis: raw 2x2 block sums, then the per-level depthwise conv with folded factors.
+  std::vector<at::Tensor> v(levels);                    // [n, 4c, h_j, w_j]
+  std::vector<std::pair<int64_t, int64_t>> sizes(levels);  // level input size before padding
+  at::Tensor ll = x;
+  double m = 1.0, cj = 1.0;
+  for (int64_t j = 0; j < levels; ++j) {
+    sizes[j] = {ll.size(2), ll.size(3)};
+    const at::Tensor in = PadToEven(ll);
+    const int64_t h = in.size(2) / 2, w = in.size(3) / 2;
+    const at::Tensor top = in.slice(2, 0, None, 2), bottom = in.slice(2, 1, None, 2);
+    const at::Tensor p = top + bottom, q = top - bottom;  // [n, c, h, 2w]
+    const at::Tensor pe = p.slice(3, 0, None, 2), po = p.slice(3, 1, None, 2);
+    const at::Tensor qe = q.slice(3, 0, None, 2), qo = q.slice(3, 1, None, 2);
+    at::Tensor bands;  // [n, c, 4, h, w]
+    if (analysis_out_ok) {
+      bands = at::empty({n, c, 4, h, w}, x.options());
+      at::Tensor b0 = bands.select(2, 0), b1 = bands.select(2, 1), b2 = bands.select(2, 2), b3 = bands.select(2, 3);
+      at::add_out(b0, pe, po);
+      at::add_out(b1, qe, qo);
+      at::sub_out(b2, pe, po);
+      at::sub_out(b3, qe, qo);
+    } else {
+      bands = at::stack({pe + po, qe + qo, pe - po, qe - qo}, 2);
+    }
+    m /= t;
+    if (rescale_analysis) {
+      bands = analysis_out_ok ? bands.mul_(1.0 / m) : bands * (1.0 / m);
+      m = 1.0;
+    }
+    cj *= t;
+    ll = bands.select(2, 0);
+    const at::Tensor w_eff = level_conv(j).weight * (level_scale(j).weight.reshape({4 * c, 1, 1, 1}) * (cj / m));
+    v[j] = at::conv2d(bands.view({n, 4 * c, h, w}), w_eff, {}, 1, "same", 1, 4 * c);
+  }
+
+  // Synthesis, deepest level first, accumulated into the level above.
+  for (int64_t j = levels - 1; j >= 0; --j) {
+    const int64_t h = v[j].size(2), w = v[j].size(3);
+    const at::Tensor vb = v[j].view({n, c, 4, h, w});
+    const at::Tensor lo = vb.select(2, 0), lh = vb.select(2, 1), hl = vb.select(2, 2), hh = vb.select(2, 3);
+    if (j == 0 && stride > 1 && stride % 2 == 0) {
+      // Output pixel (i*s, j*s) is the top-left pixel of block (i*s/2, j*s/2): t(P+R) only.
+      const int64_t b = stride / 2;
+      auto sub = [b](const at::Tensor& z) { return z.slice(2, 0, None, b).slice(3, 0, None, b); };
+      y.add_(sub(lo)).add_(sub(lh)).add_(sub(hl)).add_(sub(hh));
+      break;
+    }
+    const int64_t hi_rows = sizes[j].first / 2, hi_cols = sizes[j].second / 2;  // odd rows/cols of the target
+    at::Tensor target;
+    at::Tensor full;  // odd stride: synthesise at full size, subsample afterwards
+    if (j > 0) {
+      target = v[j - 1].view({n, c, 4, v[j - 1].size(2), v[j - 1].size(3)}).select(2, 0);
+    } else if (stride == 1) {
+      target = y;
+    } else {
+      full = at::zeros({n, c, sizes[0].first, sizes[0].second}, y.options());
+      target = full;
+    }
+    const at::Tensor pp = lo + lh, qq = lo - lh, rr = hl + hh, ss = hl - hh;
+    auto crop = [](const at::Tensor& z, int64_t rows, int64_t cols) {
+      return z.slice(2, 0, rows).slice(3, 0, cols);
+    };
+    target.slice(2, 0, None, 2).slice(3, 0, None, 2).add_(pp).add_(rr);
+    if (hi_cols > 0) {
+      target.slice(2, 0, None, 2).slice(3, 1, None, 2).add_(crop(pp, h, hi_cols)).sub_(crop(rr, h, hi_cols));
+    }
+    if (hi_rows > 0) {
+      target.slice(2, 1, None, 2).slice(3, 0, None, 2).add_(crop(qq, hi_rows, w)).add_(crop(ss, hi_rows, w));
+    }
+    if (hi_rows > 0 && hi_cols > 0) {
+      target.slice(2, 1, None, 2).slice(3, 1, None, 2).add_(crop(qq, hi_rows, hi_cols)).sub_(crop(ss, hi_rows, hi_cols));
+    }
+    if (full.defined()) y.add_(full.slice(2, 0, None, stride).slice(3, 0, None, stride));
+  }
+  return y;
 }
 
 }  // namespace wtserve::nn
