@@ -10,6 +10,8 @@
 #                             (default /var/tmp/wtserve-deploy)
 #        WTSERVE_GRPC_PORT / WTSERVE_METRICS_PORT  host ports to use (default 18001 / 18002)
 #        JOBS                 compile jobs inside the build (default 2)
+#        WTSERVE_DEPLOY_CONTEXT  "head" (default): build from the committed HEAD (git archive), so
+#                             uncommitted edits cannot leak in; "worktree": the working tree as is
 # Exit 0 only if every step passed; the log says which step failed.
 set -euo pipefail
 
@@ -83,18 +85,29 @@ else
   rm -rf "$rootfs"
 fi
 
+step "build context (${WTSERVE_DEPLOY_CONTEXT:-head})"
+if [ "${WTSERVE_DEPLOY_CONTEXT:-head}" = worktree ]; then
+  context=$root
+else
+  context="$work/context"
+  rm -rf "$context"
+  mkdir -p "$context"
+  git -C "$root" archive HEAD | tar -x -C "$context"
+  echo "HEAD $(git -C "$root" rev-parse --short HEAD) -> $context"
+fi
+
 step "podman build (default target: runtime) -> $image"
 # --format docker keeps HEALTHCHECK (the OCI format has no such field).
 start=$(date +%s)
 podman build --pull=never --network host --format docker --build-arg "JOBS=$jobs" \
-  -t "$image" "$root"
+  -t "$image" "$context"
 echo "build took $(( $(date +%s) - start )) s"
 podman image inspect --format 'size {{.Size}} bytes, user {{.Config.User}}, exposed {{.Config.ExposedPorts}}' "$image"
 
 step "podman build --target loadgen -> $loadgen_image"
 start=$(date +%s)
 podman build --pull=never --network host --format docker --build-arg "JOBS=$jobs" \
-  --target loadgen -t "$loadgen_image" "$root"
+  --target loadgen -t "$loadgen_image" "$context"
 echo "build took $(( $(date +%s) - start )) s"
 
 step "the runtime image holds no compiler"

@@ -4,9 +4,10 @@ than the server (Debian's python3-grpcio; stubs generated from proto/ at run tim
 
 It waits until grpc.health.v1 reports the server SERVING, reads the model's metadata, classifies
 the first --images Fashion-MNIST test images (UINT8 pixels, one request each, asking for the
-top-1 through the "classification" output parameter) and checks the answers against the labels.
-Exit 0 if the health check passed, the first image was classified correctly and the accuracy is
-at least --min-accuracy; 1 otherwise.
+top-1 through the "classification" output parameter), checks the answers against the labels, and
+checks that a request for an unknown model gets NOT_FOUND. Exit 0 if the health check passed, the
+first image was classified correctly, the accuracy is at least --min-accuracy and the unknown
+model was refused; 1 otherwise.
 
 Usage: oip_client.py --target 127.0.0.1:8001 --model wtconvnext_fmnist [--images 100]
 """
@@ -122,10 +123,19 @@ def main():
                 print(f"image 0: label {label}, predicted {predicted} "
                       f"({':'.join(name)}, score {score})")
         elapsed = time.monotonic() - start
+        # An unknown model must be refused with NOT_FOUND (and counted as a failure).
+        try:
+            stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="no_such_model"),
+                            timeout=10)
+            unknown_ok = False
+            print("unknown model: accepted (expected NOT_FOUND)")
+        except grpc.RpcError as err:
+            unknown_ok = err.code() == grpc.StatusCode.NOT_FOUND
+            print(f"unknown model: {err.code().name}")
         accuracy = correct / len(images)
         print(f"{len(images)} images in {elapsed:.2f} s: accuracy {accuracy:.3f} "
               f"(required >= {args.min_accuracy})")
-        return 0 if first_ok and accuracy >= args.min_accuracy else 1
+        return 0 if first_ok and unknown_ok and accuracy >= args.min_accuracy else 1
 
 
 if __name__ == "__main__":
