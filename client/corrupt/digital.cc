@@ -69,14 +69,61 @@ cv::Mat ElasticTransform(const cv::Mat& image, Context& ctx) {
   return ToU8(out);
 }
 
+namespace {
+
+// Pillow's BOX reduction weights for one axis (out x in): output pixel i averages, with equal
+// weights, the input pixels whose centres fall in ((i + 0.5) s - s/2, (i + 0.5) s + s/2],
+// s = in / out.  This differs from OpenCV's INTER_AREA (fractional coverage) at non-integer
+// ratios, which the CIFAR table's factors (0.95, 0.9, ...) always are.
+cv::Mat PilBoxWeights(int in, int out) {
+  const double scale = static_cast<double>(in) / out;
+  cv::Mat w = cv::Mat::zeros(out, in, CV_32F);
+  for (int i = 0; i < out; ++i) {
+    const double centre = (i + 0.5) * scale;
+    int count = 0;
+    for (int j = 0; j < in; ++j) {
+      const double t = (j + 0.5 - centre) / scale;
+      if (t > -0.5 && t <= 0.5) {
+        w.at<float>(i, j) = 1.0f;
+        ++count;
+      }
+    }
+    if (count > 0) w.row(i) /= count;
+  }
+  return w;
+}
+
+// Pillow's two-pass resample: horizontal, round to uint8, vertical, round to uint8.
+cv::Mat PilBoxReduce(const cv::Mat& image, cv::Size size) {
+  const cv::Mat wx = PilBoxWeights(image.cols, size.width);
+  const cv::Mat wy = PilBoxWeights(image.rows, size.height);
+  std::vector<cv::Mat> planes;
+  cv::split(image, planes);
+  for (cv::Mat& p : planes) {
+    cv::Mat f, tmp;
+    p.convertTo(f, CV_32F);
+    cv::gemm(f, wx, 1.0, cv::noArray(), 0.0, tmp, cv::GEMM_2_T);
+    tmp.convertTo(p, CV_8U);
+    p.convertTo(f, CV_32F);
+    cv::gemm(wy, f, 1.0, cv::noArray(), 0.0, tmp);
+    tmp.convertTo(p, CV_8U);
+  }
+  cv::Mat out;
+  cv::merge(planes, out);
+  return out;
+}
+
+}  // namespace
+
 cv::Mat Pixelate(const cv::Mat& image, Context& ctx) {
-  // PIL BOX down (area average) then BOX up (centre-aligned nearest).
+  // PIL resize with BOX down to factor * size, then BOX back up (which is centre-aligned
+  // nearest neighbour, OpenCV's INTER_NEAREST_EXACT).
   const double f = ctx.table.pixelate[ctx.row()];
   const int w = std::max(1, static_cast<int>(image.cols * f));
   const int h = std::max(1, static_cast<int>(image.rows * f));
-  cv::Mat small, out;
-  cv::resize(image, small, cv::Size(w, h), 0, 0, cv::INTER_AREA);
-  cv::resize(small, out, image.size(), 0, 0, cv::INTER_NEAREST_EXACT);
+  cv::Mat out;
+  cv::resize(PilBoxReduce(image, cv::Size(w, h)), out, image.size(), 0, 0,
+             cv::INTER_NEAREST_EXACT);
   return out;
 }
 

@@ -32,6 +32,12 @@ double MeanAbsDiff(const cv::Mat& a, const cv::Mat& b) {
   return cv::mean(d.reshape(1))[0];
 }
 
+cv::Mat ToFloatForTest(const cv::Mat& u8) {
+  cv::Mat f;
+  u8.convertTo(f, CV_32F, 1.0 / 255.0);
+  return f;
+}
+
 bool SameBytes(const cv::Mat& a, const cv::Mat& b) {
   return a.size() == b.size() && a.type() == b.type() && cv::norm(a, b, cv::NORM_INF) == 0;
 }
@@ -231,6 +237,356 @@ TEST_P(EveryCorruption, RandomOnesDependOnSeedAndIndex) {
 
 INSTANTIATE_TEST_SUITE_P(All, EveryCorruption, ::testing::ValuesIn(CorruptionNames()),
                          [](const auto& info) { return info.param; });
+
+// ---------------------------------------------------------------------------------------------
+// Severity ordering.
+
+// Pearson correlation of all values of two images.
+double Correlation(const cv::Mat& a, const cv::Mat& b) {
+  cv::Mat x, y;
+  a.reshape(1, 1).convertTo(x, CV_64F);
+  b.reshape(1, 1).convertTo(y, CV_64F);
+  cv::Scalar mx, sx, my, sy;
+  cv::meanStdDev(x, mx, sx);
+  cv::meanStdDev(y, my, sy);
+  if (sx[0] == 0 || sy[0] == 0) return 0.0;
+  return cv::mean((x - mx[0]).mul(y - my[0]))[0] / (sx[0] * sy[0]);
+}
+
+struct SeverityCase {
+  std::string label;
+  std::vector<cv::Mat> images;
+};
+
+std::vector<SeverityCase> SeverityCases() {
+  std::vector<cv::Mat> fmnist;
+  for (int i = 0; i < 4; ++i) {
+    fmnist.push_back(testing::ReadIdxImage(testing::kFashionMnistTestImages, i));
+  }
+  return {{"fashion-mnist 28x28 grey (CIFAR table)", fmnist},
+          {"scene 28x28 RGB (CIFAR table)", {testing::SyntheticScene(28, 28)}},
+          {"scene 64x64 RGB (Tiny-ImageNet table)", {testing::SyntheticScene(64, 64)}},
+          {"scene 64x64 grey (Tiny-ImageNet table)", {Gray(testing::SyntheticScene(64, 64))}},
+          {"scene 224x224 RGB (ImageNet table)", {testing::SyntheticScene(224, 224)}},
+          {"scene 224x224 grey (ImageNet table)", {Gray(testing::SyntheticScene(224, 224))}}};
+}
+
+// (corruption, table) pairs whose *published* parameters do not increase the mean absolute
+// difference from severity to severity; docs/corruptions.md ("Severity and pixel change")
+// gives the reason for each.  Everything else must grow strictly.
+bool PublishedTableIsNotMadMonotone(const std::string& name, ParameterTable table) {
+  using T = ParameterTable;
+  static const std::set<std::pair<std::string, T>> kExceptions = {
+      {"glass_blur", T::kCifar},        {"glass_blur", T::kTinyImageNet},
+      {"motion_blur", T::kCifar},       {"pixelate", T::kCifar},
+      {"frost", T::kCifar},             {"frost", T::kTinyImageNet},
+      {"frost", T::kImageNet},          {"elastic_transform", T::kCifar},
+      {"elastic_transform", T::kTinyImageNet}, {"elastic_transform", T::kImageNet},
+      {"spatter", T::kCifar},           {"spatter", T::kTinyImageNet},
+      {"saturate", T::kCifar},          {"snow", T::kImageNet},
+      {"fog", T::kImageNet},
+  };
+  return kExceptions.count({name, table}) > 0;
+}
+
+constexpr int kIndicesPerImage = 8;  // averages out the random draws
+
+TEST_P(EveryCorruption, MeanAbsoluteDifferenceGrowsWithSeverity) {
+  for (const SeverityCase& c : SeverityCases()) {
+    ASSERT_FALSE(c.images.front().empty()) << c.label;
+    const ParameterTable table = ParameterTableFor(c.images[0].rows, c.images[0].cols);
+    if (PublishedTableIsNotMadMonotone(GetParam(), table)) continue;
+    std::vector<double> mad;
+    for (int severity = 1; severity <= 5; ++severity) {
+      double sum = 0.0;
+      for (const cv::Mat& image : c.images) {
+        for (int k = 0; k < kIndicesPerImage; ++k) {
+          sum += MeanAbsDiff(MustCorrupt(image, GetParam(), severity, 1, k), image);
+        }
+      }
+      mad.push_back(sum / (c.images.size() * kIndicesPerImage));
+    }
+    for (int s = 1; s < 5; ++s) {
+      EXPECT_GT(mad[s], mad[s - 1]) << c.label << ": severity " << s + 1 << " vs " << s;
+    }
+  }
+}
+
+// Frost's published weights (image a, frost b) always raise b / a, but lower a enough that the
+// pixel change can shrink; the loss of correlation with the clean image grows.
+TEST(Frost, DecorrelationGrowsWithSeverity) {
+  for (const SeverityCase& c : SeverityCases()) {
+    std::vector<double> decorrelation;
+    for (int severity = 1; severity <= 5; ++severity) {
+      double sum = 0.0;
+      for (const cv::Mat& image : c.images) {
+        for (int k = 0; k < kIndicesPerImage; ++k) {
+          sum += 1.0 - Correlation(MustCorrupt(image, "frost", severity, 1, k), image);
+        }
+      }
+      decorrelation.push_back(sum);
+    }
+    for (int s = 1; s < 5; ++s) {
+      EXPECT_GT(decorrelation[s], decorrelation[s - 1]) << c.label << ": severity " << s + 1;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Exact parameters.
+
+// Mean and standard deviation of round(clip(x + sigma * z, 0, 1) * 255) / 255 - x for
+// z ~ N(0, 1): the added noise after the clip and 8-bit rounding, by numerical integration.
+std::pair<double, double> ClippedNoiseMoments(double x, double sigma) {
+  double m0 = 0, m1 = 0, m2 = 0;
+  const double dz = 1e-3;
+  for (double z = -9; z <= 9; z += dz) {
+    const double p = std::exp(-0.5 * z * z) * dz / std::sqrt(2 * M_PI);
+    const double v = std::nearbyint(std::clamp(x + sigma * z, 0.0, 1.0) * 255.0) / 255.0 - x;
+    m0 += p;
+    m1 += p * v;
+    m2 += p * v * v;
+  }
+  m1 /= m0;
+  return {m1, std::sqrt(m2 / m0 - m1 * m1)};
+}
+
+void ExpectNoiseSigma(const cv::Mat& image, const std::string& name, int severity,
+                      double sigma) {
+  const cv::Mat out = MustCorrupt(image, name, severity, 9, 1);
+  cv::Mat noise;
+  cv::subtract(out, image, noise, cv::noArray(), CV_64F);
+  noise /= 255.0;
+  cv::Scalar mean, stddev;
+  cv::meanStdDev(noise.reshape(1), mean, stddev);
+  const double x = image.at<uint8_t>(0, 0) / 255.0;
+  // Speckle noise is x * N(0, sigma).
+  const double effective = name == "speckle_noise" ? sigma * x : sigma;
+  const auto [expected_mean, expected_std] = ClippedNoiseMoments(x, effective);
+  const double n = static_cast<double>(noise.total() * noise.channels());
+  EXPECT_NEAR(stddev[0], expected_std, 4 * expected_std / std::sqrt(2 * n))
+      << name << " severity " << severity << " sigma " << sigma;
+  EXPECT_NEAR(mean[0], expected_mean, 4 * expected_std / std::sqrt(n)) << name << " " << severity;
+}
+
+TEST(ExactParameters, GaussianNoiseSigma) {
+  const double imagenet[] = {0.08, 0.12, 0.18, 0.26, 0.38};
+  const double cifar[] = {0.04, 0.06, 0.08, 0.09, 0.10};
+  const double tiny[] = {0.04, 0.08, 0.12, 0.15, 0.18};
+  for (int s = 1; s <= 5; ++s) {
+    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s,
+                     imagenet[s - 1]);
+    ExpectNoiseSigma(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s,
+                     tiny[s - 1]);
+    ExpectNoiseSigma(cv::Mat(47, 47, CV_8UC1, cv::Scalar(128)), "gaussian_noise", s,
+                     cifar[s - 1]);
+  }
+}
+
+TEST(ExactParameters, SpeckleNoiseSigma) {
+  const double imagenet[] = {0.15, 0.2, 0.35, 0.45, 0.6};
+  const double cifar[] = {0.06, 0.10, 0.12, 0.16, 0.20};
+  for (int s = 1; s <= 5; ++s) {
+    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "speckle_noise", s,
+                     imagenet[s - 1]);
+    ExpectNoiseSigma(cv::Mat(40, 40, CV_8UC3, cv::Scalar::all(200)), "speckle_noise", s,
+                     cifar[s - 1]);
+  }
+}
+
+TEST(ExactParameters, ShotNoiseIsPoissonWithThePublishedPhotonCount) {
+  // The recovered value is round(clip(k / lambda) * 255) / 255 with k ~ Poisson(x * lambda).
+  const double imagenet[] = {60, 25, 12, 5, 3};
+  const double x = 0.4;
+  const cv::Mat image(224, 224, CV_8UC3, cv::Scalar::all(102));
+  for (int s = 1; s <= 5; ++s) {
+    const double lambda = imagenet[s - 1];
+    double m1 = 0, m2 = 0, p = std::exp(-x * lambda);
+    for (int k = 0; k < 400; ++k) {
+      if (k > 0) p *= x * lambda / k;
+      const double v = std::nearbyint(std::min(1.0, k / lambda) * 255.0) / 255.0 - x;
+      m1 += p * v;
+      m2 += p * v * v;
+    }
+    const double expected_std = std::sqrt(m2 - m1 * m1);
+    cv::Mat noise;
+    cv::subtract(MustCorrupt(image, "shot_noise", s), image, noise, cv::noArray(), CV_64F);
+    cv::Scalar mean, stddev;
+    cv::meanStdDev(noise.reshape(1) / 255.0, mean, stddev);
+    const double n = static_cast<double>(noise.total() * 3);
+    EXPECT_NEAR(stddev[0], expected_std, 4 * expected_std / std::sqrt(2 * n)) << s;
+    EXPECT_NEAR(mean[0], m1, 4 * expected_std / std::sqrt(n)) << s;
+  }
+}
+
+TEST(ExactParameters, ImpulseNoiseReplacesTheAmountWithZeroOrOne) {
+  const double imagenet[] = {0.03, 0.06, 0.09, 0.17, 0.27};
+  const cv::Mat image(224, 224, CV_8UC3, cv::Scalar::all(100));
+  for (int s = 1; s <= 5; ++s) {
+    const cv::Mat out = MustCorrupt(image, "impulse_noise", s).reshape(1);
+    const double n = static_cast<double>(out.total());
+    const double salt = cv::countNonZero(out == 255) / n;
+    const double pepper = cv::countNonZero(out == 0) / n;
+    EXPECT_EQ(cv::countNonZero(out != 100), cv::countNonZero(out == 255) + cv::countNonZero(out == 0));
+    EXPECT_NEAR(salt + pepper, imagenet[s - 1], 0.01) << s;
+    EXPECT_NEAR(salt, pepper, 0.01) << s;
+  }
+}
+
+TEST(ExactParameters, ContrastFactor) {
+  const double imagenet[] = {0.4, 0.3, 0.2, 0.1, 0.05};
+  const double cifar[] = {0.75, 0.5, 0.4, 0.3, 0.15};
+  for (const auto& [size, factors] :
+       {std::pair<int, const double*>{224, imagenet}, std::pair<int, const double*>{28, cifar}}) {
+    const cv::Mat image = testing::SyntheticScene(size, size);
+    const cv::Scalar mean = cv::mean(image);
+    for (int s = 1; s <= 5; ++s) {
+      const cv::Mat out = MustCorrupt(image, "contrast", s);
+      int worst = 0;
+      for (int r = 0; r < image.rows; ++r) {
+        for (int c = 0; c < image.cols; ++c) {
+          for (int ch = 0; ch < 3; ++ch) {
+            const double x = image.at<cv::Vec3b>(r, c)[ch];
+            const double expected = std::clamp((x - mean[ch]) * factors[s - 1] + mean[ch], 0.0, 255.0);
+            worst = std::max(worst, std::abs(out.at<cv::Vec3b>(r, c)[ch] - cvRound(expected)));
+          }
+        }
+      }
+      EXPECT_LE(worst, 1) << size << " severity " << s;  // float32 vs double rounding
+    }
+  }
+}
+
+TEST(ExactParameters, JpegQualityMatchesOpenCvEncoder) {
+  const int imagenet[] = {25, 18, 15, 10, 7};
+  const int cifar[] = {80, 65, 58, 50, 40};
+  const int tiny[] = {65, 58, 50, 40, 25};
+  const cv::Mat fmnist = testing::ReadIdxImage(testing::kFashionMnistTestImages, 0);
+  const cv::Mat rgb224 = testing::SyntheticScene(224, 224);
+  const cv::Mat rgb64 = testing::SyntheticScene(64, 64);
+  for (int s = 1; s <= 5; ++s) {
+    for (const auto& [image, quality] : {std::pair<cv::Mat, int>{fmnist, cifar[s - 1]},
+                                         std::pair<cv::Mat, int>{rgb224, imagenet[s - 1]},
+                                         std::pair<cv::Mat, int>{rgb64, tiny[s - 1]}}) {
+      cv::Mat bgr;  // a fresh buffer: cvtColor into a header sharing `image` would change it
+      if (image.channels() == 3) {
+        cv::cvtColor(image, bgr, cv::COLOR_RGB2BGR);
+      } else {
+        bgr = image;
+      }
+      std::vector<uchar> buffer;
+      ASSERT_TRUE(cv::imencode(".jpg", bgr, buffer, {cv::IMWRITE_JPEG_QUALITY, quality}));
+      cv::Mat expected = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+      if (expected.channels() == 3) cv::cvtColor(expected, expected, cv::COLOR_BGR2RGB);
+      EXPECT_TRUE(SameBytes(MustCorrupt(image, "jpeg_compression", s), expected))
+          << image.size() << " quality " << quality;
+    }
+  }
+}
+
+// Number of maximal runs of identical neighbouring columns (or rows with transpose).
+int ColumnRuns(const cv::Mat& image) {
+  int runs = 1;
+  for (int c = 1; c < image.cols; ++c) {
+    if (cv::norm(image.col(c), image.col(c - 1), cv::NORM_INF) != 0) ++runs;
+  }
+  return runs;
+}
+
+TEST(ExactParameters, PixelateBlockSize) {
+  // On noise no two neighbouring columns agree, so the runs count the downscaled size.
+  cv::Mat noise(224, 224, CV_8UC3);
+  cv::RNG(5).fill(noise, cv::RNG::UNIFORM, 0, 256);
+  const int imagenet_sizes[] = {134, 112, 89, 67, 56};  // int(224 * factor)
+  for (int s = 1; s <= 5; ++s) {
+    const cv::Mat out = MustCorrupt(noise, "pixelate", s);
+    EXPECT_EQ(ColumnRuns(out), imagenet_sizes[s - 1]) << s;
+    EXPECT_EQ(ColumnRuns(out.t()), imagenet_sizes[s - 1]) << s;
+  }
+  // Factors 0.5 and 0.25 divide 224: exact 2x2 and 4x4 blocks holding the block mean.
+  for (const auto& [severity, block] : {std::pair<int, int>{2, 2}, std::pair<int, int>{5, 4}}) {
+    const cv::Mat out = MustCorrupt(noise, "pixelate", severity);
+    for (int r = 0; r < 224; r += block) {
+      for (int c = 0; c < 224; c += block) {
+        const cv::Rect cell(c, r, block, block);
+        const cv::Scalar mean = cv::mean(noise(cell));
+        for (int ch = 0; ch < 3; ++ch) {
+          cv::Mat plane;
+          cv::extractChannel(out(cell), plane, ch);
+          double lo, hi;
+          cv::minMaxLoc(plane, &lo, &hi);
+          ASSERT_EQ(lo, hi) << "block at " << r << "," << c;
+          // Pillow rounds after each of its two passes.
+          ASSERT_NEAR(lo, mean[ch], 1.0) << "block at " << r << "," << c;
+        }
+      }
+    }
+  }
+  const cv::Mat fmnist = testing::ReadIdxImage(testing::kFashionMnistTestImages, 0);
+  cv::Mat small_noise(28, 28, CV_8UC1);
+  cv::RNG(6).fill(small_noise, cv::RNG::UNIFORM, 0, 256);
+  const int cifar_sizes[] = {26, 25, 23, 21, 18};  // int(28 * factor)
+  for (int s = 1; s <= 5; ++s) {
+    EXPECT_EQ(ColumnRuns(MustCorrupt(small_noise, "pixelate", s)), cifar_sizes[s - 1]) << s;
+  }
+}
+
+TEST(ExactParameters, BrightnessShiftsHsvValue) {
+  const double imagenet[] = {0.1, 0.2, 0.3, 0.4, 0.5};
+  const double cifar[] = {0.05, 0.1, 0.15, 0.2, 0.3};
+  for (const auto& [size, shifts] :
+       {std::pair<int, const double*>{224, imagenet}, std::pair<int, const double*>{28, cifar}}) {
+    const cv::Mat rgb = testing::SyntheticScene(size, size);
+    cv::Mat in_hsv;
+    cv::cvtColor(ToFloatForTest(rgb), in_hsv, cv::COLOR_RGB2HSV);
+    for (int s = 1; s <= 5; ++s) {
+      cv::Mat out_hsv;
+      cv::cvtColor(ToFloatForTest(MustCorrupt(rgb, "brightness", s)), out_hsv, cv::COLOR_RGB2HSV);
+      double worst = 0;
+      for (int r = 0; r < size; ++r) {
+        for (int c = 0; c < size; ++c) {
+          const double v_in = in_hsv.at<cv::Vec3f>(r, c)[2];
+          const double v_out = out_hsv.at<cv::Vec3f>(r, c)[2];
+          worst = std::max(worst, std::abs(v_out - std::min(1.0, v_in + shifts[s - 1])));
+        }
+      }
+      EXPECT_LE(worst, 0.5 / 255 + 1e-6) << size << " severity " << s;
+    }
+    // Grey: V is the grey value, so the result is clip(x + shift).
+    const cv::Mat gray = Gray(rgb);
+    for (int s = 1; s <= 5; ++s) {
+      const cv::Mat out = MustCorrupt(gray, "brightness", s);
+      for (int r = 0; r < size; ++r) {
+        for (int c = 0; c < size; ++c) {
+          const double expected = std::min(255.0, gray.at<uint8_t>(r, c) + 255.0 * shifts[s - 1]);
+          ASSERT_NEAR(out.at<uint8_t>(r, c), expected, 0.5 + 1e-3) << r << "," << c;
+        }
+      }
+    }
+  }
+}
+
+TEST(ExactParameters, SaturateScalesHsvSaturation) {
+  const double scale[] = {0.3, 0.1, 2, 5, 20};
+  const double shift[] = {0, 0, 0, 0.1, 0.2};
+  const cv::Mat rgb = testing::SyntheticScene(224, 224);
+  cv::Mat in_hsv;
+  cv::cvtColor(ToFloatForTest(rgb), in_hsv, cv::COLOR_RGB2HSV);
+  for (int s = 1; s <= 5; ++s) {
+    cv::Mat out_hsv;
+    cv::cvtColor(ToFloatForTest(MustCorrupt(rgb, "saturate", s)), out_hsv, cv::COLOR_RGB2HSV);
+    double worst = 0;
+    for (int r = 0; r < 224; ++r) {
+      for (int c = 0; c < 224; ++c) {
+        const cv::Vec3f in = in_hsv.at<cv::Vec3f>(r, c), out = out_hsv.at<cv::Vec3f>(r, c);
+        if (in[2] < 0.2f) continue;  // 8-bit rounding makes S of dark pixels imprecise
+        const double expected = std::clamp(in[1] * scale[s - 1] + shift[s - 1], 0.0, 1.0);
+        worst = std::max(worst, std::abs(out[1] - expected));
+      }
+    }
+    EXPECT_LE(worst, 2.0 / 255 / 0.2) << s;
+  }
+}
 
 }  // namespace
 }  // namespace wtserve::corrupt
