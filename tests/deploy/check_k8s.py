@@ -10,7 +10,8 @@ with `kubectl kustomize`, then
      (kubernetes-models' validate(), AJV), which also checks formats and enums;
   3. checks the wiring the schemas cannot see: selectors match the pod labels, the HPA/PDB/
      PodMonitor/Services point at what exists, probes use grpc.health.v1, the grace period covers
-     preStop + the server's --exit_timeout, and the GPU overlay asks for a GPU.
+     preStop + the server's --exit_timeout, the GPU overlay asks for a GPU, and the
+     PrometheusRule carries exactly the rules of deploy/prometheus/alerts.yml.
 
 Usage: check_k8s.py --source-dir REPO --node-modules DIR --work-dir DIR [--kubectl kubectl]
        [--node node]
@@ -67,7 +68,7 @@ def selects(selector, labels):
     return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
-def check_wiring(name, docs, failures):
+def check_wiring(name, docs, failures, source_dir):
     """Cross-document invariants of the wtserve overlays."""
     by_kind = {}
     for d in docs:
@@ -164,6 +165,14 @@ def check_wiring(name, docs, failures):
         for ep in pm["spec"]["podMetricsEndpoints"]:
             failures.check(ep.get("port") in ports, f"{name}: PodMonitor port {ep.get('port')}")
 
+    rules = by_kind.get("PrometheusRule", [])
+    failures.check(len(rules) == 1, f"{name}: need one PrometheusRule")
+    with open(os.path.join(source_dir, "deploy/prometheus/alerts.yml")) as f:
+        alerts = yaml.safe_load(f)
+    for rule in rules:
+        failures.check(rule["spec"] == alerts,
+                       f"{name}: PrometheusRule differs from deploy/prometheus/alerts.yml")
+
     if name.endswith("gpu"):
         limits = resources.get("limits", {})
         failures.check(str(limits.get("nvidia.com/gpu")) == "1",
@@ -239,7 +248,7 @@ def main():
         if name == "kserve":
             check_kserve(name, docs, failures)
         else:
-            check_wiring(name, docs, failures)
+            check_wiring(name, docs, failures, args.source_dir)
 
     with open(os.path.join(work, "tsconfig.json"), "w") as f:
         json.dump({"compilerOptions": {"strict": True, "noEmit": True, "target": "es2020",
