@@ -26,7 +26,7 @@ FROM ${DEBIAN_IMAGE} AS build-deps
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \
-      build-essential cmake ninja-build pkg-config \
+      build-essential cmake ninja-build ccache pkg-config \
       libtorch-dev libopenblas0-pthread \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
       libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev \
@@ -44,7 +44,11 @@ COPY server/ server/
 COPY client/ client/
 COPY deploy/health/ deploy/health/
 COPY deploy/docker/runtime-packages.sh /usr/local/bin/
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# ccache in a build cache mount (BuildKit and buildah keep it between builds, outside the image):
+# a rebuild after a small source change recompiles only what changed.
+ENV CCACHE_DIR=/ccache
+RUN --mount=type=cache,target=/ccache,id=wtserve-ccache \
+    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DWTSERVE_BUILD_TESTS=OFF -DWTSERVE_BUILD_BENCHMARKS=OFF \
  && cmake --build /build -j "${JOBS}" --target wtserve wtserve-loadgen wtserve-health \
  && mkdir -p /out/bin \
