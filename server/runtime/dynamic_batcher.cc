@@ -368,6 +368,10 @@ void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
     output = absl::InternalError(absl::StrCat("model '", options_.model_name,
                                               "' failed on instance ", instance, ": ",
                                               ExceptionMessage(e)));
+  } catch (...) {
+    output = absl::InternalError(absl::StrCat("model '", options_.model_name,
+                                              "' failed on instance ", instance,
+                                              " with an exception that is not a std::exception"));
   }
   if (output.ok() && (!output->defined() || output->dim() < 1 || output->size(0) != total)) {
     output = absl::InternalError(absl::StrCat(

@@ -37,7 +37,7 @@ inline at::Tensor ExpectedOutput(const at::Tensor& input, int instance) {
 // closed, calls block after being recorded (so tests can pile up requests behind a busy instance).
 class FakeModel {
  public:
-  enum class Behaviour { kCompute, kReturnError, kThrow, kWrongRowCount };
+  enum class Behaviour { kCompute, kReturnError, kThrow, kThrowNonStd, kWrongRowCount };
 
   struct Call {
     int instance;
@@ -73,6 +73,8 @@ class FakeModel {
         return absl::ResourceExhaustedError("fake model out of memory");
       case Behaviour::kThrow:
         TORCH_CHECK(false, "fake model threw on a batch of ", batch.size(0));
+      case Behaviour::kThrowNonStd:
+        throw 42;
       case Behaviour::kWrongRowCount:
         return ExpectedOutput(batch, instance).narrow(0, 0, batch.size(0) - 1);
     }

@@ -387,12 +387,13 @@ TEST_F(DynamicBatcherTest, ExecuteErrorsFailTheirBatchAndTheWorkerGoesOn) {
   model_.QueueBehaviour(FakeModel::Behaviour::kReturnError);
   model_.QueueBehaviour(FakeModel::Behaviour::kThrow);
   model_.QueueBehaviour(FakeModel::Behaviour::kWrongRowCount);
+  model_.QueueBehaviour(FakeModel::Behaviour::kThrowNonStd);
   model_.CloseGate();
   Submit(0, 2);
   ASSERT_TRUE(model_.AwaitInFlight(1));
-  for (int id = 1; id <= 6; ++id) Submit(id, 1);
+  for (int id = 1; id <= 8; ++id) Submit(id, 1);
   model_.OpenGate();
-  ASSERT_TRUE(collector_.AwaitAnswered(7));
+  ASSERT_TRUE(collector_.AwaitAnswered(9));
 
   // Batch 1 {0}: returned error, passed on unchanged.
   EXPECT_EQ(CodeOf(0), absl::StatusCode::kResourceExhausted);
@@ -409,16 +410,19 @@ TEST_F(DynamicBatcherTest, ExecuteErrorsFailTheirBatchAndTheWorkerGoesOn) {
     EXPECT_THAT(std::string(collector_.get(id).output.status().message()),
                 HasSubstr("returned 1 rows for a batch of 2"));
   }
-  // Batch 4 {5, 6}: fine again.
-  ExpectRouted(5, 1);
-  ExpectRouted(6, 1);
+  // Batch 4 {5, 6}: something that is not a std::exception was thrown.
+  for (int id : {5, 6}) EXPECT_EQ(CodeOf(id), absl::StatusCode::kInternal);
+  // Batch 5 {7, 8}: fine again.
+  ExpectRouted(7, 1);
+  ExpectRouted(8, 1);
 
   std::vector<ExecutedBatch> batches = observer_.batches();
-  ASSERT_EQ(batches.size(), 4u);
+  ASSERT_EQ(batches.size(), 5u);
   EXPECT_EQ(batches[0].status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ(batches[1].status.code(), absl::StatusCode::kInternal);
   EXPECT_EQ(batches[2].status.code(), absl::StatusCode::kInternal);
-  EXPECT_TRUE(batches[3].status.ok());
+  EXPECT_EQ(batches[3].status.code(), absl::StatusCode::kInternal);
+  EXPECT_TRUE(batches[4].status.ok());
 }
 
 TEST_F(DynamicBatcherTest, InstancesRunInParallel) {
