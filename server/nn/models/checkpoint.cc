@@ -1,0 +1,527 @@
+#include "server/nn/models/checkpoint.h"
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <unordered_map>
+
+#include <ATen/core/Dict.h>
+#include <ATen/core/ivalue.h>
+#include <caffe2/serialize/inline_container.h>
+#include <torch/serialize.h>
+#include <torch/utils.h>
+
+namespace wtserve::nn {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A restricted pickle interpreter (opcodes as in CPython's Lib/pickletools.py).
+
+struct PyObj;
+using PyRef = std::shared_ptr<PyObj>;
+
+struct PyObj {
+  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kTuple, kList, kDict, kGlobal,
+                    kStorage, kTensor };
+  Kind kind = Kind::kNone;
+  bool b = false;
+  int64_t i = 0;
+  double f = 0;
+  std::string s;  // str, bytes, or "module.name" of a global
+  std::vector<PyRef> items;                      // tuple, list
+  std::vector<std::pair<PyRef, PyRef>> entries;  // dict (insertion order)
+  torch::Tensor tensor;                          // storage (1-D) or tensor
+};
+
+PyRef Make(PyObj::Kind kind) {
+  auto o = std::make_shared<PyObj>();
+  o->kind = kind;
+  return o;
+}
+
+const char* KindName(PyObj::Kind k) {
+  switch (k) {
+    case PyObj::Kind::kNone: return "None";
+    case PyObj::Kind::kBool: return "bool";
+    case PyObj::Kind::kInt: return "int";
+    case PyObj::Kind::kFloat: return "float";
+    case PyObj::Kind::kStr: return "str";
+    case PyObj::Kind::kBytes: return "bytes";
+    case PyObj::Kind::kTuple: return "tuple";
+    case PyObj::Kind::kList: return "list";
+    case PyObj::Kind::kDict: return "dict";
+    case PyObj::Kind::kGlobal: return "global";
+    case PyObj::Kind::kStorage: return "storage";
+    case PyObj::Kind::kTensor: return "tensor";
+  }
+  return "?";
+}
+
+// torch.<Name>Storage -> dtype (the typed-storage names torch.save writes).
+const std::map<std::string, at::ScalarType>& StorageTypes() {
+  static const auto* types = new std::map<std::string, at::ScalarType>{
+      {"torch.DoubleStorage", at::kDouble}, {"torch.FloatStorage", at::kFloat},
+      {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
+      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
+      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
+  };
+  return *types;
+}
+
+class PickleMachine {
+ public:
+  PickleMachine(const char* data, size_t size, caffe2::serialize::PyTorchStreamReader& zip)
+      : data_(data), size_(size), zip_(zip) {}
+
+  PyRef Run() {
+    while (true) {
+      const uint8_t op = U8();
+      switch (op) {
+        case 0x80: U8(); break;  // PROTO
+        case 0x95: Bytes(8); break;  // FRAME (length only; data follows inline)
+        case '.': {  // STOP
+          if (stack_.size() != 1) Fail("STOP with " + std::to_string(stack_.size()) + " objects");
+          return stack_.back();
+        }
+        case '(': marks_.push_back(stack_.size()); break;  // MARK
+        case '0': Pop(); break;  // POP
+        case '1': PopMark(); break;  // POP_MARK
+        case '2': Push(Top()); break;  // DUP
+        case 'N': Push(Make(PyObj::Kind::kNone)); break;
+        case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+          auto o = Make(PyObj::Kind::kBool);
+          o->b = op == 0x88;
+          Push(o);
+          break;
+        }
+        case 'J': PushInt(static_cast<int32_t>(LittleEndian(4))); break;  // BININT
+        case 'K': PushInt(U8()); break;  // BININT1
+        case 'M': PushInt(static_cast<int64_t>(LittleEndian(2))); break;  // BININT2
+        case 0x8a: {  // LONG1
+          const size_t n = U8();
+          if (n > 8) Fail("integer wider than 64 bits");
+          uint64_t v = n ? LittleEndian(n) : 0;
+          if (n && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
+          PushInt(static_cast<int64_t>(v));
+          break;
+        }
+        case 'G': {  // BINFLOAT (big-endian double)
+          uint64_t bits = 0;
+          for (int k = 0; k < 8; ++k) bits = (bits << 8) | U8();
+          auto o = Make(PyObj::Kind::kFloat);
+          std::memcpy(&o->f, &bits, sizeof bits);
+          Push(o);
+          break;
+        }
+        case 'X': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;  // BINUNICODE
+        case 0x8c: PushStr(PyObj::Kind::kStr, U8()); break;  // SHORT_BINUNICODE
+        case 0x8d: PushStr(PyObj::Kind::kStr, LittleEndian(8)); break;  // BINUNICODE8
+        case 'T': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;  // BINSTRING
+        case 'U': PushStr(PyObj::Kind::kStr, U8()); break;  // SHORT_BINSTRING
+        case 'B': PushStr(PyObj::Kind::kBytes, LittleEndian(4)); break;  // BINBYTES
+        case 'C': PushStr(PyObj::Kind::kBytes, U8()); break;  // SHORT_BINBYTES
+        case ')': Push(Make(PyObj::Kind::kTuple)); break;  // EMPTY_TUPLE
+        case 't': {  // TUPLE
+          auto o = Make(PyObj::Kind::kTuple);
+          o->items = PopMark();
+          Push(o);
+          break;
+        }
+        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+          const size_t n = op - 0x84;
+          if (stack_.size() < n) Fail("stack underflow in TUPLE" + std::to_string(n));
+          auto o = Make(PyObj::Kind::kTuple);
+          o->items.assign(stack_.end() - n, stack_.end());
+          stack_.resize(stack_.size() - n);
+          Push(o);
+          break;
+        }
+        case ']': Push(Make(PyObj::Kind::kList)); break;  // EMPTY_LIST
+        case 'l': {  // LIST
+          auto o = Make(PyObj::Kind::kList);
+          o->items = PopMark();
+          Push(o);
+          break;
+        }
+        case 'a': {  // APPEND
+          auto v = Pop();
+          Expect(Top(), PyObj::Kind::kList, "APPEND")->items.push_back(v);
+          break;
+        }
+        case 'e': {  // APPENDS
+          auto vs = PopMark();
+          auto& list = Expect(Top(), PyObj::Kind::kList, "APPENDS")->items;
+          list.insert(list.end(), vs.begin(), vs.end());
+          break;
+        }
+        case '}': Push(Make(PyObj::Kind::kDict)); break;  // EMPTY_DICT
+        case 'd': {  // DICT
+          auto o = Make(PyObj::Kind::kDict);
+          SetItems(o, PopMark());
+          Push(o);
+          break;
+        }
+        case 's': {  // SETITEM
+          auto v = Pop();
+          auto k = Pop();
+          SetItems(Expect(Top(), PyObj::Kind::kDict, "SETITEM"), {k, v});
+          break;
+        }
+        case 'u': {  // SETITEMS
+          auto kvs = PopMark();
+          SetItems(Expect(Top(), PyObj::Kind::kDict, "SETITEMS"), kvs);
+          break;
+        }
+        case 'c': {  // GLOBAL "module\nname\n"
+          std::string module = Line();
+          std::string name = Line();
+          PushGlobal(module + "." + name);
+          break;
+        }
+        case 0x93: {  // STACK_GLOBAL
+          auto name = Expect(Pop(), PyObj::Kind::kStr, "STACK_GLOBAL");
+          auto module = Expect(Pop(), PyObj::Kind::kStr, "STACK_GLOBAL");
+          PushGlobal(module->s + "." + name->s);
+          break;
+        }
+        case 'R': {  // REDUCE
+          auto args = Expect(Pop(), PyObj::Kind::kTuple, "REDUCE");
+          auto fn = Expect(Pop(), PyObj::Kind::kGlobal, "REDUCE");
+          Push(Call(fn->s, args->items));
+          break;
+        }
+        case 'b': {  // BUILD: only OrderedDict's instance state (state_dict()._metadata)
+          Pop();
+          Expect(Top(), PyObj::Kind::kDict, "BUILD");
+          break;
+        }
+        case 'Q': {  // BINPERSID
+          auto pid = Expect(Pop(), PyObj::Kind::kTuple, "BINPERSID");
+          Push(LoadStorage(pid->items));
+          break;
+        }
+        case 'q': memo_[U8()] = Top(); break;  // BINPUT
+        case 'r': memo_[LittleEndian(4)] = Top(); break;  // LONG_BINPUT
+        case 0x94: memo_[memo_.size()] = Top(); break;  // MEMOIZE
+        case 'h': Push(Memo(U8())); break;  // BINGET
+        case 'j': Push(Memo(LittleEndian(4))); break;  // LONG_BINGET
+        default: {
+          std::ostringstream msg;
+          msg << "unsupported pickle opcode 0x" << std::hex << static_cast<int>(op);
+          Fail(msg.str());
+        }
+      }
+    }
+  }
+
+ private:
+  [[noreturn]] void Fail(const std::string& what) const {
+    throw std::runtime_error("pickle at byte " + std::to_string(pos_) + ": " + what);
+  }
+
+  uint8_t U8() {
+    if (pos_ >= size_) Fail("truncated data.pkl");
+    return static_cast<uint8_t>(data_[pos_++]);
+  }
+  std::string Bytes(uint64_t n) {
+    if (n > size_ - pos_) Fail("truncated data.pkl");
+    std::string s(data_ + pos_, n);
+    pos_ += n;
+    return s;
+  }
+  uint64_t LittleEndian(size_t n) {
+    uint64_t v = 0;
+    for (size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(U8()) << (8 * k);
+    return v;
+  }
+  std::string Line() {
+    std::string s;
+    for (char c; (c = static_cast<char>(U8())) != '\n';) s.push_back(c);
+    return s;
+  }
+
+  void Push(PyRef o) { stack_.push_back(std::move(o)); }
+  void PushInt(int64_t v) {
+    auto o = Make(PyObj::Kind::kInt);
+    o->i = v;
+    Push(o);
+  }
+  void PushStr(PyObj::Kind kind, uint64_t n) {
+    auto o = Make(kind);
+    o->s = Bytes(n);
+    Push(o);
+  }
+  PyRef Pop() {
+    if (stack_.empty() || (!marks_.empty() && stack_.size() == marks_.back())) {
+      Fail("stack underflow");
+    }
+    auto o = stack_.back();
+    stack_.pop_back();
+    return o;
+  }
+  const PyRef& Top() const {
+    if (stack_.empty()) Fail("stack underflow");
+    return stack_.back();
+  }
+  std::vector<PyRef> PopMark() {
+    if (marks_.empty()) Fail("MARK expected");
+    const size_t mark = marks_.back();
+    marks_.pop_back();
+    std::vector<PyRef> items(stack_.begin() + mark, stack_.end());
+    stack_.resize(mark);
+    return items;
+  }
+  PyRef Memo(uint64_t key) const {
+    auto it = memo_.find(key);
+    if (it == memo_.end()) Fail("memo key " + std::to_string(key) + " not set");
+    return it->second;
+  }
+  PyRef Expect(const PyRef& o, PyObj::Kind kind, const char* where) const {
+    if (o->kind != kind) {
+      Fail(std::string(where) + " expects " + KindName(kind) + ", got " + KindName(o->kind));
+    }
+    return o;
+  }
+  void SetItems(const PyRef& dict, const std::vector<PyRef>& kvs) {
+    if (kvs.size() % 2) Fail("odd number of dict items");
+    for (size_t k = 0; k < kvs.size(); k += 2) dict->entries.emplace_back(kvs[k], kvs[k + 1]);
+  }
+
+  void PushGlobal(const std::string& name) {
+    static const char* kAllowed[] = {"collections.OrderedDict", "builtins.dict",
+                                     "torch._utils._rebuild_tensor_v2",
+                                     "torch._utils._rebuild_parameter",
+                                     "torch._utils._rebuild_parameter_with_state",
+                                     "torch.jit._pickle.restore_type_tag"};
+    bool ok = StorageTypes().count(name) > 0;
+    for (const char* allowed : kAllowed) ok = ok || name == allowed;
+    if (!ok) Fail("unsupported Python global '" + name + "' (not a tensor state dict)");
+    auto o = Make(PyObj::Kind::kGlobal);
+    o->s = name;
+    Push(o);
+  }
+
+  int64_t Int(const PyRef& o, const char* what) const {
+    if (o->kind != PyObj::Kind::kInt) Fail(std::string(what) + " must be an int");
+    return o->i;
+  }
+  std::vector<int64_t> Ints(const PyRef& o, const char* what) const {
+    if (o->kind != PyObj::Kind::kTuple) Fail(std::string(what) + " must be a tuple");
+    std::vector<int64_t> v;
+    for (const auto& x : o->items) v.push_back(Int(x, what));
+    return v;
+  }
+
+  PyRef Call(const std::string& fn, const std::vector<PyRef>& args) {
+    if (fn == "collections.OrderedDict" || fn == "builtins.dict") {
+      if (!args.empty()) Fail(fn + " with arguments");
+      return Make(PyObj::Kind::kDict);
+    }
+    if (fn == "torch.jit._pickle.restore_type_tag") {
+      if (args.size() != 2) Fail("restore_type_tag expects 2 arguments");
+      return args[0];
+    }
+    if (fn == "torch._utils._rebuild_parameter" ||
+        fn == "torch._utils._rebuild_parameter_with_state") {
+      if (args.empty()) Fail(fn + " without data");
+      return Expect(args[0], PyObj::Kind::kTensor, fn.c_str());
+    }
+    if (fn == "torch._utils._rebuild_tensor_v2") {
+      // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
+      if (args.size() < 4) Fail("_rebuild_tensor_v2 expects at least 4 arguments");
+      const auto& storage = Expect(args[0], PyObj::Kind::kStorage, "_rebuild_tensor_v2")->tensor;
+      const int64_t offset = Int(args[1], "storage offset");
+      const auto sizes = Ints(args[2], "tensor size");
+      const auto strides = Ints(args[3], "tensor stride");
+      if (sizes.size() != strides.size()) Fail("size and stride lengths differ");
+      int64_t last = offset;  // highest element index touched
+      bool empty = false;
+      for (size_t d = 0; d < sizes.size(); ++d) {
+        if (sizes[d] < 0 || strides[d] < 0) Fail("negative size or stride");
+        if (sizes[d] == 0) empty = true;
+        last += (sizes[d] - 1) * strides[d];
+      }
+      if (offset < 0 || (!empty && last >= storage.numel())) {
+        Fail("tensor view exceeds its storage of " + std::to_string(storage.numel()) +
+             " elements");
+      }
+      auto o = Make(PyObj::Kind::kTensor);
+      o->tensor = empty ? torch::empty(sizes, storage.options())
+                        : storage.as_strided(sizes, strides, offset).clone();
+      return o;
+    }
+    if (StorageTypes().count(fn)) Fail("storage type '" + fn + "' called directly");
+    Fail("cannot call '" + fn + "'");
+  }
+
+  // pid = ('storage', storage_type, key, location, numel)
+  PyRef LoadStorage(const std::vector<PyRef>& pid) {
+    if (pid.size() != 5 || pid[0]->kind != PyObj::Kind::kStr || pid[0]->s != "storage") {
+      Fail("persistent id is not a ('storage', type, key, location, numel) tuple");
+    }
+    auto type = Expect(pid[1], PyObj::Kind::kGlobal, "storage type");
+    const auto dtype_it = StorageTypes().find(type->s);
+    if (dtype_it == StorageTypes().end()) Fail("unsupported storage type '" + type->s + "'");
+    const std::string key = Expect(pid[2], PyObj::Kind::kStr, "storage key")->s;
+    const int64_t numel = Int(pid[4], "storage numel");
+    auto cached = storages_.find(key);
+    if (cached == storages_.end()) {
+      const std::string record = "data/" + key;
+      if (!zip_.hasRecord(record)) Fail("missing tensor record '" + record + "'");
+      auto [ptr, nbytes] = zip_.getRecord(record);
+      const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype_it->second));
+      if (numel < 0 || static_cast<int64_t>(nbytes) != numel * elem) {
+        Fail("record '" + record + "' holds " + std::to_string(nbytes) + " bytes, expected " +
+             std::to_string(numel) + " x " + std::to_string(elem));
+      }
+      auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype_it->second));
+      if (nbytes) std::memcpy(t.data_ptr(), ptr.get(), nbytes);
+      cached = storages_.emplace(key, t).first;
+    }
+    auto o = Make(PyObj::Kind::kStorage);
+    o->tensor = cached->second;
+    return o;
+  }
+
+  const char* data_;
+  size_t size_;
+  size_t pos_ = 0;
+  caffe2::serialize::PyTorchStreamReader& zip_;
+  std::vector<PyRef> stack_;
+  std::vector<size_t> marks_;
+  std::unordered_map<uint64_t, PyRef> memo_;
+  std::map<std::string, torch::Tensor> storages_;
+};
+
+std::string ShapeString(at::IntArrayRef sizes) {
+  std::ostringstream s;
+  s << sizes;
+  return s.str();
+}
+
+std::string JoinLimited(const std::vector<std::string>& items, size_t limit = 40) {
+  std::string out;
+  for (size_t k = 0; k < items.size() && k < limit; ++k) out += (k ? ", " : "") + items[k];
+  if (items.size() > limit) out += ", ... (" + std::to_string(items.size() - limit) + " more)";
+  return out;
+}
+
+}  // namespace
+
+StateDict ReadStateDict(const std::string& path) {
+  const std::string where = "checkpoint '" + path + "': ";
+  if (!std::ifstream(path, std::ios::binary)) {
+    throw std::runtime_error(where + "cannot open the file");
+  }
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
+  try {
+    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where +
+                             "not a PyTorch zip checkpoint (torch.save of PyTorch >= 1.6 or "
+                             "torch::pickle_save; the legacy format is not supported)");
+  }
+  PyRef root;
+  try {
+    if (!zip->hasRecord("data.pkl")) throw std::runtime_error("no data.pkl record");
+    auto [pkl, size] = zip->getRecord("data.pkl");
+    PickleMachine machine(static_cast<const char*>(pkl.get()), size, *zip);
+    root = machine.Run();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + e.what());
+  }
+  if (root->kind != PyObj::Kind::kDict) {
+    throw std::runtime_error(where + "top-level object is a " + KindName(root->kind) +
+                             ", expected a dict of tensors (model.state_dict())");
+  }
+  StateDict out;
+  for (const auto& [key, value] : root->entries) {
+    if (key->kind != PyObj::Kind::kStr || value->kind != PyObj::Kind::kTensor) {
+      throw std::runtime_error(where + "entry " + std::to_string(out.size()) + " maps a " +
+                               KindName(key->kind) + " to a " + KindName(value->kind) +
+                               ", expected str -> tensor");
+    }
+    out.emplace_back(key->s, value->tensor);
+  }
+  return out;
+}
+
+StateDict ModuleStateDict(const torch::nn::Module& module) {
+  StateDict out;
+  for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/true)) {
+    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
+    for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) {
+      out.emplace_back(prefix + p.key(), p.value());
+    }
+    for (const auto& b : item.value()->named_buffers(/*recurse=*/false)) {
+      out.emplace_back(prefix + b.key(), b.value());
+    }
+  }
+  return out;
+}
+
+void LoadStateDict(torch::nn::Module& module, const std::string& path) {
+  const StateDict file = ReadStateDict(path);
+  const StateDict model = ModuleStateDict(module);
+  std::map<std::string, const torch::Tensor*> in_file;
+  for (const auto& [key, t] : file) in_file[key] = &t;
+  std::vector<std::string> missing, unexpected, misshaped;
+  std::map<std::string, bool> in_model;
+  for (const auto& [key, target] : model) {
+    in_model[key] = true;
+    auto it = in_file.find(key);
+    if (it == in_file.end()) {
+      missing.push_back(key);
+    } else if (it->second->sizes() != target.sizes()) {
+      misshaped.push_back(key + " (checkpoint " + ShapeString(it->second->sizes()) +
+                          ", model " + ShapeString(target.sizes()) + ")");
+    }
+  }
+  for (const auto& [key, t] : file) {
+    if (!in_model.count(key)) unexpected.push_back(key);
+  }
+  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
+    std::string msg = "checkpoint '" + path + "' does not match the model (" +
+                      std::to_string(file.size()) + " keys in the file, " +
+                      std::to_string(model.size()) + " in the model):";
+    if (!missing.empty()) {
+      msg += " missing keys [" + std::to_string(missing.size()) + "]: " + JoinLimited(missing) +
+             ";";
+    }
+    if (!unexpected.empty()) {
+      msg += " unexpected keys [" + std::to_string(unexpected.size()) +
+             "]: " + JoinLimited(unexpected) + ";";
+    }
+    if (!misshaped.empty()) {
+      msg += " mis-shaped keys [" + std::to_string(misshaped.size()) +
+             "]: " + JoinLimited(misshaped) + ";";
+    }
+    msg.pop_back();
+    throw std::runtime_error(msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [key, target] : model) {
+    // Parameters and buffers are shared tensors: copy_ writes into the module's own storage.
+    target.copy_(*in_file[key]);
+  }
+}
+
+void SaveStateDict(const torch::nn::Module& module, const std::string& path) {
+  c10::Dict<std::string, torch::Tensor> dict;
+  for (const auto& [key, t] : ModuleStateDict(module)) {
+    dict.insert(key, t.detach().to(torch::kCPU).contiguous());
+  }
+  const std::vector<char> bytes = torch::pickle_save(c10::IValue(dict));
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) throw std::runtime_error("checkpoint '" + path + "': cannot open for writing");
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  out.close();
+  if (!out) throw std::runtime_error("checkpoint '" + path + "': write failed");
+}
+
+}  // namespace wtserve::nn

@@ -1,0 +1,52 @@
+// State-dict checkpoints: read Python's torch.save(model.state_dict()) files (an OrderedDict of
+// tensors in PyTorch's zip format, as the released WTConvNeXt .pth files are) without Python, and
+// write checkpoints that Python's torch.load reads back with the same key names.
+//
+// Why not torch::pickle_load: LibTorch 1.13's unpickler turns `collections.OrderedDict` into
+// None (it only expects it as a tensor's backward-hooks argument), so a state_dict fails with an
+// internal assert, and its type resolver is never consulted for that global. We therefore run a
+// small pickle interpreter restricted to what torch.save emits for tensor dicts (protocol 2-5
+// opcodes, OrderedDict/dict, tensors via torch._utils._rebuild_tensor_v2 / _rebuild_parameter,
+// typed storages) on top of LibTorch's own zip reader (caffe2::serialize::PyTorchStreamReader).
+// Any other Python global is rejected: loading never executes arbitrary code.
+//
+// Supported: the zip format of torch.save (PyTorch >= 1.6, the default) and of
+// torch::pickle_save. Not supported: the legacy pre-1.6 tar/pickle format (clear error).
+#ifndef WTSERVE_SERVER_NN_MODELS_CHECKPOINT_H_
+#define WTSERVE_SERVER_NN_MODELS_CHECKPOINT_H_
+
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+namespace wtserve::nn {
+
+// Key -> tensor in file order.
+using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
+
+// Reads a checkpoint whose top-level object is a dict/OrderedDict of str -> tensor. Tensors come
+// back on CPU with their saved dtype, shape and strides' values (contiguous copies).
+// Throws std::runtime_error naming `path` when the file is missing, not a zip checkpoint,
+// malformed, uses an unsupported Python global, or holds something else than str -> tensor.
+StateDict ReadStateDict(const std::string& path);
+
+// The module's parameters and buffers in Python state_dict() order (module by module: own
+// parameters, then own buffers). Frozen parameters are included.
+StateDict ModuleStateDict(const torch::nn::Module& module);
+
+// Copies a checkpoint into `module` (dtypes converted to the module's). All keys must match
+// exactly: otherwise throws std::runtime_error naming `path` and listing every missing,
+// unexpected and mis-shaped key in one message; the module is left unchanged then.
+void LoadStateDict(torch::nn::Module& module, const std::string& path);
+
+// Writes ModuleStateDict(module) as a str -> tensor dict in PyTorch's zip format
+// (torch::pickle_save); Python: torch.load(path) gives a dict with the same keys, and
+// model.load_state_dict() accepts it. Throws std::runtime_error naming `path` on I/O errors.
+void SaveStateDict(const torch::nn::Module& module, const std::string& path);
+
+}  // namespace wtserve::nn
+
+#endif  // WTSERVE_SERVER_NN_MODELS_CHECKPOINT_H_
