@@ -150,9 +150,16 @@ absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruptio
               static_cast<double>(std::min(image.rows, image.cols)) / table.reference_size, rng};
   // The implementations assume continuous storage.
   const cv::Mat input = image.isContinuous() ? image : image.clone();
-  cv::Mat out = entry->fn(input, ctx);
-  CV_Assert(out.size() == image.size() && out.type() == image.type());
-  return out;
+  try {
+    cv::Mat out = entry->fn(input, ctx);
+    CV_Assert(out.size() == image.size() && out.type() == image.type());
+    return out;
+  } catch (const cv::Exception& e) {
+    // Not expected for valid inputs (the tests cover 1x1 and up); reported, never thrown.
+    return absl::InternalError(absl::StrCat("corruption '", Absl(corruption), "' severity ",
+                                            severity, " failed on a ", image.rows, "x",
+                                            image.cols, " image: ", e.what()));
+  }
 }
 
 }  // namespace wtserve::corrupt

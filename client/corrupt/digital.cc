@@ -44,16 +44,7 @@ cv::Mat ElasticTransform(const cv::Mat& image, Context& ctx) {
   cv::warpAffine(x, warped, m, x.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
   if (!(alpha > 0.0)) return ToU8(warped);
 
-  // Smoothed uniform displacement field (scipy gaussian, mode 'reflect', truncate 3).
-  auto field = [&]() {
-    cv::Mat f(rows, cols, CV_32F);
-    for (int r = 0; r < rows; ++r) {
-      float* p = f.ptr<float>(r);
-      for (int c = 0; c < cols; ++c) p[c] = static_cast<float>(ctx.rng.Uniform(-1.0, 1.0));
-    }
-    cv::Mat smooth = ScipyGaussian(f, sigma, cv::BORDER_REFLECT, 3.0);
-    return cv::Mat(smooth * alpha);
-  };
+  auto field = [&]() { return cv::Mat(SmoothedUniformField(rows, cols, sigma, ctx.rng) * alpha); };
   const cv::Mat dx = field();
   const cv::Mat dy = field();
   cv::Mat map_x(rows, cols, CV_32F), map_y(rows, cols, CV_32F);

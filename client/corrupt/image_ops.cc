@@ -130,6 +130,32 @@ cv::Mat PlasmaFractal(int mapsize, double wibble_decay, Rng& rng) {
   return out;
 }
 
+cv::Mat SmoothedUniformField(int rows, int cols, double sigma, Rng& rng) {
+  const double factor = std::max(1.0, sigma / kMaxDirectFieldSigma);
+  const int grid_rows = std::max(1, static_cast<int>(std::ceil(rows / factor)));
+  const int grid_cols = std::max(1, static_cast<int>(std::ceil(cols / factor)));
+  cv::Mat noise(grid_rows, grid_cols, CV_32F);
+  for (int r = 0; r < grid_rows; ++r) {
+    float* p = noise.ptr<float>(r);
+    for (int c = 0; c < grid_cols; ++c) p[c] = static_cast<float>(rng.Uniform(-1.0, 1.0));
+  }
+  if (grid_rows == rows && grid_cols == cols) {
+    return ScipyGaussian(noise, sigma, cv::BORDER_REFLECT, 3.0);
+  }
+  // Grid spacings in fine pixels; the smoothing sigma in grid cells follows each axis.
+  const double sy = static_cast<double>(rows) / grid_rows;
+  const double sx = static_cast<double>(cols) / grid_cols;
+  const double sigma_y = sigma / sy, sigma_x = sigma / sx;
+  const cv::Size ksize(2 * static_cast<int>(3.0 * sigma_x + 0.5) + 1,
+                       2 * static_cast<int>(3.0 * sigma_y + 0.5) + 1);
+  cv::Mat smooth;
+  cv::GaussianBlur(noise, smooth, ksize, sigma_x, sigma_y, cv::BORDER_REFLECT);
+  cv::Mat field;
+  cv::resize(smooth, field, cv::Size(cols, rows), 0, 0, cv::INTER_LINEAR);
+  // The smoothed field's variance is proportional to 1 / (sigma_x * sigma_y) in grid cells.
+  return field / std::sqrt(sx * sy);
+}
+
 cv::Mat GrayOf(const cv::Mat& image_f) {
   if (image_f.channels() == 1) return image_f.clone();
   cv::Mat gray;

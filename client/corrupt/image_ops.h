@@ -31,6 +31,15 @@ cv::Mat MotionBlur(const cv::Mat& image_f, double radius, double sigma, double a
 // normalised to [0, 1].
 cv::Mat PlasmaFractal(int mapsize, double wibble_decay, Rng& rng);
 
+// elastic_transform's displacement field before scaling by alpha: i.i.d. U(-1, 1) values smoothed
+// by scipy's Gaussian (mode 'reflect', truncate 3), CV_32FC1 rows x cols.  Above
+// kMaxDirectFieldSigma px the field is drawn on a grid coarser by about sigma /
+// kMaxDirectFieldSigma, smoothed there, bilinearly upsampled and rescaled to the same standard
+// deviation (a Gaussian-smoothed noise field carries nothing above the coarse grid's Nyquist
+// rate); this keeps the cost independent of sigma (ImageNet severity 1 smooths with 171 px).
+inline constexpr double kMaxDirectFieldSigma = 4.0;
+cv::Mat SmoothedUniformField(int rows, int cols, double sigma, Rng& rng);
+
 // Grey level of a float RGB image (OpenCV's RGB2GRAY weights); a copy for one channel.
 cv::Mat GrayOf(const cv::Mat& image_f);
 
