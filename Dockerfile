@@ -78,6 +78,9 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends dataset-fashion-mnist \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/bin/wtserve-loadgen /usr/local/bin/
+# Where reports go; owned by the runtime user so a fresh named volume mounted here is writable.
+RUN mkdir /reports && chown 10001:10001 /reports
+WORKDIR /reports
 USER 10001:10001
 ENTRYPOINT ["wtserve-loadgen"]
 CMD ["--help"]

@@ -150,7 +150,8 @@ PY
 
 step "loadgen image against the running server"
 podman run --rm --network host "$loadgen_image" --target="127.0.0.1:$grpc_port" \
-  --model="$model" --requests=200 --concurrency=4 \
+  --model="$model" --samples=100 --corruptions=noise --severities=1,5 --input=uint8 \
+  --concurrency=4 --progress=false \
   || fail "loadgen container"
 
 step "podman stop: SIGTERM, drain, exit 0 within ${exit_timeout_s}s"
