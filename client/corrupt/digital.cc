@@ -44,7 +44,9 @@ cv::Mat ElasticTransform(const cv::Mat& image, Context& ctx) {
   cv::warpAffine(x, warped, m, x.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
   if (!(alpha > 0.0)) return ToU8(warped);
 
-  auto field = [&]() { return cv::Mat(SmoothedUniformField(rows, cols, sigma, ctx.rng) * alpha); };
+  auto field = [&]() {
+    return cv::Mat(SmoothedUniformField(rows, cols, sigma, ctx.rng) * alpha);
+  };
   const cv::Mat dx = field();
   const cv::Mat dy = field();
   cv::Mat map_x(rows, cols, CV_32F), map_y(rows, cols, CV_32F);

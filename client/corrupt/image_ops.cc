@@ -92,7 +92,9 @@ cv::Mat PlasmaFractal(int mapsize, double wibble_decay, Rng& rng) {
   double wibble = 100.0;
   for (int step = n; step >= 2; step /= 2) {
     const int half = step / 2;
-    auto wibbled_mean = [&](double sum) { return sum / 4.0 + wibble * rng.Uniform(-wibble, wibble); };
+    auto wibbled_mean = [&](double sum) {
+      return sum / 4.0 + wibble * rng.Uniform(-wibble, wibble);
+    };
     // Squares: centre of each step x step cell = mean of its four corners (toroidal) + wibble.
     for (int r = 0; r < n; r += step) {
       for (int c = 0; c < n; c += step) {

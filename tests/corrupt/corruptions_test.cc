@@ -455,7 +455,8 @@ TEST(ExactParameters, ImpulseNoiseReplacesTheAmountWithZeroOrOne) {
     const double n = static_cast<double>(out.total());
     const double salt = cv::countNonZero(out == 255) / n;
     const double pepper = cv::countNonZero(out == 0) / n;
-    EXPECT_EQ(cv::countNonZero(out != 100), cv::countNonZero(out == 255) + cv::countNonZero(out == 0));
+    EXPECT_EQ(cv::countNonZero(out != 100),
+              cv::countNonZero(out == 255) + cv::countNonZero(out == 0));
     EXPECT_NEAR(salt + pepper, imagenet[s - 1], 0.01) << s;
     EXPECT_NEAR(salt, pepper, 0.01) << s;
   }
@@ -475,7 +476,8 @@ TEST(ExactParameters, ContrastFactor) {
         for (int c = 0; c < image.cols; ++c) {
           for (int ch = 0; ch < 3; ++ch) {
             const double x = image.at<cv::Vec3b>(r, c)[ch];
-            const double expected = std::clamp((x - mean[ch]) * factors[s - 1] + mean[ch], 0.0, 255.0);
+            const double expected =
+                std::clamp((x - mean[ch]) * factors[s - 1] + mean[ch], 0.0, 255.0);
             worst = std::max(worst, std::abs(out.at<cv::Vec3b>(r, c)[ch] - cvRound(expected)));
           }
         }

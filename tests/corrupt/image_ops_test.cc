@@ -20,7 +20,9 @@ std::pair<double, double> FieldStats(int size, double sigma, int lag, bool direc
     if (direct) {
       cv::Mat noise(size, size, CV_32F);
       for (int r = 0; r < size; ++r) {
-        for (int c = 0; c < size; ++c) noise.at<float>(r, c) = static_cast<float>(rng.Uniform(-1, 1));
+        for (int c = 0; c < size; ++c) {
+          noise.at<float>(r, c) = static_cast<float>(rng.Uniform(-1, 1));
+        }
       }
       f = ScipyGaussian(noise, sigma, cv::BORDER_REFLECT, 3.0);
     } else {

@@ -39,9 +39,11 @@ inline cv::Mat SyntheticScene(int rows, int cols) {
   const int s = std::min(rows, cols);
   cv::circle(img, cv::Point(cols * 3 / 10, rows * 4 / 10), std::max(1, s / 6),
              cv::Scalar(200, 120, 100), cv::FILLED, cv::LINE_AA);
-  cv::rectangle(img, cv::Point(cols * 6 / 10, rows * 5 / 10), cv::Point(cols * 8 / 10, rows * 8 / 10),
+  cv::rectangle(img, cv::Point(cols * 6 / 10, rows * 5 / 10),
+                cv::Point(cols * 8 / 10, rows * 8 / 10),
                 cv::Scalar(110, 90, 160), cv::FILLED, cv::LINE_AA);
-  cv::ellipse(img, cv::Point(cols / 2, rows * 8 / 10), cv::Size(std::max(1, cols / 8), std::max(1, rows / 14)),
+  cv::ellipse(img, cv::Point(cols / 2, rows * 8 / 10),
+              cv::Size(std::max(1, cols / 8), std::max(1, rows / 14)),
               20, 0, 360, cv::Scalar(230, 220, 190), cv::FILLED, cv::LINE_AA);
   return img;
 }
