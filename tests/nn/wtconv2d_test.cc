@@ -236,6 +236,24 @@ TEST(WTConv2dTest, FastHaarPathMatchesGeneralPath) {
   std::cout << "max |haar - general| = " << worst << "\n";
 }
 
+// The Haar path computes in channels_last internally and returns the input's memory format.
+TEST(WTConv2dTest, OutputKeepsTheInputMemoryFormat) {
+  at::NoGradGuard no_grad;
+  WTConv2d m(WTConv2dOptions(5).wt_levels(3));
+  Randomize(*m, 4);
+  const at::Tensor x = at::randn({2, 5, 12, 9});
+  const at::Tensor x_nhwc = x.contiguous(at::MemoryFormat::ChannelsLast);
+  const at::Tensor y = m->forward(x), y_nhwc = m->forward(x_nhwc);
+  EXPECT_TRUE(y.is_contiguous());
+  EXPECT_TRUE(y_nhwc.is_contiguous(at::MemoryFormat::ChannelsLast));
+  EXPECT_LE(MaxAbsDiff(y, y_nhwc), 1e-6);
+  EXPECT_LE(MaxAbsDiff(y, m->forward_general(x)), 1e-5);
+  // A non-contiguous view is accepted too.
+  const at::Tensor big = at::randn({2, 5, 24, 9});
+  const at::Tensor view = big.slice(2, 0, None, 2);
+  EXPECT_LE(MaxAbsDiff(m->forward(view), m->forward_general(view.contiguous())), 1e-5);
+}
+
 TEST(WTConv2dTest, HaarNameUsesTheFastPathAndSameFilters) {
   WTConv2d haar(WTConv2dOptions(2).wavelet("haar"));
   WTConv2d db1(WTConv2dOptions(2));

@@ -162,10 +162,19 @@ at::Tensor WTConv2dImpl::forward_general(const at::Tensor& x) {
 //   c_j / t times the reference's, which is exactly c_{j-1} (and 1 at level 0).
 // The synthesis is accumulated in place into V_{j-1}'s LL band and, at level 0, into the base
 // conv output, through strided views; nothing is padded, concatenated or cropped on the way up.
-at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
+//
+// Layout: everything runs channels_last (NHWC), where LibTorch's (oneDNN's) depthwise conv is
+// several times faster than on NCHW (measured 7x at batch 1 on the CI machine), and the band
+// tensors are band-major (channel s*C + c instead of the reference's 4c + s; the level weights
+// are permuted to match), so each band is a channel slice whose inner dimension is contiguous
+// and every add vectorises.
+at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
   TORCH_CHECK(IsHaarWavelet(options.wavelet()), "WTConv2d: forward_haar needs wavelet db1/haar, not ",
               options.wavelet());
-  CheckInput(x);
+  CheckInput(x_in);
+  constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
+  const at::MemoryFormat out_format = x_in.suggest_memory_format();
+  const at::Tensor x = x_in.contiguous(kNhwc);
   const int64_t n = x.size(0), c = options.channels(), k = options.kernel_size();
   const int64_t levels = options.wt_levels(), stride = options.stride();
   const double t = haar_tap_;
@@ -176,7 +185,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
   const bool analysis_out_ok = !(at::GradMode::is_enabled() && x.requires_grad());
 
   // Base branch: scale * (conv(x, w) + b) = conv(x, scale * w) + scale * b.
-  at::Tensor base_w = base_conv->weight * base_scale->weight.reshape({c, 1, 1, 1});
+  const at::Tensor base_w = base_conv->weight * base_scale->weight.reshape({c, 1, 1, 1});
   at::Tensor base_b;
   if (base_conv->bias.defined()) base_b = base_conv->bias * base_scale->weight.reshape({c});
   at::Tensor y;
@@ -192,10 +201,11 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
                      at::IntArrayRef{0}, 1, c);
     }
   }
-  if (levels == 0) return y;
+  y = y.contiguous(kNhwc);
+  if (levels == 0) return y.contiguous(out_format);
 
   // Analysis: raw 2x2 block sums, then the per-level depthwise conv with folded factors.
-  std::vector<at::Tensor> v(levels);                    // [n, 4c, h_j, w_j]
+  std::vector<at::Tensor> v(levels);                       // [n, 4c, h_j, w_j], band-major, NHWC
   std::vector<std::pair<int64_t, int64_t>> sizes(levels);  // level input size before padding
   at::Tensor ll = x;
   double m = 1.0, cj = 1.0;
@@ -207,16 +217,17 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
     const at::Tensor p = top + bottom, q = top - bottom;  // [n, c, h, 2w]
     const at::Tensor pe = p.slice(3, 0, None, 2), po = p.slice(3, 1, None, 2);
     const at::Tensor qe = q.slice(3, 0, None, 2), qo = q.slice(3, 1, None, 2);
-    at::Tensor bands;  // [n, c, 4, h, w]
+    at::Tensor bands;  // [n, 4c, h, w]: LL, LH, HL, HH channel blocks
     if (analysis_out_ok) {
-      bands = at::empty({n, c, 4, h, w}, x.options());
-      at::Tensor b0 = bands.select(2, 0), b1 = bands.select(2, 1), b2 = bands.select(2, 2), b3 = bands.select(2, 3);
+      bands = at::empty({n, 4 * c, h, w}, x.options().memory_format(kNhwc));
+      at::Tensor b0 = bands.narrow(1, 0, c), b1 = bands.narrow(1, c, c);
+      at::Tensor b2 = bands.narrow(1, 2 * c, c), b3 = bands.narrow(1, 3 * c, c);
       at::add_out(b0, pe, po);
       at::add_out(b1, qe, qo);
       at::sub_out(b2, pe, po);
       at::sub_out(b3, qe, qo);
     } else {
-      bands = at::stack({pe + po, qe + qo, pe - po, qe - qo}, 2);
+      bands = at::cat({pe + po, qe + qo, pe - po, qe - qo}, 1).contiguous(kNhwc);
     }
     m /= t;
     if (rescale_analysis) {
@@ -224,16 +235,18 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
       m = 1.0;
     }
     cj *= t;
-    ll = bands.select(2, 0);
-    const at::Tensor w_eff = level_conv(j).weight * (level_scale(j).weight.reshape({4 * c, 1, 1, 1}) * (cj / m));
-    v[j] = at::conv2d(bands.view({n, 4 * c, h, w}), w_eff, {}, 1, "same", 1, 4 * c);
+    ll = bands.narrow(1, 0, c);
+    // Reference channel 4c+s -> band-major s*C+c.
+    const at::Tensor w_bm = level_conv(j).weight.reshape({c, 4, 1, k, k}).transpose(0, 1).reshape({4 * c, 1, k, k});
+    const at::Tensor s_bm = level_scale(j).weight.reshape({c, 4}).t().reshape({4 * c, 1, 1, 1});
+    v[j] = at::conv2d(bands, w_bm * (s_bm * (cj / m)), {}, 1, "same", 1, 4 * c);
   }
 
   // Synthesis, deepest level first, accumulated into the level above.
   for (int64_t j = levels - 1; j >= 0; --j) {
     const int64_t h = v[j].size(2), w = v[j].size(3);
-    const at::Tensor vb = v[j].view({n, c, 4, h, w});
-    const at::Tensor lo = vb.select(2, 0), lh = vb.select(2, 1), hl = vb.select(2, 2), hh = vb.select(2, 3);
+    const at::Tensor lo = v[j].narrow(1, 0, c), lh = v[j].narrow(1, c, c);
+    const at::Tensor hl = v[j].narrow(1, 2 * c, c), hh = v[j].narrow(1, 3 * c, c);
     if (j == 0 && stride > 1 && stride % 2 == 0) {
       // Output pixel (i*s, j*s) is the top-left pixel of block (i*s/2, j*s/2): t(P+R) only.
       const int64_t b = stride / 2;
@@ -245,11 +258,11 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
     at::Tensor target;
     at::Tensor full;  // odd stride: synthesise at full size, subsample afterwards
     if (j > 0) {
-      target = v[j - 1].view({n, c, 4, v[j - 1].size(2), v[j - 1].size(3)}).select(2, 0);
+      target = v[j - 1].narrow(1, 0, c);
     } else if (stride == 1) {
       target = y;
     } else {
-      full = at::zeros({n, c, sizes[0].first, sizes[0].second}, y.options());
+      full = at::zeros({n, c, sizes[0].first, sizes[0].second}, y.options().memory_format(kNhwc));
       target = full;
     }
     const at::Tensor pp = lo + lh, qq = lo - lh, rr = hl + hh, ss = hl - hh;
@@ -268,7 +281,9 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x) {
     }
     if (full.defined()) y.add_(full.slice(2, 0, None, stride).slice(3, 0, None, stride));
   }
-  return y;
+  // Same memory format as the input (PyTorch's convention for convolutions): channels_last
+  // inputs avoid both layout copies.
+  return y.contiguous(out_format);
 }
 
 }  // namespace wtserve::nn
