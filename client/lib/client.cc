@@ -245,11 +245,12 @@ void Client::InferAsync(const InferRequest& request, InferCallback done, CallOpt
   Call* raw = state.release();
   impl_->stub->async()->ModelInfer(&raw->context, &raw->request, &raw->response, [raw](grpc::Status status) {
     std::unique_ptr<Call> owned(raw);
-    if (status.ok()) {
-      owned->done(internal::FromProto(owned->response));
-    } else {
-      owned->done(ToStatus(status));
-    }
+    InferCallback callback = std::move(owned->done);
+    absl::StatusOr<InferResult> result = status.ok() ? internal::FromProto(owned->response) : ToStatus(status);
+    // Free the call before the callback runs: once it returns, the caller may tear everything
+    // down (its last callback is often what it waits for).
+    owned.reset();
+    callback(std::move(result));
   });
 }
 

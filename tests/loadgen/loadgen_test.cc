@@ -1,0 +1,348 @@
+// wtserve-loadgen without the real server: report math, flag helpers, workload preparation, and
+// the runner and CLI against an in-process fake OIP v2 server whose answers are known.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
+
+#include "client/corrupt/corruptions.h"
+#include "client/loadgen/cli.h"
+#include "client/loadgen/json_writer.h"
+#include "client/loadgen/report.h"
+#include "client/loadgen/runner.h"
+#include "client/loadgen/stats.h"
+#include "client/loadgen/workload.h"
+#include "tests/loadgen/fake_server.h"
+
+namespace wtserve::loadgen {
+namespace {
+using ::testing::HasSubstr;
+
+TEST(StatsTest, NearestRankPercentiles) {
+  std::vector<double> v;
+  for (int i = 1; i <= 100; ++i) v.push_back(i);
+  EXPECT_EQ(Percentile(v, 50), 50);
+  EXPECT_EQ(Percentile(v, 90), 90);
+  EXPECT_EQ(Percentile(v, 99), 99);
+  EXPECT_EQ(Percentile(v, 100), 100);
+  EXPECT_EQ(Percentile(v, 0), 1);
+  EXPECT_EQ(Percentile({7.0}, 99), 7);
+  EXPECT_EQ(Percentile({1.0, 2.0, 3.0}, 50), 2);   // ceil(1.5) = 2nd
+  EXPECT_EQ(Percentile({1.0, 2.0, 3.0, 4.0}, 50), 2);  // ceil(2) = 2nd
+  LatencySummary s = Summarize({0.3, 0.1, 0.2, 0.4});
+  EXPECT_EQ(s.count, 4);
+  EXPECT_DOUBLE_EQ(s.min, 0.1);
+  EXPECT_DOUBLE_EQ(s.max, 0.4);
+  EXPECT_DOUBLE_EQ(s.mean, 0.25);
+  EXPECT_DOUBLE_EQ(s.p50, 0.2);
+  EXPECT_EQ(Summarize({}).count, 0);
+}
+
+AccuracyTable Table(Cell clean, std::vector<std::vector<Cell>> cells) {
+  AccuracyTable t;
+  t.clean = clean;
+  t.corruptions = {"gaussian_noise", "spatter"};
+  t.severities = {1, 2};
+  t.cells = std::move(cells);
+  return t;
+}
+
+TEST(StatsTest, CorruptionErrorsFollowHendrycks) {
+  // Model errors: clean 0.1; gaussian_noise 0.2, 0.4; spatter 0.1, 0.3.
+  AccuracyTable model = Table({90, 100}, {{{80, 100}, {60, 100}}, {{90, 100}, {70, 100}}});
+  // Baseline errors: clean 0.2; gaussian_noise 0.4, 0.6; spatter 0.2, 0.2.
+  AccuracyTable base = Table({80, 100}, {{{60, 100}, {40, 100}}, {{80, 100}, {80, 100}}});
+  std::string error;
+  auto e = ComputeCorruptionErrors(model, base, {"gaussian_noise"}, &error);
+  ASSERT_TRUE(e.has_value()) << error;
+  EXPECT_NEAR(*e->ce[0], 0.6 / 1.0, 1e-12);
+  EXPECT_NEAR(*e->ce[1], 0.4 / 0.4, 1e-12);
+  // Relative: (0.1 + 0.3) / (0.2 + 0.4); spatter's baseline lost nothing -> undefined.
+  EXPECT_NEAR(*e->relative_ce[0], 0.4 / 0.6, 1e-12);
+  EXPECT_FALSE(e->relative_ce[1].has_value());
+  // mCE over ImageNet-C corruptions only (spatter is an extra).
+  EXPECT_NEAR(*e->mce, 0.6, 1e-12);
+  EXPECT_NEAR(*e->relative_mce, 0.4 / 0.6, 1e-12);
+  EXPECT_NEAR(*e->mce_all, 0.8, 1e-12);
+  EXPECT_FALSE(e->relative_mce_all.has_value());
+  EXPECT_NEAR(*model.MeanCorruptionAccuracy(), (0.8 + 0.6 + 0.9 + 0.7) / 4, 1e-12);
+  EXPECT_NEAR(model.CorruptionAccuracy(0), 0.7, 1e-12);
+
+  base.severities = {1, 3};
+  EXPECT_FALSE(ComputeCorruptionErrors(model, base, {}, &error).has_value());
+}
+
+TEST(CliTest, Severities) {
+  EXPECT_EQ(*ParseSeverities("1-5"), (std::vector<int>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(*ParseSeverities("3"), (std::vector<int>{3}));
+  EXPECT_EQ(*ParseSeverities("5,1-2,2"), (std::vector<int>{1, 2, 5}));
+  for (const char* bad : {"", "0", "6", "3-1", "a", "1-2-3", "1,,2"}) {
+    EXPECT_FALSE(ParseSeverities(bad).ok()) << bad;
+  }
+}
+
+TEST(CliTest, FlagNamesAcceptDashes) {
+  EXPECT_EQ(NormalizeFlagNames({"prog", "--batch-size=4", "--output-json", "a-b.json", "--", "--x-y"}),
+            (std::vector<std::string>{"prog", "--batch_size=4", "--output_json", "a-b.json", "--", "--x-y"}));
+  EXPECT_EQ(NormalizeFlagNames({"p", "--corruptions=motion-blur"}), (std::vector<std::string>{"p", "--corruptions=motion-blur"}));
+  auto conditions = MakeConditions({"fog", "snow"}, {1, 2});
+  ASSERT_EQ(conditions.size(), 5u);
+  EXPECT_EQ(conditions[0].corruption, "");
+  EXPECT_EQ(conditions[2].corruption, "fog");
+  EXPECT_EQ(conditions[2].severity, 2);
+}
+
+TEST(JsonTest, WritesNestedDocument) {
+  JsonWriter j;
+  j.BeginObject().Key("a").Int(1).Key("b").BeginArray().Double(0.1).Null().String("x\"y").EndArray();
+  j.Key("c").BeginObject().EndObject().Key("d").Double(std::nan("")).EndObject();
+  EXPECT_EQ(j.str(), "{\n  \"a\": 1,\n  \"b\": [\n    0.1,\n    null,\n    \"x\\\"y\"\n  ],\n  \"c\": {},\n  \"d\": null\n}\n");
+  EXPECT_EQ(FormatDouble(1e-7), "1e-07");
+}
+
+data::ImageDataset SmallFmnist(int64_t n) {
+  DataOptions options;
+  options.samples = n;
+  auto data = LoadData(options, ModelIo{});
+  EXPECT_TRUE(data.ok()) << data.status();
+  return *data;
+}
+
+ModelIo FakeIo() {
+  ModelIo io;
+  io.input_name = "images";
+  io.input_datatype = "FP32";
+  io.output_name = "logits";
+  io.channels = 1;
+  io.height = io.width = 28;
+  io.num_classes = 10;
+  return io;
+}
+
+TEST(WorkloadTest, MetadataAndCompatibility) {
+  ModelMetadata metadata{"m", {"1"}, "p", {{"images", "FP32", {-1, 1, 28, 28}}}, {{"logits", "FP32", {-1, 10}}}};
+  auto io = ModelIoFromMetadata(metadata);
+  ASSERT_TRUE(io.ok());
+  EXPECT_EQ(io->height, 28);
+  EXPECT_EQ(io->num_classes, 10);
+  EXPECT_TRUE(io->batched);
+  metadata.inputs[0].shape = {-1, 784};
+  EXPECT_EQ(ModelIoFromMetadata(metadata).status().code(), absl::StatusCode::kFailedPrecondition);
+
+  data::ImageDataset data = SmallFmnist(5);
+  EXPECT_EQ(data.size(), 5);
+  EXPECT_TRUE(CheckCompatible(data, FakeIo(), InputKind::kFp32, 8).ok());
+  ModelIo other = FakeIo();
+  other.height = other.width = 32;
+  EXPECT_THAT(CheckCompatible(data, other, InputKind::kUint8, 1).message(), HasSubstr("data mismatch"));
+  EXPECT_TRUE(CheckCompatible(data, other, InputKind::kPng, 1).ok());  // the server resizes PNGs
+  other = FakeIo();
+  other.num_classes = 5;
+  EXPECT_THAT(CheckCompatible(data, other, InputKind::kPng, 1).message(), HasSubstr("10 classes"));
+  other = FakeIo();
+  other.batched = false;
+  EXPECT_FALSE(CheckCompatible(data, other, InputKind::kFp32, 2).ok());
+}
+
+TEST(WorkloadTest, PayloadsMatchTheImagesInEveryForm) {
+  data::ImageDataset data = SmallFmnist(6);
+  const auto conditions = MakeConditions({"gaussian_noise", "contrast"}, {1, 5});
+  for (InputKind kind : {InputKind::kUint8, InputKind::kFp32, InputKind::kPng}) {
+    auto w = PrepareWorkload(data, conditions, kind, 7, 2);
+    ASSERT_TRUE(w.ok()) << w.status();
+    ASSERT_EQ(w->size(), 30);
+    EXPECT_EQ(w->labels[13], data.labels[1]);  // condition 2, image 1
+    EXPECT_EQ(w->condition_of[13], 2);
+    auto corrupted = corrupt::Corrupt(data.images[1], "gaussian_noise", 5, 7, 1);
+    ASSERT_TRUE(corrupted.ok());
+    InferRequest r = BuildRequest(*w, {0, 13}, FakeIo(), "m", "", 1.0f / 255.0f);
+    ASSERT_EQ(r.inputs.size(), 1u);
+    EXPECT_EQ(r.outputs[0].classification_top_k, 1);
+    const Tensor& t = r.inputs[0];
+    if (kind == InputKind::kPng) {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 1}));
+      auto elements = t.AsBytes();
+      ASSERT_TRUE(elements.ok());
+      cv::Mat decoded = cv::imdecode(std::vector<uchar>((*elements)[1].begin(), (*elements)[1].end()), cv::IMREAD_UNCHANGED);
+      EXPECT_EQ(cv::norm(decoded, *corrupted, cv::NORM_INF), 0);
+    } else {
+      EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 1, 28, 28}));
+      const size_t p = 28 * 3 + 5;  // pixel (3, 5) of the second image
+      const uint8_t expected = corrupted->at<uint8_t>(3, 5);
+      if (kind == InputKind::kUint8) {
+        EXPECT_EQ(static_cast<uint8_t>(t.raw[784 + p]), expected);
+      } else {
+        auto values = t.AsFp32();
+        ASSERT_TRUE(values.ok());
+        const float want = static_cast<float>(expected) * (1.0f / 255.0f);
+        EXPECT_EQ(std::memcmp(&(*values)[784 + p], &want, 4), 0);
+      }
+    }
+  }
+}
+
+// Runs the runner against the fake server and checks every item got exactly its known answer.
+class RunnerTest : public ::testing::TestWithParam<std::tuple<Transport, bool, InputKind>> {};
+
+TEST_P(RunnerTest, SinglePassAnswersEveryItemOnce) {
+  const auto [transport, open_loop, kind] = GetParam();
+  testing::FakeInferenceServer server(28, 28);
+  ClientOptions co;
+  co.target = server.target();
+  auto client = Client::Create(co);
+  data::ImageDataset data = SmallFmnist(20);
+  auto w = PrepareWorkload(data, MakeConditions({"pixelate"}, {2, 4}), kind, 1, 2);
+  ASSERT_TRUE(w.ok());
+  RunOptions o;
+  o.transport = transport;
+  o.concurrency = 3;
+  o.batch_size = 7;
+  if (open_loop) o.rate = 2000;
+  auto result = loadgen::Run(**client, *w, FakeIo(), "fake", "", o);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->requests_sent, 9);  // ceil(60 / 7)
+  EXPECT_EQ(result->requests_ok, 9);
+  EXPECT_EQ(result->images_ok, 60);
+  EXPECT_EQ(result->status_counts.at("OK"), 9);
+  EXPECT_EQ(result->latencies_s.size(), 9u);
+  EXPECT_EQ(server.images_seen(), 60);
+  for (int64_t item = 0; item < w->size(); ++item) {
+    const int64_t image = item % 20, condition = item / 20;
+    cv::Mat sent = data.images[static_cast<size_t>(image)];
+    if (condition > 0) sent = *corrupt::Corrupt(sent, "pixelate", condition == 1 ? 2 : 4, 1, static_cast<uint64_t>(image));
+    EXPECT_EQ(result->predictions[static_cast<size_t>(item)], testing::FakeClass(sent)) << "item " << item;
+  }
+  // The report's accuracy counts every item once.
+  ModelReport report = MakeModelReport("fake", "", "model", *w, *result);
+  ASSERT_TRUE(report.accuracy.has_value());
+  EXPECT_EQ(report.unanswered, 0);
+  EXPECT_EQ(report.accuracy->clean.total, 20);
+  EXPECT_EQ(report.accuracy->cells[0][1].total, 20);
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, RunnerTest,
+                         ::testing::Combine(::testing::Values(Transport::kSync, Transport::kAsync, Transport::kStream),
+                                            ::testing::Bool(),
+                                            ::testing::Values(InputKind::kFp32, InputKind::kUint8, InputKind::kPng)));
+
+TEST(RunnerBoundsTest, RequestsAndDurationBoundLoadRuns) {
+  testing::FakeInferenceServer server(28, 28);
+  ClientOptions co;
+  co.target = server.target();
+  auto client = Client::Create(co);
+  auto w = PrepareWorkload(SmallFmnist(10), MakeConditions({}, {}), InputKind::kUint8, 0, 1);
+  ASSERT_TRUE(w.ok());
+  RunOptions o;
+  o.single_pass = false;
+  o.transport = Transport::kAsync;
+  o.concurrency = 4;
+  o.batch_size = 4;
+  o.max_requests = 37;
+  auto result = loadgen::Run(**client, *w, FakeIo(), "fake", "", o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->requests_sent, 37);
+  EXPECT_EQ(server.images_seen(), 37 * 4);
+  // Cycling covers every item.
+  EXPECT_EQ(std::count(result->predictions.begin(), result->predictions.end(), -1), 0);
+
+  o.max_requests = 0;
+  o.duration = absl::Milliseconds(300);
+  o.rate = 200;
+  o.arrival = Arrival::kConstant;
+  result = loadgen::Run(**client, *w, FakeIo(), "fake", "", o);
+  ASSERT_TRUE(result.ok());
+  // Constant arrivals at 200/s for 0.3 s: arrivals at 0, 5, ..., 295 ms.
+  EXPECT_EQ(result->requests_sent, 60);
+
+  o.duration = absl::ZeroDuration();
+  EXPECT_FALSE(ValidateRunOptions(o).ok());  // a load run must be bounded
+}
+
+TEST(RunnerErrorsTest, FailuresAreCountedByCode) {
+  testing::FakeInferenceServer server(28, 28);
+  ClientOptions co;
+  co.target = server.target();
+  auto client = Client::Create(co);
+  auto w = PrepareWorkload(SmallFmnist(4), MakeConditions({}, {}), InputKind::kUint8, 0, 1);
+  RunOptions o;
+  o.transport = Transport::kAsync;
+  auto result = loadgen::Run(**client, *w, FakeIo(), "nope", "", o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->requests_failed, 4);
+  EXPECT_EQ(result->status_counts.at("NOT_FOUND"), 4);
+  EXPECT_EQ(result->first_message.at("NOT_FOUND"), "unknown model");
+  EXPECT_EQ(std::count(result->predictions.begin(), result->predictions.end(), -1), 4);
+  // On a stream a failure is only a message (Triton's error_message), so the code is UNKNOWN.
+  o.transport = Transport::kStream;
+  result = loadgen::Run(**client, *w, FakeIo(), "nope", "", o);
+  ASSERT_TRUE(result.ok());
+  EXPECT_EQ(result->status_counts.at("UNKNOWN"), 4);
+  EXPECT_EQ(result->first_message.at("UNKNOWN"), "unknown model");
+}
+
+// The CLI binary against the fake server (hosted by this test process).
+struct Cli {
+  int code;
+  std::string output;
+};
+
+Cli RunLoadgen(const std::string& args) {
+  const char* dir = std::getenv("WTSERVE_BINARY_DIR");
+  const std::string binary = std::string(dir ? dir : "build") + "/client/loadgen/wtserve-loadgen";
+  FILE* pipe = popen((binary + " " + args + " 2>&1").c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(CliTest, EndToEndAgainstFakeServer) {
+  testing::FakeInferenceServer server(28, 28);
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("loadgen_cli_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string t = "--target=" + server.target();
+  Cli ok = RunLoadgen(t + " --model=fake --samples=12 --corruptions=fog,jpeg_compression --severities=1,5"
+                          " --batch-size=5 --transport=async --concurrency=2 --output-json=" + (dir / "r.json").string() +
+                          " --output-csv=" + (dir / "r.csv").string() + " --dump-samples=" + (dir / "grids").string() +
+                          " --dump_count=2");
+  ASSERT_EQ(ok.code, 0) << ok.output;
+  EXPECT_THAT(ok.output, HasSubstr("requests: 12 sent, 12 ok, 0 failed; images: 60 sent, 60 ok"));  // ceil(60/5)
+  EXPECT_THAT(ok.output, HasSubstr("jpeg_compression"));
+  std::ifstream json_file(dir / "r.json");
+  std::stringstream json;
+  json << json_file.rdbuf();
+  EXPECT_THAT(json.str(), HasSubstr("\"format_version\": 1"));
+  EXPECT_THAT(json.str(), HasSubstr("\"p99\": "));
+  EXPECT_THAT(json.str(), HasSubstr("\"complete\": true"));
+  std::ifstream csv_file(dir / "r.csv");
+  int lines = 0;
+  for (std::string line; std::getline(csv_file, line);) ++lines;
+  EXPECT_EQ(lines, 1 + 1 + 2 * 3);  // header, clean, 2 corruptions x (2 severities + mean)
+  cv::Mat grid = cv::imread((dir / "grids" / "sample_1.png").string());
+  EXPECT_FALSE(grid.empty());
+  EXPECT_FALSE(std::filesystem::exists(dir / "grids" / "sample_2.png"));
+
+  Cli unknown = RunLoadgen(t + " --model=resnet");
+  EXPECT_EQ(unknown.code, 1);
+  EXPECT_THAT(unknown.output, HasSubstr("unknown model 'resnet'"));
+  Cli bad_flag = RunLoadgen(t + " --model=fake --rate=-3");
+  EXPECT_EQ(bad_flag.code, 2);
+  EXPECT_THAT(bad_flag.output, HasSubstr("--rate"));
+  testing::FakeInferenceServer big(32, 32);
+  Cli mismatch = RunLoadgen("--target=" + big.target() + " --model=fake --samples=3");
+  EXPECT_EQ(mismatch.code, 1);
+  EXPECT_THAT(mismatch.output, HasSubstr("1x28x28 (CxHxW) but model input 'images' is 1x32x32"));
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace wtserve::loadgen
