@@ -254,6 +254,31 @@ TEST(WTConv2dTest, OutputKeepsTheInputMemoryFormat) {
   EXPECT_LE(MaxAbsDiff(m->forward(view), m->forward_general(view.contiguous())), 1e-5);
 }
 
+// The Haar path has three implementations of its adds: single-pass CPU kernels (no gradient
+// possible), torch ops writing with out= (parameters need gradients, x does not) and pure
+// differentiable torch ops (x needs gradients). All must agree.
+TEST(WTConv2dTest, HaarKernelsAndTorchOpVariantsAgree) {
+  for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {3, 5}, {13, 21}, {32, 32}}) {
+    for (int64_t stride : {1, 2, 3}) {
+      WTConv2d m(WTConv2dOptions(6).wt_levels(4).kernel_size(3).stride(stride));
+      Randomize(*m, 21);
+      const at::Tensor x = at::randn({3, 6, hw.first, hw.second});
+      at::Tensor kernels;
+      {
+        at::NoGradGuard no_grad;
+        kernels = m->forward(x);
+      }
+      const at::Tensor out_ops = m->forward(x);
+      const at::Tensor diff_ops = m->forward(x.clone().requires_grad_(true));
+      EXPECT_TRUE(out_ops.requires_grad());
+      EXPECT_LE(MaxAbsDiff(kernels, out_ops), 1e-5) << hw.first << "x" << hw.second << " s" << stride;
+      EXPECT_LE(MaxAbsDiff(kernels, diff_ops.detach()), 1e-5) << hw.first << "x" << hw.second << " s" << stride;
+      at::NoGradGuard no_grad;
+      EXPECT_LE(MaxAbsDiff(kernels, m->forward_general(x)), 1e-5);
+    }
+  }
+}
+
 TEST(WTConv2dTest, HaarNameUsesTheFastPathAndSameFilters) {
   WTConv2d haar(WTConv2dOptions(2).wavelet("haar"));
   WTConv2d db1(WTConv2dOptions(2));
