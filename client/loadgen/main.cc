@@ -30,6 +30,7 @@ ABSL_FLAG(std::string, model, "", "model to measure (required)");
 ABSL_FLAG(std::string, model_version, "", "model version (empty: the server's latest)");
 ABSL_FLAG(std::string, baseline_model, "",
           "also measure this model with the same workload and report the model's Corruption Error relative to it");
+ABSL_FLAG(std::string, baseline_version, "", "version of the baseline model (empty: the server's latest)");
 ABSL_FLAG(std::string, transport, "sync", "sync | async | stream (ModelStreamInfer)");
 ABSL_FLAG(int32_t, concurrency, 1, "closed loop: requests in flight; open loop + sync: sender threads");
 ABSL_FLAG(double, rate, 0, "open loop: requests per second (0: closed loop)");
@@ -123,7 +124,10 @@ std::optional<Fail> Main() {
   }
   if (absl::GetFlag(FLAGS_fp32_scale) <= 0) return Fail{kExitUsage, "--fp32_scale must be > 0"};
   if (absl::GetFlag(FLAGS_dump_count) < 1) return Fail{kExitUsage, "--dump_count must be >= 1"};
-  if (absl::GetFlag(FLAGS_baseline_model) == model) return Fail{kExitUsage, "--baseline_model must differ from --model"};
+  if (absl::GetFlag(FLAGS_baseline_model) == model &&
+      absl::GetFlag(FLAGS_baseline_version) == absl::GetFlag(FLAGS_model_version)) {
+    return Fail{kExitUsage, "--baseline_model/--baseline_version must name another model or version than --model"};
+  }
 
   RunOptions run;
   run.transport = *transport;
@@ -159,7 +163,9 @@ std::optional<Fail> Main() {
     return Fail{kExitFailure, absl::StrCat("cannot reach the server at ", target, ": ", server.status().ToString())};
   }
   std::vector<std::pair<std::string, std::string>> models = {{model, absl::GetFlag(FLAGS_model_version)}};
-  if (!absl::GetFlag(FLAGS_baseline_model).empty()) models.push_back({absl::GetFlag(FLAGS_baseline_model), ""});
+  if (!absl::GetFlag(FLAGS_baseline_model).empty()) {
+    models.push_back({absl::GetFlag(FLAGS_baseline_model), absl::GetFlag(FLAGS_baseline_version)});
+  }
   std::vector<ModelIo> ios;
   for (const auto& [name, version] : models) {
     absl::StatusOr<ModelMetadata> metadata = (*client)->GetModelMetadata(name, version);
@@ -213,6 +219,7 @@ std::optional<Fail> Main() {
   c.model = model;
   c.model_version = models[0].second;
   c.baseline_model = absl::GetFlag(FLAGS_baseline_model);
+  c.baseline_version = absl::GetFlag(FLAGS_baseline_version);
   c.transport = TransportName(run.transport);
   c.arrival = ArrivalName(run.arrival);
   c.input = InputKindName(*input);

@@ -45,7 +45,7 @@ ModelReport MakeModelReport(const std::string& model, const std::string& version
                             const Workload& workload, RunResult run) {
   ModelReport r;
   r.model = model;
-  r.version = version;
+  r.version = run.model_version.empty() ? version : run.model_version;
   r.role = role;
   r.latency = Summarize(run.latencies_s);
   if (workload.labelled()) {
@@ -145,6 +145,7 @@ std::string RenderJson(const Report& report) {
   j.Key("model").String(c.model);
   j.Key("model_version").String(c.model_version);
   j.Key("baseline_model").String(c.baseline_model);
+  j.Key("baseline_version").String(c.baseline_version);
   j.Key("transport").String(c.transport);
   j.Key("mode").String(c.rate > 0 ? "open_loop" : "closed_loop");
   j.Key("concurrency").Int(c.concurrency);

@@ -19,7 +19,7 @@ inline constexpr int kReportFormatVersion = 1;
 
 // What was run, echoed into the report.
 struct RunConfig {
-  std::string target, model, model_version, baseline_model;
+  std::string target, model, model_version, baseline_model, baseline_version;
   std::string transport, arrival, input, data, data_path;
   int concurrency = 1;
   double rate = 0;  // 0: closed loop
@@ -35,6 +35,7 @@ struct RunConfig {
 };
 
 struct ModelReport {
+  // version: the one that answered (echoed by the server), else the requested one.
   std::string model, version, role;  // role: "model" or "baseline"
   RunResult run;
   LatencySummary latency;  // seconds

@@ -151,6 +151,7 @@ class Engine {
     result_.images_sent += static_cast<int64_t>(items.size());
     ++result_.status_counts[absl::StatusCodeToString(status.code())];
     if (status.ok()) {
+      if (result_.model_version.empty()) result_.model_version = result->model_version;
       ++result_.requests_ok;
       result_.images_ok += static_cast<int64_t>(items.size());
       result_.latencies_s.push_back(Seconds(now - started));

@@ -53,6 +53,7 @@ struct RunResult {
   std::vector<double> latencies_s;
   std::map<std::string, int64_t> status_counts;      // "OK", "UNAVAILABLE", ... over all requests
   std::map<std::string, std::string> first_message;  // first error message per failing code
+  std::string model_version;  // as echoed by the first successful response
   // Per workload item: top-1 class of its first answer, -1 if it got none.
   std::vector<int64_t> predictions;
 };
