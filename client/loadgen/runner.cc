@@ -100,11 +100,13 @@ class Engine {
  private:
   bool AllDone() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return issuing_done_ && in_flight_ == 0; }
 
-  // Claims the next request index if a bound still allows one.
-  std::optional<int64_t> Claim() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+  // Claims the next request index if a bound still allows one. The open loop checks the
+  // duration against the arrival's scheduled time itself (check_time false), so a dispatcher
+  // that wakes late does not drop arrivals that fell inside the window.
+  std::optional<int64_t> Claim(bool check_time = true) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (options_.single_pass && next_ >= num_batches_) return std::nullopt;
     if (options_.max_requests > 0 && next_ >= options_.max_requests) return std::nullopt;
-    if (end_ && Clock::now() >= *end_) return std::nullopt;
+    if (check_time && end_ && Clock::now() >= *end_) return std::nullopt;
     ++in_flight_;
     return next_++;
   }
@@ -269,7 +271,7 @@ class Engine {
       std::optional<int64_t> k;
       {
         absl::MutexLock lock(&mu_);
-        k = Claim();
+        k = Claim(/*check_time=*/false);
       }
       if (!k) break;
       if (options_.transport == Transport::kSync) {
