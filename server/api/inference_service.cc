@@ -1,0 +1,467 @@
+#include "server/api/inference_service.h"
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "server/api/infer_request.h"
+#include "server/runtime/model_config.h"
+
+#ifndef WTSERVE_VERSION
+#define WTSERVE_VERSION "0.0.0"
+#endif
+
+namespace wtserve::api {
+namespace {
+
+using inference::ModelInferRequest;
+using inference::ModelInferResponse;
+using inference::ModelStreamInferResponse;
+
+std::string Reason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return metrics::kReasonInvalidArgument;
+    case absl::StatusCode::kNotFound: return metrics::kReasonNotFound;
+    case absl::StatusCode::kUnavailable: return metrics::kReasonUnavailable;
+    case absl::StatusCode::kDeadlineExceeded: return metrics::kReasonDeadlineExceeded;
+    case absl::StatusCode::kCancelled: return metrics::kReasonCancelled;
+    default: return metrics::kReasonInternal;
+  }
+}
+
+grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+// gRPC reports "no deadline" as a far-future time point that absl::FromChrono would overflow.
+absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
+  const auto deadline = ctx->deadline();
+  if (deadline >= std::chrono::system_clock::now() + std::chrono::hours(24 * 365 * 100)) {
+    return absl::InfiniteFuture();
+  }
+  return absl::FromChrono(deadline);
+}
+
+void FillStat(const runtime::DurationStat& from, inference::StatisticDuration* to) {
+  to->set_count(from.count);
+  to->set_ns(from.ns);
+}
+
+// A unary reactor that tells the service when its call is complete, so that shutdown can wait
+// for answered calls to be sent.
+class CountedReactor final : public grpc::ServerUnaryReactor {
+ public:
+  explicit CountedReactor(InferenceService* service) : service_(service) {
+    service_->CallStarted();
+  }
+  void OnDone() override {
+    service_->CallDone();
+    delete this;
+  }
+
+ private:
+  InferenceService* const service_;
+};
+
+// One ModelStreamInfer call: requests are read one after another and answered in completion
+// order (responses carry the request id), one write in flight at a time. Finishes once the client
+// half-closed (or the call was cancelled) and every accepted request has been answered.
+class StreamReactor final
+    : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+ public:
+  StreamReactor(InferenceService* service, grpc::CallbackServerContext* ctx)
+      : service_(service), ctx_(ctx) {
+    service_->CallStarted();
+    StartRead(&incoming_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      {
+        absl::MutexLock lock(&mu_);
+        reads_done_ = true;
+      }
+      Progress();
+      return;
+    }
+    auto request = std::make_shared<ModelInferRequest>(std::move(incoming_));
+    incoming_.Clear();
+    auto response = std::make_shared<ModelInferResponse>();
+    {
+      absl::MutexLock lock(&mu_);
+      ++pending_;
+    }
+    grpc::CallbackServerContext* ctx = ctx_;
+    service_->Infer(
+        *request, absl::Now(), DeadlineOf(ctx),
+        [ctx] { return ctx->IsCancelled(); }, response.get(),
+        [this, request, response](absl::Status status) {
+          ModelStreamInferResponse out;
+          if (status.ok()) {
+            *out.mutable_infer_response() = std::move(*response);
+          } else {
+            out.set_error_message(absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                                               status.message()));
+            out.mutable_infer_response()->set_model_name(request->model_name());
+            out.mutable_infer_response()->set_model_version(request->model_version());
+            out.mutable_infer_response()->set_id(request->id());
+          }
+          {
+            absl::MutexLock lock(&mu_);
+            --pending_;
+            if (!write_failed_) queue_.push_back(std::move(out));
+          }
+          Progress();
+        });
+    StartRead(&incoming_);
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      absl::MutexLock lock(&mu_);
+      writing_ = false;
+      if (!ok) {
+        write_failed_ = true;
+        queue_.clear();
+      }
+    }
+    Progress();
+  }
+
+  void OnDone() override {
+    service_->CallDone();
+    delete this;
+  }
+
+ private:
+  // Starts the next write or finishes the call; decided under the lock, done outside it.
+  void Progress() {
+    enum { kNothing, kWrite, kFinish } action = kNothing;
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_ || writing_) return;
+      if (!queue_.empty()) {
+        writing_ = true;
+        current_ = std::move(queue_.front());
+        queue_.pop_front();
+        action = kWrite;
+      } else if (reads_done_ && pending_ == 0) {
+        finished_ = true;
+        action = kFinish;
+      }
+    }
+    if (action == kWrite) StartWrite(&current_);
+    if (action == kFinish) Finish(grpc::Status::OK);
+  }
+
+  InferenceService* const service_;
+  grpc::CallbackServerContext* const ctx_;
+  ModelInferRequest incoming_;     // only touched by the read chain
+  ModelStreamInferResponse current_;  // the write in flight
+
+  absl::Mutex mu_;
+  std::deque<ModelStreamInferResponse> queue_ ABSL_GUARDED_BY(mu_);
+  int pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace
+
+grpc::Status ToGrpcStatus(const absl::Status& status) {
+  if (status.ok()) return grpc::Status::OK;
+  return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
+}
+
+InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
+                                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout)
+    : repository_(repository), state_(state), metrics_(metrics), drain_timeout_(drain_timeout) {}
+
+InferenceService::~InferenceService() { JoinBackgroundTasks(); }
+
+void InferenceService::JoinBackgroundTasks() {
+  std::vector<std::thread> tasks;
+  {
+    absl::MutexLock lock(&tasks_mu_);
+    tasks_closed_ = true;
+    tasks.swap(tasks_);
+  }
+  for (std::thread& t : tasks) t.join();
+}
+
+void InferenceService::CallStarted() {
+  absl::MutexLock lock(&calls_mu_);
+  ++active_calls_;
+}
+
+void InferenceService::CallDone() {
+  absl::MutexLock lock(&calls_mu_);
+  --active_calls_;
+}
+
+bool InferenceService::WaitForCalls(absl::Time deadline) {
+  absl::MutexLock lock(&calls_mu_);
+  auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(calls_mu_) { return active_calls_ == 0; };
+  return calls_mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
+}
+
+absl::Status InferenceService::RunInBackground(std::function<void()> task) {
+  absl::MutexLock lock(&tasks_mu_);
+  if (tasks_closed_ || state_->shutting_down()) {
+    return absl::UnavailableError("the server is shutting down");
+  }
+  tasks_.emplace_back(std::move(task));
+  return absl::OkStatus();
+}
+
+void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
+                             absl::Time deadline, std::function<bool()> is_cancelled,
+                             ModelInferResponse* response,
+                             absl::AnyInvocable<void(absl::Status)> done) {
+  if (state_->shutting_down()) {
+    metrics_->RecordFailure("", "", metrics::kReasonUnavailable);
+    done(absl::UnavailableError("the server is shutting down"));
+    return;
+  }
+  if (request.model_name().empty()) {
+    metrics_->RecordFailure("", "", metrics::kReasonInvalidArgument);
+    done(absl::InvalidArgumentError("model_name is empty"));
+    return;
+  }
+  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
+      repository_->Find(request.model_name(), request.model_version());
+  if (!model.ok()) {
+    // Only names of models that exist become label values (bounded cardinality).
+    const bool known = repository_->Exists(request.model_name());
+    metrics_->RecordFailure(known ? request.model_name() : "", "", Reason(model.status().code()));
+    done(model.status());
+    return;
+  }
+  runtime::ServedModel* served = model->get();
+  absl::StatusOr<DecodedRequest> decoded = DecodeInferRequest(request, served->config());
+  if (!decoded.ok()) {
+    metrics_->RecordFailure(served->config().name(), served->version_string(),
+                            Reason(decoded.status().code()));
+    served->RecordRejected(absl::Now() - start);
+    done(absl::Status(decoded.status().code(),
+                      absl::StrCat("model '", served->config().name(), "' version ",
+                                   served->version_string(), ": ", decoded.status().message())));
+    return;
+  }
+  auto outputs = std::make_shared<std::vector<RequestedOutput>>(std::move(decoded->outputs));
+  // The callback may run on a batcher thread while `done` is still owned by this frame if
+  // Enqueue fails, so ownership moves into the callback only through this shared slot.
+  auto shared_done = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
+  // `served` outlives the callback: the repository drains a version before releasing it.
+  absl::Status queued = served->Enqueue(
+      std::move(decoded->images), start, deadline, decoded->queue_timeout, std::move(is_cancelled),
+      [served, &request, response, outputs, shared_done](absl::StatusOr<at::Tensor> logits,
+                                                         const runtime::RequestTimings&) {
+        if (!logits.ok()) {
+          (*shared_done)(logits.status());
+          return;
+        }
+        EncodeInferResponse(request, served->version_string(), served->labels(), *outputs,
+                            *logits, response);
+        (*shared_done)(absl::OkStatus());
+      });
+  if (!queued.ok()) (*shared_done)(queued);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* ctx,
+                                                       const inference::ServerLiveRequest*,
+                                                       inference::ServerLiveResponse* response) {
+  response->set_live(state_->live());
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* ctx,
+                                                        const inference::ServerReadyRequest*,
+                                                        inference::ServerReadyResponse* response) {
+  response->set_ready(state_->ready());
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* ctx,
+                                                       const inference::ModelReadyRequest* request,
+                                                       inference::ModelReadyResponse* response) {
+  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
+      repository_->Find(request->name(), request->version());
+  if (model.ok()) {
+    response->set_ready(!state_->shutting_down());
+    return Finish(ctx, absl::OkStatus());
+  }
+  // A model that exists but is loading, failed or unloaded is simply not ready.
+  if (model.status().code() == absl::StatusCode::kUnavailable) {
+    response->set_ready(false);
+    return Finish(ctx, absl::OkStatus());
+  }
+  return Finish(ctx, model.status());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
+    grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
+    inference::ServerMetadataResponse* response) {
+  response->set_name("wtserve");
+  response->set_version(WTSERVE_VERSION);
+  for (const char* extension : {"classification", "model_repository", "schedule_policy",
+                                "statistics", "health"}) {
+    response->add_extensions(extension);
+  }
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
+    grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* request,
+    inference::ModelMetadataResponse* response) {
+  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
+      repository_->Find(request->name(), request->version());
+  if (!model.ok()) return Finish(ctx, model.status());
+  const config::ModelConfig& cfg = (*model)->config();
+  response->set_name(cfg.name());
+  if (request->version().empty()) {
+    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
+        repository_->Versions(cfg.name());
+    if (versions.ok()) {
+      for (const auto& v : *versions) response->add_versions(v->version_string());
+    }
+  } else {
+    response->add_versions((*model)->version_string());
+  }
+  response->set_platform(cfg.platform());
+  auto* input = response->add_inputs();
+  input->set_name(cfg.input(0).name());
+  input->set_datatype(std::string(runtime::WireDataType(cfg.input(0).data_type())));
+  input->add_shape(-1);
+  if (cfg.input(0).data_type() != config::TYPE_STRING) {
+    for (int64_t d : cfg.input(0).dims()) input->add_shape(d);
+  }
+  auto* output = response->add_outputs();
+  output->set_name(cfg.output(0).name());
+  output->set_datatype("FP32");
+  output->add_shape(-1);
+  output->add_shape(cfg.output(0).dims(0));
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
+                                                       const ModelInferRequest* request,
+                                                       ModelInferResponse* response) {
+  grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
+  Infer(*request, absl::Now(), DeadlineOf(ctx),
+        [ctx] { return ctx->IsCancelled(); }, response,
+        [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  return reactor;
+}
+
+grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
+InferenceService::ModelStreamInfer(grpc::CallbackServerContext* ctx) {
+  return new StreamReactor(this, ctx);
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
+    grpc::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* request,
+    inference::ModelStatisticsResponse* response) {
+  std::vector<std::shared_ptr<runtime::ServedModel>> models;
+  if (!request->version().empty()) {
+    if (request->name().empty()) {
+      return Finish(ctx, absl::InvalidArgumentError("a version needs a model name"));
+    }
+    absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
+        repository_->Find(request->name(), request->version());
+    if (!model.ok()) return Finish(ctx, model.status());
+    models.push_back(*model);
+  } else {
+    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
+        repository_->Versions(request->name());
+    if (!versions.ok()) return Finish(ctx, versions.status());
+    models = *std::move(versions);
+  }
+  for (const auto& model : models) {
+    const runtime::ModelStatsSnapshot s = model->Stats();
+    auto* stats = response->add_model_stats();
+    stats->set_name(model->config().name());
+    stats->set_version(model->version_string());
+    stats->set_last_inference(s.last_inference_ms);
+    stats->set_inference_count(s.inference_count);
+    stats->set_execution_count(s.execution_count);
+    auto* infer = stats->mutable_inference_stats();
+    FillStat(s.success, infer->mutable_success());
+    FillStat(s.fail, infer->mutable_fail());
+    FillStat(s.queue, infer->mutable_queue());
+    FillStat(s.compute_infer, infer->mutable_compute_infer());
+    for (const auto& [batch_size, stat] : s.batch_compute) {
+      auto* batch = stats->add_batch_stats();
+      batch->set_batch_size(static_cast<uint64_t>(batch_size));
+      FillStat(stat, batch->mutable_compute_infer());
+    }
+  }
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* request,
+    inference::RepositoryIndexResponse* response) {
+  if (!request->repository_name().empty()) {
+    return Finish(ctx, absl::NotFoundError(absl::StrCat(
+                           "unknown repository \"", request->repository_name(),
+                           "\"; wtserve serves one repository, named \"\"")));
+  }
+  for (const runtime::ModelIndexEntry& entry : repository_->Index()) {
+    if (request->ready() && entry.state != runtime::kStateReady) continue;
+    auto* model = response->add_models();
+    model->set_name(entry.name);
+    model->set_version(entry.version);
+    model->set_state(entry.state);
+    model->set_reason(entry.reason);
+  }
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
+    inference::RepositoryModelLoadResponse*) {
+  if (!request->repository_name().empty()) {
+    return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
+                                                        request->repository_name(), "\"")));
+  }
+  if (!request->parameters().empty()) {
+    return Finish(ctx, absl::InvalidArgumentError(
+                           "load parameters (config/file overrides) are not supported; edit the "
+                           "model folder and load again"));
+  }
+  grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
+  const std::string name = request->model_name();
+  absl::Status started = RunInBackground([this, reactor, name] {
+    absl::Status status = repository_->Load(name, drain_timeout_);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!started.ok()) reactor->Finish(ToGrpcStatus(started));
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
+    grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
+    inference::RepositoryModelUnloadResponse*) {
+  if (!request->repository_name().empty()) {
+    return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
+                                                        request->repository_name(), "\"")));
+  }
+  grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
+  const std::string name = request->model_name();
+  absl::Status started = RunInBackground([this, reactor, name] {
+    absl::Status status = repository_->Unload(name, absl::Now() + drain_timeout_);
+    reactor->Finish(ToGrpcStatus(status));
+  });
+  if (!started.ok()) reactor->Finish(ToGrpcStatus(started));
+  return reactor;
+}
+
+}  // namespace wtserve::api

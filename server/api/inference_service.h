@@ -1,0 +1,110 @@
+// The Open Inference Protocol v2 gRPC service (inference.GRPCInferenceService) on gRPC's
+// callback API. No handler blocks a gRPC thread on compute: ModelInfer queues the request on the
+// model's dynamic batcher and the response is finished from the batcher's thread; repository
+// loads/unloads run on their own threads.
+//
+// Status codes: INVALID_ARGUMENT (malformed request, message says what), NOT_FOUND (unknown
+// model or version), UNAVAILABLE (model not ready, queue full, queue timeout, shutting down),
+// DEADLINE_EXCEEDED, CANCELLED, INTERNAL (model execution failed). docs/server.md lists them.
+#ifndef WTSERVE_SERVER_API_INFERENCE_SERVICE_H_
+#define WTSERVE_SERVER_API_INFERENCE_SERVICE_H_
+
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "inference.grpc.pb.h"
+#include "server/api/server_state.h"
+#include "server/metrics/server_metrics.h"
+#include "server/runtime/model_repository.h"
+
+namespace wtserve::api {
+
+grpc::Status ToGrpcStatus(const absl::Status& status);
+
+class InferenceService final : public inference::GRPCInferenceService::CallbackService {
+ public:
+  // All pointers must outlive the service. `drain_timeout` bounds how long an unload or reload
+  // waits for the old version's accepted requests.
+  InferenceService(runtime::ModelRepository* repository, ServerState* state,
+                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout);
+  ~InferenceService() override;
+
+  // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
+  void JoinBackgroundTasks();
+
+  // Waits until every ModelInfer, ModelStreamInfer and repository call has completed (its
+  // status sent, or the call cancelled), or `deadline` passes. Returns true if none is left.
+  // Used at shutdown, after the batchers drained, so that no answered response is cut off.
+  bool WaitForCalls(absl::Time deadline);
+  void CallStarted();
+  void CallDone();
+
+  // Validates and queues one inference request; calls `done` exactly once (inline on errors
+  // found before queueing, else on a batcher thread) after filling `response` on success.
+  // `request` and `response` must stay alive until then.
+  void Infer(const inference::ModelInferRequest& request, absl::Time start, absl::Time deadline,
+             std::function<bool()> is_cancelled, inference::ModelInferResponse* response,
+             absl::AnyInvocable<void(absl::Status)> done);
+
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
+                                       const inference::ServerLiveRequest* request,
+                                       inference::ServerLiveResponse* response) override;
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx,
+                                        const inference::ServerReadyRequest* request,
+                                        inference::ServerReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
+                                       const inference::ModelReadyRequest* request,
+                                       inference::ModelReadyResponse* response) override;
+  grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
+                                           const inference::ServerMetadataRequest* request,
+                                           inference::ServerMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelMetadata(grpc::CallbackServerContext* ctx,
+                                          const inference::ModelMetadataRequest* request,
+                                          inference::ModelMetadataResponse* response) override;
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
+                                       const inference::ModelInferRequest* request,
+                                       inference::ModelInferResponse* response) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
+  ModelStreamInfer(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
+                                            const inference::ModelStatisticsRequest* request,
+                                            inference::ModelStatisticsResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,
+                                            const inference::RepositoryIndexRequest* request,
+                                            inference::RepositoryIndexResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(
+      grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
+      inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(
+      grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
+      inference::RepositoryModelUnloadResponse* response) override;
+
+ private:
+  // Runs `task` on its own thread (repository operations take seconds).
+  absl::Status RunInBackground(std::function<void()> task);
+
+  runtime::ModelRepository* const repository_;
+  ServerState* const state_;
+  metrics::ServerMetrics* const metrics_;
+  const absl::Duration drain_timeout_;
+
+  absl::Mutex calls_mu_;
+  int active_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
+
+  absl::Mutex tasks_mu_;
+  bool tasks_closed_ ABSL_GUARDED_BY(tasks_mu_) = false;
+  std::vector<std::thread> tasks_ ABSL_GUARDED_BY(tasks_mu_);
+};
+
+}  // namespace wtserve::api
+
+#endif  // WTSERVE_SERVER_API_INFERENCE_SERVICE_H_

@@ -1,0 +1,178 @@
+// wtserve: the gRPC inference server (Open Inference Protocol v2) for WTConv classifiers.
+//
+// Lifecycle: listen -> load and warm up every model of the repository (live, not ready) ->
+// ready (grpc.health.v1 SERVING) -> on SIGTERM/SIGINT: NOT_SERVING at once, new inference
+// requests UNAVAILABLE, accepted requests finish (bounded by --exit_timeout) -> exit 0.
+#include <pthread.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <ATen/Parallel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "server/api/inference_service.h"
+#include "server/api/server_state.h"
+#include "server/metrics/http_exposer.h"
+#include "server/metrics/server_metrics.h"
+#include "server/runtime/log.h"
+#include "server/runtime/model_repository.h"
+
+ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, health, reflection); 0 picks a free one");
+ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
+ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address both ports listen on (127.0.0.1 for loopback only)");
+ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
+ABSL_FLAG(int32_t, intra_op_threads, 0, "LibTorch intra-op threads; 0 = all cores");
+ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30), "On SIGTERM/SIGINT, how long accepted requests may take to finish before exit");
+ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "Largest gRPC request/response message in bytes");
+ABSL_FLAG(bool, strict_readiness, true, "Ready only when every model of the repository is ready (false: when at least one is)");
+ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warning or error");
+
+namespace {
+
+using wtserve::runtime::LogError;
+using wtserve::runtime::LogInfo;
+
+std::string HostPort(const std::string& host, int port) {
+  // IPv6 literals need brackets in host:port form.
+  if (host.find(':') != std::string::npos && host.front() != '[') {
+    return absl::StrCat("[", host, "]:", port);
+  }
+  return absl::StrCat(host, ":", port);
+}
+
+int Fail(const std::string& message) {
+  LogError(message);
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // --help lists the flags of this file (abseil's default expects a file named like the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "server/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
+  absl::SetProgramUsageMessage(
+      "wtserve --model_repository=DIR [flags]: serves the classifiers of DIR over gRPC (Open "
+      "Inference Protocol v2) with Prometheus metrics. See docs/server.md.");
+  absl::ParseCommandLine(argc, argv);
+
+  wtserve::runtime::LogLevel level;
+  if (!wtserve::runtime::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+    return Fail(absl::StrCat("--log_level must be debug, info, warning or error, got \"",
+                             absl::GetFlag(FLAGS_log_level), "\""));
+  }
+  wtserve::runtime::SetLogLevel(level);
+  const int grpc_port = absl::GetFlag(FLAGS_grpc_port);
+  const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
+  const std::string bind_address = absl::GetFlag(FLAGS_bind_address);
+  const std::string repository_dir = absl::GetFlag(FLAGS_model_repository);
+  const int threads = absl::GetFlag(FLAGS_intra_op_threads);
+  const absl::Duration exit_timeout = absl::GetFlag(FLAGS_exit_timeout);
+  const int64_t max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
+  if (grpc_port < 0 || grpc_port > 65535) return Fail("--grpc_port must be in [0, 65535]");
+  if (metrics_port < -1 || metrics_port > 65535) {
+    return Fail("--metrics_port must be in [0, 65535], or -1 to disable metrics");
+  }
+  if (repository_dir.empty()) return Fail("--model_repository is required");
+  std::error_code ec;
+  if (!std::filesystem::is_directory(repository_dir, ec)) {
+    return Fail(absl::StrCat("--model_repository ", repository_dir, " is not a folder"));
+  }
+  if (threads < 0) return Fail("--intra_op_threads must be >= 0 (0 = all cores)");
+  if (exit_timeout < absl::ZeroDuration()) return Fail("--exit_timeout must be >= 0");
+  if (max_message_bytes < 1024 || max_message_bytes > INT32_MAX) {
+    return Fail("--max_message_bytes must be in [1024, 2147483647]");
+  }
+
+  // Signals are taken synchronously by sigwait below: block them before any thread starts so
+  // that every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  // LibTorch defaults to one intra-op thread on some builds; set it explicitly.
+  const int intra_op = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
+  at::set_num_threads(std::max(1, intra_op));
+  LogInfo("LibTorch intra-op threads: ", at::get_num_threads());
+
+  wtserve::metrics::ServerMetrics metrics;
+  std::unique_ptr<wtserve::metrics::HttpExposer> exposer;
+  if (metrics_port >= 0) {
+    absl::StatusOr<std::unique_ptr<wtserve::metrics::HttpExposer>> started =
+        wtserve::metrics::HttpExposer::Start(bind_address, metrics_port, metrics.registry());
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    exposer = *std::move(started);
+    LogInfo("metrics on http://", HostPort(bind_address, exposer->port()), "/metrics");
+  }
+
+  wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
+  wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
+  wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(HostPort(bind_address, grpc_port), grpc::InsecureServerCredentials(),
+                           &selected_port);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || selected_port == 0) {
+    return Fail(absl::StrCat("cannot listen for gRPC on ", HostPort(bind_address, grpc_port)));
+  }
+  state.SetHealthService(server->GetHealthCheckService());
+  repository.SetStateListener([&state] { state.Update(); });
+  LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (live, loading models)");
+
+  absl::StatusOr<int> failed = repository.LoadAll();
+  if (!failed.ok()) {
+    LogError(std::string(failed.status().message()));
+  } else if (*failed > 0) {
+    LogError(*failed, " model(s) failed to load; see RepositoryIndex for the reasons");
+  }
+  state.MarkStartupDone();
+  LogInfo(state.ready() ? "ready" : "not ready (see the model errors above)");
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  const absl::Time deadline = absl::Now() + exit_timeout;
+  LogInfo("signal ", signal_number, ": NOT_SERVING; finishing accepted requests (at most ",
+          absl::FormatDuration(exit_timeout), ")");
+  state.BeginShutdown();
+  // Drains every batcher: accepted requests run and are answered (UNAVAILABLE past the deadline).
+  repository.ShutdownAll(deadline);
+  LogInfo("accepted requests answered; closing gRPC");
+  // Waits for RPCs still finishing (their responses are being written), then closes.
+  server->Shutdown(std::chrono::system_clock::now());
+  LogInfo("gRPC closed");
+  service.JoinBackgroundTasks();
+  LogInfo("stopped");
+  return 0;
+}

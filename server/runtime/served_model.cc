@@ -1,0 +1,216 @@
+#include "server/runtime/served_model.h"
+
+#include <utility>
+
+#include <ATen/ATen.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+#ifdef WTSERVE_WITH_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#endif
+
+namespace wtserve::runtime {
+
+#ifdef WTSERVE_WITH_CUDA
+struct ServedModel::Streams {
+  // One stream per GPU instance, so that instances on one GPU overlap their kernels.
+  std::vector<std::optional<c10::cuda::CUDAStream>> per_instance;
+};
+#else
+struct ServedModel::Streams {};
+#endif
+
+namespace {
+
+std::string FailureReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return metrics::kReasonInvalidArgument;
+    case absl::StatusCode::kNotFound: return metrics::kReasonNotFound;
+    case absl::StatusCode::kUnavailable: return metrics::kReasonUnavailable;
+    case absl::StatusCode::kDeadlineExceeded: return metrics::kReasonDeadlineExceeded;
+    case absl::StatusCode::kCancelled: return metrics::kReasonCancelled;
+    default: return metrics::kReasonInternal;
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelConfig cfg,
+                                                                 LoadedVersion loaded,
+                                                                 metrics::ServerMetrics* metrics) {
+  std::unique_ptr<ServedModel> model(
+      new ServedModel(std::move(cfg), std::move(loaded), metrics));
+  const config::ModelConfig& c = model->cfg_;
+  DynamicBatcherOptions options;
+  options.model_name = c.name();
+  options.max_batch_size = c.max_batch_size();
+  for (int32_t size : c.dynamic_batching().preferred_batch_size()) {
+    options.preferred_batch_sizes.push_back(size);
+  }
+  options.max_queue_delay = absl::Microseconds(c.dynamic_batching().max_queue_delay_microseconds());
+  options.max_queue_size = static_cast<int64_t>(c.dynamic_batching().max_queue_size());
+  options.default_queue_timeout =
+      absl::Microseconds(c.dynamic_batching().default_timeout_microseconds());
+  options.instance_count = static_cast<int>(model->loaded_.instance_network.size());
+#ifdef WTSERVE_WITH_CUDA
+  for (int i = 0; i < options.instance_count; ++i) {
+    const c10::Device device =
+        model->loaded_.networks[model->loaded_.instance_network[i]]->device();
+    model->streams_->per_instance.push_back(
+        device.is_cuda() ? std::optional<c10::cuda::CUDAStream>(
+                               c10::cuda::getStreamFromPool(false, device.index()))
+                         : std::nullopt);
+  }
+#endif
+  ServedModel* raw = model.get();
+  absl::StatusOr<std::unique_ptr<DynamicBatcher>> batcher = DynamicBatcher::Create(
+      options,
+      [raw](int instance, const at::Tensor& batch) { return raw->Execute(instance, batch); },
+      raw);
+  if (!batcher.ok()) {
+    return absl::Status(batcher.status().code(),
+                        absl::StrCat(c.name(), ": dynamic_batching: ", batcher.status().message()));
+  }
+  model->batcher_ = *std::move(batcher);
+  return model;
+}
+
+ServedModel::ServedModel(config::ModelConfig cfg, LoadedVersion loaded,
+                         metrics::ServerMetrics* metrics)
+    : cfg_(std::move(cfg)),
+      loaded_(std::move(loaded)),
+      version_string_(std::to_string(loaded_.version)),
+      metrics_(metrics),
+      model_metrics_(metrics->Model(cfg_.name(), version_string_)),
+      streams_(std::make_unique<Streams>()) {}
+
+ServedModel::~ServedModel() {
+  if (batcher_) batcher_->Shutdown();
+}
+
+absl::Status ServedModel::Warmup() {
+  const auto& dims = cfg_.input(0).dims();
+  for (const config::ModelWarmup& warmup : cfg_.model_warmup()) {
+    const at::Tensor images = at::zeros({warmup.batch_size(), dims[0], dims[1], dims[2]});
+    for (const auto& network : loaded_.networks) {
+      for (int i = 0; i < warmup.count(); ++i) {
+        absl::StatusOr<at::Tensor> logits = network->Forward(images);
+        if (!logits.ok()) {
+          return absl::InternalError(absl::StrCat("model_warmup \"", warmup.name(), "\" on ",
+                                                  network->device().str(), ": ",
+                                                  logits.status().message()));
+        }
+      }
+    }
+  }
+  UpdateGpuMemory();
+  return absl::OkStatus();
+}
+
+absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
+                                  std::optional<absl::Duration> queue_timeout,
+                                  std::function<bool()> is_cancelled, Callback done) {
+  const int64_t elements = images.size(0);
+  BatcherRequest request;
+  request.input = std::move(images);
+  request.deadline = deadline;
+  request.queue_timeout = queue_timeout;
+  request.is_cancelled = std::move(is_cancelled);
+  request.on_complete = [this, request_start, elements, done = std::move(done)](
+                            absl::StatusOr<at::Tensor> logits,
+                            const RequestTimings& timings) mutable {
+    const absl::Time now = absl::Now();
+    const absl::Duration request_time = now - request_start;
+    {
+      absl::MutexLock lock(&stats_mu_);
+      if (logits.ok()) {
+        stats_.success.Add(request_time);
+        stats_.queue.Add(timings.queue_time);
+        stats_.compute_infer.Add(timings.compute_time);
+        stats_.inference_count += static_cast<uint64_t>(elements);
+        stats_.last_inference_ms = static_cast<uint64_t>(absl::ToUnixMillis(now));
+      } else {
+        stats_.fail.Add(request_time);
+      }
+    }
+    model_metrics_.queue_duration->Observe(absl::ToDoubleSeconds(timings.queue_time));
+    model_metrics_.request_duration->Observe(absl::ToDoubleSeconds(request_time));
+    if (logits.ok()) {
+      model_metrics_.request_success->Increment();
+      model_metrics_.inference_count->Increment(static_cast<double>(elements));
+    } else {
+      metrics_->RecordFailure(cfg_.name(), version_string_,
+                              FailureReason(logits.status().code()));
+    }
+    model_metrics_.inflight->Decrement();
+    done(std::move(logits), timings);
+  };
+  model_metrics_.inflight->Increment();
+  absl::Status status = batcher_->Enqueue(std::move(request));
+  if (!status.ok()) {
+    model_metrics_.inflight->Decrement();
+    metrics_->RecordFailure(cfg_.name(), version_string_, FailureReason(status.code()));
+    absl::MutexLock lock(&stats_mu_);
+    stats_.fail.Add(absl::Now() - request_start);
+  }
+  return status;
+}
+
+void ServedModel::Shutdown(absl::Time drain_deadline) { batcher_->Shutdown(drain_deadline); }
+
+void ServedModel::RecordRejected(absl::Duration request_time) {
+  absl::MutexLock lock(&stats_mu_);
+  stats_.fail.Add(request_time);
+}
+
+ModelStatsSnapshot ServedModel::Stats() const {
+  absl::MutexLock lock(&stats_mu_);
+  return stats_;
+}
+
+absl::StatusOr<at::Tensor> ServedModel::Execute(int instance, const at::Tensor& batch) {
+  const LoadedModel& network = *loaded_.networks[loaded_.instance_network[instance]];
+#ifdef WTSERVE_WITH_CUDA
+  if (network.device().is_cuda()) {
+    c10::cuda::CUDAStreamGuard guard(*streams_->per_instance[instance]);
+    absl::StatusOr<at::Tensor> logits = network.Forward(batch);
+    UpdateGpuMemory();
+    return logits;
+  }
+#endif
+  return network.Forward(batch);
+}
+
+void ServedModel::OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) {
+  model_metrics_.queue_depth->Set(static_cast<double>(queued_requests));
+}
+
+void ServedModel::OnBatchExecuted(const ExecutedBatch& batch) {
+  model_metrics_.execution_count->Increment();
+  model_metrics_.batch_size->Observe(static_cast<double>(batch.batch_size));
+  model_metrics_.compute_duration->Observe(absl::ToDoubleSeconds(batch.compute_time));
+  absl::MutexLock lock(&stats_mu_);
+  ++stats_.execution_count;
+  stats_.batch_compute[batch.batch_size].Add(batch.compute_time);
+}
+
+void ServedModel::UpdateGpuMemory() {
+#ifdef WTSERVE_WITH_CUDA
+  for (const auto& network : loaded_.networks) {
+    if (!network->device().is_cuda()) continue;
+    const int device = network->device().index();
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
+    metrics_->SetGpuMemoryUsed(
+        device, static_cast<double>(
+                    stats.allocated_bytes[static_cast<size_t>(
+                                              c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)]
+                        .current));
+  }
+#endif
+}
+
+}  // namespace wtserve::runtime

@@ -1,0 +1,115 @@
+// One served model version: its validated config, networks, dynamic batcher and statistics.
+//
+// Requests enter as normalized float32 image batches [n, C, H, W] (server/api decodes and
+// normalizes them) and leave as float32 logits [n, num_classes] through a completion callback
+// that runs on a batcher thread. Execution runs each instance's network on its device (with its
+// own CUDA stream on GPU builds) under c10::InferenceMode.
+#ifndef WTSERVE_SERVER_RUNTIME_SERVED_MODEL_H_
+#define WTSERVE_SERVER_RUNTIME_SERVED_MODEL_H_
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "model_config.pb.h"
+#include "server/metrics/server_metrics.h"
+#include "server/runtime/dynamic_batcher.h"
+#include "server/runtime/model_loader.h"
+
+namespace wtserve::runtime {
+
+// Cumulative statistics of one version, in the shape of OIP/Triton ModelStatistics.
+struct DurationStat {
+  uint64_t count = 0;
+  uint64_t ns = 0;
+  void Add(absl::Duration d) {
+    ++count;
+    ns += static_cast<uint64_t>(absl::ToInt64Nanoseconds(d));
+  }
+};
+struct ModelStatsSnapshot {
+  uint64_t last_inference_ms = 0;  // Unix epoch ms of the latest successful request; 0: none
+  uint64_t inference_count = 0;    // batch elements of successful requests
+  uint64_t execution_count = 0;    // batches executed
+  DurationStat success;            // whole request time of successful requests
+  DurationStat fail;               // whole request time of failed requests (after acceptance)
+  DurationStat queue;              // queue time of successful requests
+  DurationStat compute_infer;      // compute time of successful requests
+  std::map<int64_t, DurationStat> batch_compute;  // per batch size: one entry per execution
+};
+
+class ServedModel : private DynamicBatcherObserver {
+ public:
+  // Receives the logits [n, num_classes] (float32, CPU) or the error, with the request's timings.
+  using Callback =
+      absl::AnyInvocable<void(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
+
+  // Takes a loaded version (model_loader.h), starts its batcher. `metrics` must outlive this.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(config::ModelConfig cfg,
+                                                             LoadedVersion loaded,
+                                                             metrics::ServerMetrics* metrics);
+  ~ServedModel() override;
+
+  // Runs every configured model_warmup (zero images of the warmup's batch size, `count` times)
+  // through every network, directly (not through the queue). Errors: INTERNAL naming the warmup.
+  absl::Status Warmup();
+
+  // Queues `images` (normalized float32 [n, C, H, W], 1 <= n <= max_batch_size). Never blocks.
+  // OK: `done` will be called exactly once (on a batcher thread). Otherwise `done` is dropped and
+  // the status says why (UNAVAILABLE: queue full or shutting down). `request_start` is when the
+  // server received the request (for the request latency statistics).
+  absl::Status Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
+                       std::optional<absl::Duration> queue_timeout,
+                       std::function<bool()> is_cancelled, Callback done);
+
+  // Stops accepting, runs what was accepted (answering UNAVAILABLE what is still queued at
+  // `drain_deadline`), joins the workers. Idempotent; blocks.
+  void Shutdown(absl::Time drain_deadline);
+
+  // Counts a request that failed after it was matched to this version but before it was queued
+  // (e.g. a malformed input): statistics "fail" and nothing else.
+  void RecordRejected(absl::Duration request_time);
+
+  const config::ModelConfig& config() const { return cfg_; }
+  int64_t version() const { return loaded_.version; }
+  const std::string& version_string() const { return version_string_; }
+  const std::vector<std::string>& labels() const { return loaded_.labels; }
+  ModelStatsSnapshot Stats() const;
+
+ private:
+  ServedModel(config::ModelConfig cfg, LoadedVersion loaded, metrics::ServerMetrics* metrics);
+
+  absl::StatusOr<at::Tensor> Execute(int instance, const at::Tensor& batch);
+  void OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) override;
+  void OnBatchExecuted(const ExecutedBatch& batch) override;
+  void UpdateGpuMemory();
+
+  const config::ModelConfig cfg_;
+  const LoadedVersion loaded_;
+  const std::string version_string_;
+  metrics::ServerMetrics* const metrics_;
+  metrics::ModelMetrics& model_metrics_;
+  // Opaque per-instance CUDA streams (empty on CPU-only builds).
+  struct Streams;
+  std::unique_ptr<Streams> streams_;
+  std::unique_ptr<DynamicBatcher> batcher_;
+
+  mutable absl::Mutex stats_mu_;
+  ModelStatsSnapshot stats_ ABSL_GUARDED_BY(stats_mu_);
+};
+
+}  // namespace wtserve::runtime
+
+#endif  // WTSERVE_SERVER_RUNTIME_SERVED_MODEL_H_

@@ -1,0 +1,29 @@
+// Builds model repositories for the integration tests at test time: registry architectures with
+// random (seeded) weights saved via SaveStateDict, plus config.pbtxt and labels.txt.
+#ifndef WTSERVE_TESTS_INTEGRATION_TEST_REPO_H_
+#define WTSERVE_TESTS_INTEGRATION_TEST_REPO_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace wtserve::testing {
+
+// The Fashion-MNIST class names, one per class index.
+const std::vector<std::string>& FashionMnistLabels();
+
+// Writes <repo>/<name>/config.pbtxt (= `config`), labels.txt, and for each of `versions`
+// <repo>/<name>/<v>/model.pt holding convnext_fmnist weights drawn with seed `seed + v`.
+void WriteFmnistModel(const std::string& repo, const std::string& name, const std::string& config,
+                      const std::vector<int64_t>& versions, uint64_t seed = 1);
+
+// The config used by most tests: FP32 [1, 28, 28] -> 10 logits, max_batch_size 8, a short
+// batching delay, all versions served.
+std::string FmnistConfig(const std::string& name, const std::string& extra = "");
+
+// A fresh empty folder under the system temp folder.
+std::string MakeTempDir(const std::string& prefix);
+
+}  // namespace wtserve::testing
+
+#endif  // WTSERVE_TESTS_INTEGRATION_TEST_REPO_H_
