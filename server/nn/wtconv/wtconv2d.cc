@@ -196,22 +196,31 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
   CheckInput(x_in);
   constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
   const at::MemoryFormat out_format = x_in.suggest_memory_format();
-  const at::Tensor x = x_in.contiguous(kNhwc);
-  const int64_t n = x.size(0), c = options.channels(), k = options.kernel_size();
+  const int64_t c = options.channels(), k = options.kernel_size();
   const int64_t levels = options.wt_levels(), stride = options.stride();
   const double t = haar_tap_;
+  // The single-pass CPU kernels bypass autograd: only when no gradient can be asked for.
+  bool need_grad = x_in.requires_grad() || base_conv->weight.requires_grad() || base_scale->weight.requires_grad() ||
+                   (base_conv->bias.defined() && base_conv->bias.requires_grad());
+  for (int64_t j = 0; j < levels; ++j) {
+    need_grad = need_grad || level_conv(j).weight.requires_grad() || level_scale(j).weight.requires_grad();
+  }
+  const bool cpu_kernels = x_in.device().is_cpu() && !(at::GradMode::is_enabled() && need_grad);
+  auto to_format = [cpu_kernels, kNhwc](const at::Tensor& z, at::MemoryFormat format) {
+    if (z.is_contiguous(format)) return z;
+    if (cpu_kernels && format == kNhwc && z.is_contiguous()) return detail::ToChannelsLastCpu(z);
+    if (cpu_kernels && format == at::MemoryFormat::Contiguous && z.is_contiguous(kNhwc)) {
+      return detail::ToContiguousCpu(z);
+    }
+    return z.contiguous(format);
+  };
+  const at::Tensor x = to_format(x_in, kNhwc);
+  const int64_t n = x.size(0);
   // Raw sums grow 4x per level; float16 would overflow on deep levels, so there the analysis is
   // kept at the reference's scale (one extra multiply per level).
   const bool rescale_analysis = x.scalar_type() == at::kHalf;
   // out= kernels are not differentiable; the analysis only depends on x.
   const bool analysis_out_ok = !(at::GradMode::is_enabled() && x.requires_grad());
-  // The single-pass CPU kernels bypass autograd: only when no gradient can be asked for.
-  bool need_grad = x.requires_grad() || base_conv->weight.requires_grad() || base_scale->weight.requires_grad() ||
-                   (base_conv->bias.defined() && base_conv->bias.requires_grad());
-  for (int64_t j = 0; j < levels; ++j) {
-    need_grad = need_grad || level_conv(j).weight.requires_grad() || level_scale(j).weight.requires_grad();
-  }
-  const bool cpu_kernels = x.device().is_cpu() && !(at::GradMode::is_enabled() && need_grad);
 
   // Base branch: scale * (conv(x, w) + b) = conv(x, scale * w) + scale * b.
   const at::Tensor base_w = base_conv->weight * base_scale->weight.reshape({c, 1, 1, 1});
@@ -231,7 +240,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     }
   }
   y = y.contiguous(kNhwc);
-  if (levels == 0) return y.contiguous(out_format);
+  if (levels == 0) return to_format(y, out_format);
 
   // Analysis: raw 2x2 block sums, then the per-level depthwise conv with folded factors.
   std::vector<at::Tensor> v(levels);                       // [n, 4c, h_j, w_j], band-major, NHWC
@@ -320,7 +329,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
   }
   // Same memory format as the input (PyTorch's convention for convolutions): channels_last
   // inputs avoid both layout copies.
-  return y.contiguous(out_format);
+  return to_format(y, out_format);
 }
 
 }  // namespace wtserve::nn
