@@ -312,7 +312,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
   response->set_name("wtserve");
   response->set_version(WTSERVE_VERSION);
   for (const char* extension : {"classification", "model_repository", "schedule_policy",
-                                "statistics", "health"}) {
+                                "statistics"}) {
     response->add_extensions(extension);
   }
   return Finish(ctx, absl::OkStatus());
