@@ -23,13 +23,17 @@
 // match it on purpose (see wavelets.h).
 //
 // Paths. forward() picks the Haar fast path for "db1"/"haar" (unless fast_haar(false)): the
-// analysis and synthesis are sums and differences of 2x2 blocks on strided views, the per-band
-// scales and the Haar gains are folded into the depthwise conv weights, and the synthesis is
-// accumulated in place into the base conv's output. It computes in channels_last (NHWC), where
-// the depthwise convs are several times faster on CPU, and returns the input's memory format:
-// feed channels_last tensors (x.contiguous(at::MemoryFormat::ChannelsLast)) to skip the two
-// layout copies an NCHW input costs. Otherwise, and via forward_general(), it runs the reference
-// algorithm op for op (NCHW). The two agree to ~1.5e-6 in fp32 (tests/nn).
+// analysis and synthesis are sums and differences of 2x2 blocks, the per-band scales and the
+// Haar gains are folded into the depthwise conv weights, and the synthesis is accumulated in
+// place into the base conv's output. On CPU, when no gradient can be asked for (NoGradGuard /
+// InferenceMode, or nothing requires grad), the analysis and synthesis of a level are one
+// single-pass kernel each (haar_cpu.h); otherwise, and on other devices, differentiable torch
+// ops on strided views. Depthwise convs on levels smaller than the kernel drop the taps that
+// only meet padding. The path computes in channels_last (NHWC), where the depthwise convs are
+// several times faster on CPU, and returns the input's memory format: feed channels_last
+// tensors (x.contiguous(at::MemoryFormat::ChannelsLast)) to skip the two layout copies an NCHW
+// input costs. Otherwise, and via forward_general(), the layer runs the reference algorithm op
+// for op (NCHW). The two agree to ~1.5e-6 in fp32 (tests/nn).
 //
 // Parameters, in registration (= state_dict) order, names and shapes as in the reference:
 //   wt_filter [4C, 1, f, f], iwt_filter [4C, 1, f, f]   frozen (requires_grad false) but saved;
