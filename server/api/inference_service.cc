@@ -187,13 +187,36 @@ InferenceService::InferenceService(runtime::ModelRepository* repository, ServerS
 InferenceService::~InferenceService() { JoinBackgroundTasks(); }
 
 void InferenceService::JoinBackgroundTasks() {
-  std::vector<std::thread> tasks;
+  std::vector<Task> tasks;
   {
     absl::MutexLock lock(&tasks_mu_);
     tasks_closed_ = true;
     tasks.swap(tasks_);
   }
-  for (std::thread& t : tasks) t.join();
+  for (Task& t : tasks) t.thread.join();
+}
+
+absl::Status InferenceService::RunInBackground(std::function<void()> task) {
+  absl::MutexLock lock(&tasks_mu_);
+  if (tasks_closed_ || state_->shutting_down()) {
+    return absl::UnavailableError("the server is shutting down");
+  }
+  // Join the tasks that are done, so that threads do not pile up over a long uptime.
+  for (auto it = tasks_.begin(); it != tasks_.end();) {
+    if (it->finished->load()) {
+      it->thread.join();
+      it = tasks_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  auto finished = std::make_shared<std::atomic<bool>>(false);
+  tasks_.push_back({std::thread([task = std::move(task), finished] {
+                      task();
+                      finished->store(true);
+                    }),
+                    finished});
+  return absl::OkStatus();
 }
 
 void InferenceService::CallStarted() {
@@ -210,15 +233,6 @@ bool InferenceService::WaitForCalls(absl::Time deadline) {
   absl::MutexLock lock(&calls_mu_);
   auto none = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(calls_mu_) { return active_calls_ == 0; };
   return calls_mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
-}
-
-absl::Status InferenceService::RunInBackground(std::function<void()> task) {
-  absl::MutexLock lock(&tasks_mu_);
-  if (tasks_closed_ || state_->shutting_down()) {
-    return absl::UnavailableError("the server is shutting down");
-  }
-  tasks_.emplace_back(std::move(task));
-  return absl::OkStatus();
 }
 
 void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,

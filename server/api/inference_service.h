@@ -9,7 +9,9 @@
 #ifndef WTSERVE_SERVER_API_INFERENCE_SERVICE_H_
 #define WTSERVE_SERVER_API_INFERENCE_SERVICE_H_
 
+#include <atomic>
 #include <functional>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -100,9 +102,13 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   absl::Mutex calls_mu_;
   int active_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
 
+  struct Task {
+    std::thread thread;
+    std::shared_ptr<std::atomic<bool>> finished;
+  };
   absl::Mutex tasks_mu_;
   bool tasks_closed_ ABSL_GUARDED_BY(tasks_mu_) = false;
-  std::vector<std::thread> tasks_ ABSL_GUARDED_BY(tasks_mu_);
+  std::vector<Task> tasks_ ABSL_GUARDED_BY(tasks_mu_);
 };
 
 }  // namespace wtserve::api

@@ -115,6 +115,11 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
   {
     absl::MutexLock lock(&mu_);
     Entry& entry = models_[name];
+    if (status.ok() && shut_down_) {
+      // ShutdownAll ran while this load was in progress: do not start serving.
+      status = absl::UnavailableError("the server is shutting down");
+      old.swap(loaded);
+    }
     if (status.ok()) {
       old.swap(entry.versions);
       entry.versions = loaded;
