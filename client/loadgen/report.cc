@@ -112,7 +112,8 @@ std::string RenderText(const Report& report) {
   }
   if (report.corruption_errors && report.models.size() == 2) {
     const CorruptionErrors& e = *report.corruption_errors;
-    absl::StrAppend(&out, "== corruption error of ", report.models[0].model, " relative to ", report.models[1].model,
+    const auto name = [](const ModelReport& m) { return m.version.empty() ? m.model : absl::StrCat(m.model, " v", m.version); };
+    absl::StrAppend(&out, "== corruption error of ", name(report.models[0]), " relative to ", name(report.models[1]),
                     " (100% = as robust as the baseline; lower is better)\n");
     absl::StrAppend(&out, "   mCE ", PctOr(e.mce), ", relative mCE ", PctOr(e.relative_mce),
                     " (ImageNet-C corruptions); over all selected: mCE ", PctOr(e.mce_all), ", relative mCE ",

@@ -23,9 +23,11 @@ namespace {
 using ::testing::HasSubstr;
 using testing::ServerProcess;
 
+// The build folder: $WTSERVE_BINARY_DIR, else derived from this test binary's own path
+// (<build>/tests/<area>/<test>).
 std::string BinaryDir() {
-  const char* dir = std::getenv("WTSERVE_BINARY_DIR");
-  return dir ? dir : "build";
+  if (const char* dir = std::getenv("WTSERVE_BINARY_DIR"); dir != nullptr && *dir != '\0') return dir;
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path().string();
 }
 
 class ClientServerTest : public ::testing::Test {

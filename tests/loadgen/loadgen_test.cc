@@ -293,9 +293,15 @@ struct Cli {
   std::string output;
 };
 
+// The build folder: $WTSERVE_BINARY_DIR, else derived from this test binary's own path
+// (<build>/tests/<area>/<test>).
+std::string BinaryDir() {
+  if (const char* dir = std::getenv("WTSERVE_BINARY_DIR"); dir != nullptr && *dir != '\0') return dir;
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path().string();
+}
+
 Cli RunLoadgen(const std::string& args) {
-  const char* dir = std::getenv("WTSERVE_BINARY_DIR");
-  const std::string binary = std::string(dir ? dir : "build") + "/client/loadgen/wtserve-loadgen";
+  const std::string binary = BinaryDir() + "/client/loadgen/wtserve-loadgen";
   FILE* pipe = popen((binary + " " + args + " 2>&1").c_str(), "r");
   std::string output;
   char buffer[4096];
