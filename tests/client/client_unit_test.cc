@@ -2,9 +2,12 @@
 // the service config, status mapping against an unreachable port, and gRPC-level retries
 // against a small in-process health service.
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <memory>
 
 #include <gmock/gmock.h>
+#include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <gtest/gtest.h>
@@ -144,9 +147,11 @@ class FlakyHealth final : public grpc::health::v1::Health::Service {
 };
 
 struct FakeServer {
-  explicit FakeServer(int failures) : service(failures) {
+  explicit FakeServer(int failures,
+                      std::shared_ptr<grpc::ServerCredentials> credentials = grpc::InsecureServerCredentials())
+      : service(failures) {
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.AddListeningPort("127.0.0.1:0", credentials, &port);
     builder.RegisterService(&service);
     server = builder.BuildAndStart();
   }
@@ -223,6 +228,73 @@ TEST(RetryTest, NoRetryWithOneAttempt) {
   EXPECT_EQ((*client)->HealthCheck().status(), absl::UnavailableError("warming up"));
   EXPECT_EQ(fake.service.calls(), 1);
   EXPECT_TRUE((*client)->WaitUntilServing(absl::Seconds(10)).ok());
+}
+
+// Certificates made at test time with the openssl CLI: a CA, a server certificate for the name
+// "wtserve.test" only, and a client certificate, all signed by the CA.
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::string(std::filesystem::temp_directory_path() / ("wtserve_tls_" + std::to_string(getpid())));
+    std::filesystem::create_directories(*dir_);
+    const std::string d = *dir_;
+    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
+    const std::string script =
+        "set -e; cd " + d + "; exec 2>openssl.log;"
+        "openssl req -x509" + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=wtserve-test-ca;"
+        "printf 'subjectAltName=DNS:wtserve.test' > server.ext;"
+        "openssl req" + key + " -keyout server.key -out server.csr -subj /CN=wtserve.test;"
+        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2"
+        " -extfile server.ext;"
+        "openssl req" + key + " -keyout client.key -out client.csr -subj /CN=wtserve-client;"
+        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2";
+    ASSERT_EQ(std::system(("bash -c \"" + script + "\"").c_str()), 0) << "openssl failed, see " << d;
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*dir_);
+    delete dir_;
+  }
+  static std::string Pem(const std::string& name) { return *ReadPemFile(*dir_ + "/" + name); }
+  static std::shared_ptr<grpc::ServerCredentials> MutualTlsServer() {
+    grpc::SslServerCredentialsOptions options(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+    options.pem_root_certs = Pem("ca.pem");
+    options.pem_key_cert_pairs.push_back({Pem("server.key"), Pem("server.pem")});
+    return grpc::SslServerCredentials(options);
+  }
+  static ClientOptions Options(int port) {
+    ClientOptions o;
+    o.target = "127.0.0.1:" + std::to_string(port);
+    o.max_attempts = 1;
+    o.default_deadline = absl::Seconds(10);
+    o.tls.enabled = true;
+    o.tls.root_certs_pem = Pem("ca.pem");
+    o.tls.server_name_override = "wtserve.test";
+    return o;
+  }
+  static std::string* dir_;
+};
+std::string* TlsTest::dir_ = nullptr;
+
+TEST_F(TlsTest, MutualTlsConnectsOnlyWithTheRightCredentials) {
+  FakeServer server(0, MutualTlsServer());
+  ClientOptions o = Options(server.port);
+  o.tls.client_cert_pem = Pem("client.pem");
+  o.tls.client_key_pem = Pem("client.key");
+  auto status = (*Client::Create(o))->HealthCheck();
+  ASSERT_TRUE(status.ok()) << status.status();
+  EXPECT_EQ(*status, HealthStatus::kServing);
+
+  // No client certificate: the server refuses the handshake.
+  EXPECT_EQ((*Client::Create(Options(server.port)))->HealthCheck().status().code(), absl::StatusCode::kUnavailable);
+  // The certificate names wtserve.test only: without the override the name check fails.
+  o.tls.server_name_override = "";
+  EXPECT_EQ((*Client::Create(o))->HealthCheck().status().code(), absl::StatusCode::kUnavailable);
+  // Plaintext to a TLS port.
+  ClientOptions plain;
+  plain.target = "127.0.0.1:" + std::to_string(server.port);
+  plain.max_attempts = 1;
+  EXPECT_EQ((*Client::Create(plain))->HealthCheck().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(ReadPemFile(*dir_ + "/missing.pem").status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace
