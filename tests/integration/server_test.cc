@@ -617,6 +617,77 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
   std::filesystem::remove_all(root);
 }
 
+// Queue limits and timeouts as Triton answers them: a full queue is refused at once, a queue
+// timeout is UNAVAILABLE, a passed gRPC deadline is DEADLINE_EXCEEDED. The model's 10 s batching
+// delay keeps requests queued, so every outcome is decided by the limit under test.
+TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
+  const std::string root = MakeTempDir("wtserve_queue_");
+  const std::string repo = root + "/repo";
+  WriteFmnistModel(repo, "queued",
+                   FmnistConfig("queued",
+                                "dynamic_batching { max_queue_delay_microseconds: 10000000 "
+                                "max_queue_size: 2 }\n"),
+                   {1});
+  ServerProcess server(repo);
+  ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::SERVING)) << server.Log();
+  auto stub = server.Stub();
+
+  // Per-request queue timeout (the "timeout" parameter, µs).
+  inference::ModelInferRequest with_timeout = ImagesRequest("queued", 1);
+  (*with_timeout.mutable_parameters())["timeout"].set_int64_param(100000);
+  grpc::Status timed_out = Infer(*stub, with_timeout);
+  EXPECT_EQ(timed_out.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_THAT(timed_out.error_message(), HasSubstr("Request timeout expired"));
+
+  // gRPC deadline passes while queued.
+  {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    inference::ModelInferResponse response;
+    grpc::Status s = stub->ModelInfer(&ctx, ImagesRequest("queued", 1), &response);
+    EXPECT_EQ(s.error_code(), StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  }
+
+  // Fill the queue (2 requests), then the third is refused at once.
+  std::atomic<int> succeeded{0};
+  std::vector<std::thread> clients;
+  for (int i = 0; i < 2; ++i) {
+    clients.emplace_back([&] {
+      auto own = server.Stub();
+      if (Infer(*own, ImagesRequest("queued", 1)).ok()) ++succeeded;
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (MetricValue(HttpGet(server.metrics_port(), "/metrics"), "wtserve_inference_queue_depth",
+                     "model=\"queued\",version=\"1\"") != 2) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << server.Log();
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
+  }
+  const auto refused_at = std::chrono::steady_clock::now();
+  grpc::Status full = Infer(*stub, ImagesRequest("queued", 1));
+  EXPECT_EQ(full.error_code(), StatusCode::UNAVAILABLE);
+  EXPECT_THAT(full.error_message(), HasSubstr("Exceeds maximum queue size"));
+  EXPECT_LT(std::chrono::steady_clock::now() - refused_at, std::chrono::seconds(2));
+
+  const std::string metrics = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_failure_total",
+                        "model=\"queued\",reason=\"unavailable\",version=\"1\""),
+            2);
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_failure_total",
+                        "model=\"queued\",reason=\"deadline_exceeded\",version=\"1\""),
+            1);
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_inflight_requests",
+                        "model=\"queued\",version=\"1\""),
+            2);
+
+  // The two queued requests were accepted: shutdown runs them.
+  server.Signal(SIGTERM);
+  for (auto& c : clients) c.join();
+  EXPECT_EQ(succeeded.load(), 2);
+  EXPECT_EQ(server.WaitForExit(std::chrono::seconds(30)), 0) << server.Log();
+  std::filesystem::remove_all(root);
+}
+
 // A repository with one bad model: the good one serves; non-strict readiness reports SERVING.
 TEST(ServerLifecycle, BadModelDoesNotStopTheOthers) {
   const std::string root = MakeTempDir("wtserve_bad_");
