@@ -45,15 +45,19 @@ COPY client/ client/
 COPY deploy/health/ deploy/health/
 COPY deploy/docker/runtime-packages.sh /usr/local/bin/
 # ccache in a build cache mount (BuildKit and buildah keep it between builds, outside the image):
-# a rebuild after a small source change recompiles only what changed.
+# a rebuild after a small source change recompiles only what changed. The build folder sits two
+# levels below the sources like a developer's build/<name>, so with the project's CCACHE_BASEDIR
+# the compile commands match theirs and a cache seeded from a host build hits
+# (scripts/deploy-check.sh does that).
 ENV CCACHE_DIR=/ccache
 RUN --mount=type=cache,target=/ccache,id=wtserve-ccache \
-    cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+    cmake -S . -B build/image -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DWTSERVE_BUILD_TESTS=OFF -DWTSERVE_BUILD_BENCHMARKS=OFF \
- && cmake --build /build -j "${JOBS}" --target wtserve wtserve-loadgen wtserve-health \
+ && cmake --build build/image -j "${JOBS}" --target wtserve wtserve-loadgen wtserve-health \
+ && ccache --show-stats \
  && mkdir -p /out/bin \
- && cp /build/server/wtserve /build/client/loadgen/wtserve-loadgen \
-       /build/deploy/health/wtserve-health /out/bin/ \
+ && cp build/image/server/wtserve build/image/client/loadgen/wtserve-loadgen \
+       build/image/deploy/health/wtserve-health /out/bin/ \
  && strip /out/bin/* \
  && runtime-packages.sh /out/bin/* > /out/runtime-packages.txt \
  && cat /out/runtime-packages.txt
@@ -110,12 +114,12 @@ COPY server/ server/
 COPY client/ client/
 COPY deploy/health/ deploy/health/
 COPY deploy/docker/runtime-packages.sh /usr/local/bin/
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+RUN cmake -S . -B build/image -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DCMAKE_PREFIX_PATH=/opt/libtorch \
       -DWTSERVE_BUILD_TESTS=OFF -DWTSERVE_BUILD_BENCHMARKS=OFF \
- && cmake --build /build -j "${JOBS}" --target wtserve wtserve-health \
+ && cmake --build build/image -j "${JOBS}" --target wtserve wtserve-health \
  && mkdir -p /out/bin \
- && cp /build/server/wtserve /build/deploy/health/wtserve-health /out/bin/ \
+ && cp build/image/server/wtserve build/image/deploy/health/wtserve-health /out/bin/ \
  && SKIP_DIRS=/opt/libtorch/lib ALLOW_MISSING="libcuda.so.1" LD_LIBRARY_PATH=/opt/libtorch/lib \
       runtime-packages.sh /out/bin/* > /out/runtime-packages.txt
 

@@ -96,6 +96,21 @@ else
   echo "HEAD $(git -C "$root" rev-parse --short HEAD) -> $context"
 fi
 
+step "seed the image build's ccache from the host's"
+# The Dockerfile compiles with ccache in a build cache mount (id wtserve-ccache), in a build folder
+# laid out like the host's build/<name>, with the same Debian compiler and headers; objects the
+# host already compiled are reused (identical by ccache's hashing) instead of recompiled on this
+# 2-core machine. WTSERVE_DEPLOY_SEED_CCACHE=0 measures a cold build.
+host_ccache=$(ccache -k cache_dir 2>/dev/null || true)
+mount_ccache=/var/tmp/buildah-cache/wtserve-ccache
+if [ "${WTSERVE_DEPLOY_SEED_CCACHE:-1}" = 1 ] && [ -n "$host_ccache" ] && [ -d "$host_ccache" ]; then
+  mkdir -p "$mount_ccache"
+  cp -a -n "$host_ccache/." "$mount_ccache/"
+  echo "seeded $mount_ccache from $host_ccache ($(du -sh "$host_ccache" | cut -f1))"
+else
+  echo "not seeded"
+fi
+
 step "podman build (default target: runtime) -> $image"
 # --format docker keeps HEALTHCHECK (the OCI format has no such field).
 start=$(date +%s)
