@@ -6,7 +6,6 @@
 
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
-#include <torch/nn/init.h>
 
 #include "server/nn/wtconv/haar_cpu.h"
 #include "server/nn/wtconv/wavelets.h"

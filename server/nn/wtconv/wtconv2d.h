@@ -45,7 +45,8 @@
 // Dtypes/devices: float32, float64, and float16/bfloat16 where LibTorch implements the
 // depthwise conv for them on the tensor's device (CUDA: all; CPU LibTorch 1.13: no float16 conv,
 // bfloat16 yes). Input and parameters must have the same dtype and device (module->to(...)).
-// Trainable (autograd through both paths).
+// Trainable (autograd through both paths). forward() does not modify the module, so concurrent
+// calls on one module (e.g. from several serving threads) are safe.
 //
 // Errors: construction throws std::invalid_argument for channels < 1, in_channels !=
 // out_channels, kernel_size < 1, stride < 1, wt_levels < 0 or an unknown wavelet. forward()
