@@ -168,10 +168,14 @@ int main(int argc, char** argv) {
   state.BeginShutdown();
   // Drains every batcher: accepted requests run and are answered (UNAVAILABLE past the deadline).
   repository.ShutdownAll(deadline);
-  LogInfo("accepted requests answered; closing gRPC");
-  // Waits for RPCs still finishing (their responses are being written), then closes.
+  // Answered calls are still sending their responses, and open streams may still be used (new
+  // requests on them are refused): wait for every call to complete, then close at once. gRPC's
+  // own graceful shutdown would instead answer late arrivals CANCELLED, not UNAVAILABLE.
+  LogInfo("accepted requests answered; waiting for open calls to complete");
+  if (!service.WaitForCalls(deadline)) {
+    LogError("exit timeout: cancelling the calls still open");
+  }
   server->Shutdown(std::chrono::system_clock::now());
-  LogInfo("gRPC closed");
   service.JoinBackgroundTasks();
   LogInfo("stopped");
   return 0;

@@ -595,10 +595,19 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
       else ADD_FAILURE() << s.error_message();
     });
   }
+  // An open stream with one queued request: the server waits for the stream to end before it
+  // closes, which keeps the draining phase open for as long as this test needs it.
+  auto stream_stub = server.Stub();
+  grpc::ClientContext stream_ctx;
+  auto stream = stream_stub->ModelStreamInfer(&stream_ctx);
+  inference::ModelInferRequest streamed = ImagesRequest("slow", 1);
+  streamed.set_id("streamed");
+  ASSERT_TRUE(stream->Write(streamed));
+
   // Wait until all of them are queued (a real condition, via /metrics), with a deadline.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (MetricValue(HttpGet(server.metrics_port(), "/metrics"), "wtserve_inference_queue_depth",
-                     "model=\"slow\",version=\"1\"") != kRequests) {
+                     "model=\"slow\",version=\"1\"") != kRequests + 1) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << server.Log();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
   }
@@ -606,12 +615,33 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
   server.Signal(SIGTERM);
   for (auto& c : clients) c.join();
   EXPECT_EQ(succeeded.load(), kRequests);
+  inference::ModelStreamInferResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.error_message(), "");
+  EXPECT_EQ(response.infer_response().id(), "streamed");
   // Answered by the drain, not by the 10 s batching delay.
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, std::chrono::seconds(8));
-  // New requests are refused (by the draining server, or by the closed port once it exited).
+
+  // Draining (the stream is still open): not serving, and new requests get UNAVAILABLE, on a
+  // new call and on the open stream alike.
+  EXPECT_EQ(server.Health(), HealthCheckResponse::NOT_SERVING) << server.Log();
   auto stub = server.Stub();
   const grpc::Status refused = Infer(*stub, ImagesRequest("slow", 1));
   EXPECT_EQ(refused.error_code(), StatusCode::UNAVAILABLE) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("shutting down"));
+  ASSERT_TRUE(stream->Write(streamed));
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_THAT(response.error_message(), HasSubstr("UNAVAILABLE"));
+  {
+    grpc::ClientContext ctx;
+    inference::ServerReadyResponse ready;
+    ASSERT_TRUE(stub->ServerReady(&ctx, {}, &ready).ok());
+    EXPECT_FALSE(ready.ready());
+  }
+  // The client ends its stream; then the server exits.
+  stream->WritesDone();
+  EXPECT_FALSE(stream->Read(&response));
+  EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(server.WaitForExit(std::chrono::seconds(30)), 0) << server.Log();
   EXPECT_THAT(server.Log(), HasSubstr("stopped"));
   std::filesystem::remove_all(root);
