@@ -204,11 +204,9 @@ void ServedModel::UpdateGpuMemory() {
     if (!network->device().is_cuda()) continue;
     const int device = network->device().index();
     const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device);
-    metrics_->SetGpuMemoryUsed(
-        device, static_cast<double>(
-                    stats.allocated_bytes[static_cast<size_t>(
-                                              c10::cuda::CUDACachingAllocator::StatType::AGGREGATE)]
-                        .current));
+    // Index 0 is StatType::AGGREGATE (all pools), whose namespace moved between LibTorch 1.13
+    // and 2.x.
+    metrics_->SetGpuMemoryUsed(device, static_cast<double>(stats.allocated_bytes[0].current));
   }
 #endif
 }
