@@ -1,6 +1,7 @@
 // End-to-end tests of the real wtserve binary: every RPC, every bad-input status code, dynamic
 // batching under concurrent load, metrics, repository control, health and readiness.
 #include <signal.h>
+#include <sys/wait.h>
 
 #include <atomic>
 #include <cstdio>
@@ -570,6 +571,30 @@ TEST_F(ServerTest, ReflectionListsTheService) {
   cq.Shutdown();
   while (cq.Next(&tag, &ok)) {
   }
+}
+
+std::string RunAndCapture(const std::string& command, int* exit_code) {
+  FILE* pipe = ::popen((command + " 2>&1").c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  while (size_t n = std::fread(buffer, 1, sizeof(buffer), pipe)) output.append(buffer, n);
+  const int status = ::pclose(pipe);
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return output;
+}
+
+TEST(ServerFlags, HelpListsTheFlagsAndBadFlagsFail) {
+  int code = 0;
+  const std::string help = RunAndCapture(ServerBinary() + " --help", &code);
+  for (const char* flag : {"--grpc_port", "--metrics_port", "--bind_address", "--model_repository",
+                           "--intra_op_threads", "--exit_timeout", "--max_message_bytes",
+                           "--strict_readiness", "--log_level"}) {
+    EXPECT_THAT(help, HasSubstr(flag));
+  }
+  // Each start loads LibTorch (seconds on a busy machine): one bad-flag case stands for all.
+  const std::string out = RunAndCapture(ServerBinary() + " --model_repository=/nonexistent", &code);
+  EXPECT_EQ(code, 1);
+  EXPECT_THAT(out, HasSubstr("--model_repository /nonexistent is not a folder"));
 }
 
 // A fresh server whose model holds requests in its queue (10 s batching delay) until SIGTERM:
