@@ -49,7 +49,8 @@ COPY deploy/docker/runtime-packages.sh /usr/local/bin/
 # levels below the sources like a developer's build/<name>, so with the project's CCACHE_BASEDIR
 # the compile commands match theirs and a cache seeded from a host build hits
 # (scripts/deploy-check.sh does that).
-ENV CCACHE_DIR=/ccache
+# ccache hashes LANG too; C.UTF-8 is what the project's machines use.
+ENV CCACHE_DIR=/ccache LANG=C.UTF-8
 RUN --mount=type=cache,target=/ccache,id=wtserve-ccache \
     cmake -S . -B build/image -G Ninja -DCMAKE_BUILD_TYPE=Release \
       -DWTSERVE_BUILD_TESTS=OFF -DWTSERVE_BUILD_BENCHMARKS=OFF \

@@ -10,6 +10,10 @@
 #                             (default /var/tmp/wtserve-deploy)
 #        WTSERVE_GRPC_PORT / WTSERVE_METRICS_PORT  host ports to use (default 18001 / 18002)
 #        JOBS                 compile jobs inside the build (default 2)
+#        WTSERVE_DEPLOY_MODELS  a host model repository to mount over /models (default: serve the
+#                             models baked into the image); WTSERVE_DEPLOY_MODEL names the model to
+#                             classify with (default wtconvnext_fmnist) and WTSERVE_DEPLOY_MIN_ACCURACY
+#                             the accuracy it must reach (default 0.8; 0 for random-weight models)
 #        WTSERVE_DEPLOY_CONTEXT  "head" (default): build from the committed HEAD (git archive), so
 #                             uncommitted edits cannot leak in; "worktree": the working tree as is
 # Exit 0 only if every step passed; the log says which step failed.
@@ -24,7 +28,12 @@ image=localhost/wtserve:deploy-check
 loadgen_image=localhost/wtserve-loadgen:deploy-check
 container=wtserve-deploy-check
 exit_timeout_s=30
-model=wtconvnext_fmnist
+model=${WTSERVE_DEPLOY_MODEL:-wtconvnext_fmnist}
+min_accuracy=${WTSERVE_DEPLOY_MIN_ACCURACY:-0.8}
+mounts=()
+if [ -n "${WTSERVE_DEPLOY_MODELS:-}" ]; then
+  mounts=(-v "$(cd "$WTSERVE_DEPLOY_MODELS" && pwd):/models:ro")
+fi
 
 step() { printf '\n=== %s  [%s]\n' "$*" "$(date -u +%H:%M:%S)"; }
 fail() { echo "deploy-check: FAILED: $*" >&2; exit 1; }
@@ -137,7 +146,7 @@ echo "runs as uid 10001"
 
 step "run $container on host networking (gRPC $grpc_port, metrics $metrics_port)"
 podman rm -f "$container" > /dev/null 2>&1 || true
-podman run -d --name "$container" --network host "$image" \
+podman run -d --name "$container" --network host "${mounts[@]}" "$image" \
   --model_repository=/models --grpc_port="$grpc_port" --metrics_port="$metrics_port" \
   --exit_timeout="${exit_timeout_s}s"
 cleanup() { podman rm -f "$container" > /dev/null 2>&1 || true; }
@@ -146,7 +155,7 @@ trap cleanup EXIT
 step "client: health SERVING and classification of Fashion-MNIST test images by $model"
 start=$(date +%s)
 /usr/bin/python3 "$root/tests/deploy/oip_client.py" --target "127.0.0.1:$grpc_port" \
-  --model "$model" --images 200 --min-accuracy 0.8 --wait 600 \
+  --model "$model" --images 200 --min-accuracy "$min_accuracy" --wait 600 \
   || { podman logs --tail 50 "$container"; fail "client check"; }
 echo "client check took $(( $(date +%s) - start )) s (including model load)"
 
