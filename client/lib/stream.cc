@@ -41,7 +41,7 @@ class InferStreamImpl final : public InferStream,
     absl::Status status = ToProto(request, message.get());
     if (status.ok()) {
       absl::MutexLock lock(&mu_);
-      if (done_) {
+      if (call_over_) {
         status = final_status_.ok() ? absl::FailedPreconditionError("stream already finished") : final_status_;
       } else if (finish_requested_) {
         status = absl::FailedPreconditionError("Send after Finish on a ModelStreamInfer stream");
@@ -127,14 +127,16 @@ class InferStreamImpl final : public InferStream,
     {
       absl::MutexLock lock(&mu_);
       orphans.swap(pending_);
+      // From here on Send answers at once, also from inside the callbacks below.
+      call_over_ = true;
+      final_status_ = final_status;
     }
     const absl::Status orphan_status =
         final_status.ok() ? absl::InternalError("ModelStreamInfer stream closed before answering this request")
                           : final_status;
     for (auto& [id, pending] : orphans) pending.done(orphan_status);
     absl::MutexLock lock(&mu_);
-    final_status_ = final_status;
-    done_ = true;
+    done_ = true;  // Finish may return (and the stream be destroyed) only after the callbacks ran
   }
 
  private:
@@ -150,7 +152,7 @@ class InferStreamImpl final : public InferStream,
     const ModelInferRequest* next = nullptr;
     {
       absl::MutexLock lock(&mu_);
-      if (writing_ || stopped_) return;
+      if (writing_ || stopped_ || call_over_) return;
       if (!write_queue_.empty()) {
         current_write_ = std::move(write_queue_.front());
         write_queue_.pop_front();
@@ -204,7 +206,8 @@ class InferStreamImpl final : public InferStream,
   bool stopped_ ABSL_GUARDED_BY(mu_) = false;  // no further Start* calls will be issued
   int starting_ ABSL_GUARDED_BY(mu_) = 0;
   bool holding_ ABSL_GUARDED_BY(mu_) = true;
-  bool done_ ABSL_GUARDED_BY(mu_) = false;
+  bool call_over_ ABSL_GUARDED_BY(mu_) = false;  // OnDone began: final_status_ is set
+  bool done_ ABSL_GUARDED_BY(mu_) = false;       // OnDone finished its callbacks
   absl::Status final_status_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Pending> pending_ ABSL_GUARDED_BY(mu_);
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 0;

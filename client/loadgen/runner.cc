@@ -172,8 +172,32 @@ class Engine {
     return next;
   }
 
-  // Sends request k without waiting; `started` is when it counts as started.
+  // Sends request k without waiting; `started` is when it counts as started. A callback can run
+  // inline (a stream that already ended answers at once), and its successor would then recurse;
+  // sends that start inside a send are queued and run by the outermost call instead, so the
+  // stack stays flat however many requests fail that way.
   void SendAsync(int64_t k, Clock::time_point started, bool chain) {
+    struct Pending {
+      Engine* engine;
+      int64_t k;
+      Clock::time_point started;
+      bool chain;
+    };
+    thread_local std::vector<Pending>* active = nullptr;
+    if (active != nullptr) {
+      active->push_back({this, k, started, chain});
+      return;
+    }
+    std::vector<Pending> queue{{this, k, started, chain}};
+    active = &queue;
+    for (size_t i = 0; i < queue.size(); ++i) {
+      const Pending p = queue[i];
+      p.engine->SendOne(p.k, p.started, p.chain);
+    }
+    active = nullptr;
+  }
+
+  void SendOne(int64_t k, Clock::time_point started, bool chain) {
     auto items = std::make_shared<std::vector<int64_t>>(ItemsOf(k));
     InferRequest request = Build(*items);
     auto done = [this, items, started, chain](absl::StatusOr<InferResult> result) {

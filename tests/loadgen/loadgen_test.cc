@@ -287,6 +287,29 @@ TEST(RunnerErrorsTest, FailuresAreCountedByCode) {
   EXPECT_EQ(result->first_message.at("UNKNOWN"), "unknown model");
 }
 
+TEST(RunnerErrorsTest, DeadStreamFailsEveryRequestWithoutDeepRecursion) {
+  // A stream to a closed port ends at once; every later Send is answered inline. 100k such
+  // answers in a closed loop would overflow the stack if each started its successor recursively.
+  int port = 0;
+  {
+    testing::FakeInferenceServer server(28, 28);
+    port = std::stoi(server.target().substr(server.target().rfind(':') + 1));
+  }
+  ClientOptions co;
+  co.target = "127.0.0.1:" + std::to_string(port);
+  co.max_attempts = 1;
+  auto client = Client::Create(co);
+  auto w = PrepareWorkload(SmallFmnist(4), MakeConditions({}, {}), InputKind::kUint8, 0, 1);
+  RunOptions o;
+  o.transport = Transport::kStream;
+  o.single_pass = false;
+  o.max_requests = 100000;
+  auto result = loadgen::Run(**client, *w, FakeIo(), "fake", "", o);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_EQ(result->requests_sent, 100000);
+  EXPECT_EQ(result->status_counts.at("UNAVAILABLE"), 100000);
+}
+
 // The CLI binary against the fake server (hosted by this test process).
 struct Cli {
   int code;
