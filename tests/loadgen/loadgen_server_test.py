@@ -22,6 +22,7 @@ BINARY_DIR = os.environ.get("WTSERVE_BINARY_DIR", "build")
 LOADGEN = os.path.join(BINARY_DIR, "client", "loadgen", "wtserve-loadgen")
 SERVER = os.path.join(BINARY_DIR, "server", "wtserve")
 MAKE_REPO = os.path.join(BINARY_DIR, "tests", "integration", "make_test_repo")
+OFFLINE = os.path.join(BINARY_DIR, "tests", "loadgen", "loadgen_offline_reference")
 IMAGENET_C = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
               "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
               "elastic_transform", "pixelate", "jpeg_compression"]
@@ -37,7 +38,7 @@ class LoadgenServerTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="wtserve_loadgen_it_")
-        repo = os.path.join(cls.tmp, "repo")
+        repo = cls.repo = os.path.join(cls.tmp, "repo")
         subprocess.run([MAKE_REPO, repo], check=True)
         cls.port = free_port()
         cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
@@ -146,6 +147,23 @@ class LoadgenServerTest(unittest.TestCase):
             grids[wire] = (acc["clean"]["correct"], cells)
         self.assertEqual(grids["fp32"], grids["uint8"])
         self.assertEqual(grids["fp32"], grids["png"])
+
+    def test_accuracy_equals_offline_evaluation(self):
+        # Offline: the server's own preprocessing and model code, one thread, batches of 8 in
+        # file order. Served: one request of 8 images at a time (so every server batch is that
+        # request), server on one intra-op thread. The answers must agree exactly.
+        report = self.loadgen("--model=fmnist", "--samples=400", "--batch_size=8", "--transport=sync",
+                              "--concurrency=1", "--input=fp32", "--corruptions=gaussian_noise",
+                              "--severities=3", "--seed=5")
+        acc = report["models"][0]["accuracy"]
+        self.assertTrue(acc["complete"])
+        model_dir = os.path.join(self.repo, "fmnist")
+        clean = subprocess.run([OFFLINE, model_dir, "2", "400", "8"], capture_output=True, text=True, check=True)
+        self.assertEqual(clean.stdout.split(), [str(acc["clean"]["correct"]), "400"])
+        noisy = subprocess.run([OFFLINE, model_dir, "2", "400", "8", "gaussian_noise", "3", "5"],
+                               capture_output=True, text=True, check=True)
+        cell = acc["corruptions"][0]["severities"][0]
+        self.assertEqual(noisy.stdout.split(), [str(cell["correct"]), "400"])
 
     def test_baseline_gives_corruption_errors(self):
         csv_path = os.path.join(self.tmp, "grid.csv")
