@@ -1,5 +1,6 @@
 #include "server/runtime/preprocess.h"
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -39,6 +40,54 @@ absl::StatusOr<cv::Mat> ToChannels(const cv::Mat& image, int64_t channels) {
           absl::StrCat("image must be 8-bit with 1, 3 or 4 channels, got OpenCV type ",
                        image.type()));
   }
+}
+
+uint32_t BigEndian(const unsigned char* p, int bytes) {
+  uint32_t value = 0;
+  for (int i = 0; i < bytes; ++i) value = value << 8 | p[i];
+  return value;
+}
+
+// Width x height from a PNG (IHDR) or JPEG (first SOFn) header. False when the bytes are
+// neither, or the header is cut short.
+bool HeaderSize(std::string_view bytes, int64_t* width, int64_t* height, const char** format) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  static constexpr unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n >= 24 && std::equal(kPng, kPng + 8, p) && std::equal(p + 12, p + 16, "IHDR")) {
+    *format = "PNG";
+    *width = BigEndian(p + 16, 4);
+    *height = BigEndian(p + 20, 4);
+    return true;
+  }
+  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
+    *format = "JPEG";
+    size_t pos = 2;
+    while (pos + 4 <= n) {
+      if (p[pos] != 0xFF) return false;
+      const unsigned char marker = p[pos + 1];
+      if (marker == 0xFF) {  // fill byte
+        ++pos;
+        continue;
+      }
+      if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+        pos += 2;  // markers without a length
+        continue;
+      }
+      const uint32_t length = BigEndian(p + pos + 2, 2);
+      const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                       marker != 0xCC;
+      if (sof) {
+        if (pos + 9 > n) return false;
+        *height = BigEndian(p + pos + 5, 2);
+        *width = BigEndian(p + pos + 7, 2);
+        return true;
+      }
+      if (length < 2) return false;
+      pos += 2 + length;
+    }
+  }
+  return false;
 }
 
 }  // namespace
@@ -133,6 +182,17 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
 absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::ModelInput& input,
                                        const config::InputPreprocessing& pp) {
   if (encoded.empty()) return absl::InvalidArgumentError("cannot decode an empty image");
+  int64_t width = 0, height = 0;
+  const char* format = "";
+  if (!HeaderSize(encoded, &width, &height, &format)) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image (", encoded.size(),
+                                                   " bytes): not a PNG or JPEG"));
+  }
+  if (width < 1 || height < 1 || width * height > kMaxDecodedPixels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode the image: ", format, " of ", width, "x", height,
+                     " pixels; at most ", kMaxDecodedPixels, " pixels are accepted"));
+  }
   const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
                        const_cast<char*>(encoded.data()));
   const bool gray = input.dims_size() == 3 && input.dims(0) == 1;

@@ -8,6 +8,7 @@
 #ifndef WTSERVE_SERVER_RUNTIME_PREPROCESS_H_
 #define WTSERVE_SERVER_RUNTIME_PREPROCESS_H_
 
+#include <cstdint>
 #include <string_view>
 
 #include <ATen/core/Tensor.h>
@@ -31,9 +32,14 @@ absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
 absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::ModelInput& input,
                                          const config::InputPreprocessing& pp);
 
-// encoded: the bytes of one PNG, JPEG (or other format OpenCV 4.6 decodes) image. Decodes it
-// (8-bit; 16-bit images are scaled down by OpenCV) and applies ImageToPixels.
-// Errors: INVALID_ARGUMENT "cannot decode ..." for bytes that are not a decodable image.
+// Largest image DecodeImage accepts, in pixels (width x height as the file's header says).
+inline constexpr int64_t kMaxDecodedPixels = int64_t{64} << 20;
+
+// encoded: the bytes of one PNG or JPEG image. Reads the size from the header and refuses images
+// over kMaxDecodedPixels before decoding (a few KB of PNG can declare gigapixels), then decodes
+// (8-bit; 16-bit PNGs are scaled down by OpenCV) and applies ImageToPixels.
+// Errors: INVALID_ARGUMENT "cannot decode ..." for bytes that are not a decodable PNG/JPEG or
+// an image that is too large.
 absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::ModelInput& input,
                                        const config::InputPreprocessing& pp);
 

@@ -155,5 +155,31 @@ TEST(Preprocess, UndecodableBytesAreInvalidArgument) {
   }
 }
 
+TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  // A PNG whose header declares 9000 x 8000 pixels: refused from the header alone.
+  std::string png = Encode(Gradient(8, 8, CV_8UC1), ".png");
+  const unsigned char size[8] = {0, 0, 0x23, 0x28, 0, 0, 0x1f, 0x40};  // 9000, 8000 big-endian
+  png.replace(16, 8, reinterpret_cast<const char*>(size), 8);
+  auto huge = DecodeImage(png, cfg.input(0), cfg.input_preprocessing());
+  ASSERT_FALSE(huge.ok());
+  EXPECT_THAT(huge.status().message(), HasSubstr("PNG of 9000x8000 pixels"));
+  // The same for a JPEG's SOF header.
+  std::string jpeg = Encode(Gradient(8, 8, CV_8UC1), ".jpg");
+  const size_t sof = jpeg.find("\xFF\xC0");
+  ASSERT_NE(sof, std::string::npos);
+  jpeg[sof + 5] = '\x30';  // height 0x3008
+  jpeg[sof + 7] = '\x30';  // width 0x3008
+  auto huge_jpeg = DecodeImage(jpeg, cfg.input(0), cfg.input_preprocessing());
+  ASSERT_FALSE(huge_jpeg.ok());
+  EXPECT_THAT(huge_jpeg.status().message(), HasSubstr("JPEG of 12296x12296"));
+  // Formats other than PNG and JPEG.
+  auto bmp = DecodeImage(Encode(Gradient(8, 8, CV_8UC1), ".bmp"), cfg.input(0),
+                         cfg.input_preprocessing());
+  ASSERT_FALSE(bmp.ok());
+  EXPECT_THAT(bmp.status().message(), HasSubstr("not a PNG or JPEG"));
+}
+
 }  // namespace
 }  // namespace wtserve::runtime
