@@ -18,22 +18,8 @@ fi
 IFS=: read -r -a skip_dirs <<< "${SKIP_DIRS:-}"
 read -r -a allow_missing <<< "${ALLOW_MISSING:-}"
 
-owner() {
-  # dpkg records a file under the path its package shipped it at; with merged /usr that may be
-  # /lib/... or /usr/lib/..., so try the path as resolved, its real path, and the other prefix.
-  local path=$1 real
-  real=$(readlink -f "$path")
-  for candidate in "$path" "$real" "${path#/usr}" "/usr$path" "${real#/usr}" "/usr$real"; do
-    if pkg=$(dpkg-query -S "$candidate" 2>/dev/null | head -n1); then
-      echo "${pkg%%: *}"
-      return 0
-    fi
-  done
-  return 1
-}
-
 status=0
-declare -A packages=()
+declare -A libraries=()
 for binary in "$@"; do
   while read -r line; do
     case $line in
@@ -54,14 +40,44 @@ for binary in "$@"; do
     for d in "${skip_dirs[@]}"; do
       [ -n "$d" ] && [ "${path#"$d"/}" != "$path" ] && skip=1
     done
-    [ $skip -eq 1 ] && continue
-    if pkg=$(owner "$path"); then
-      packages[$pkg]=1
-    else
-      echo "$binary: $path belongs to no Debian package" >&2
-      status=1
-    fi
+    [ $skip -eq 0 ] && libraries[$path]=1
   done < <(ldd "$binary")
+done
+
+# dpkg records a file under the path its package shipped it at; with merged /usr that may be
+# /lib/... or /usr/lib/..., and alternatives (libblas.so.3) resolve elsewhere. Ask for every
+# candidate of every library in one dpkg-query call (each call reads the whole database).
+declare -A candidates_of=()
+all_candidates=()
+for path in "${!libraries[@]}"; do
+  real=$(readlink -f "$path")
+  list=("$path" "$real" "${path#/usr}" "/usr$path" "${real#/usr}" "/usr$real")
+  candidates_of[$path]="${list[*]}"
+  all_candidates+=("${list[@]}")
+done
+declare -A owner_of=()
+while IFS= read -r line; do
+  case $line in
+    "diversion "*) continue ;;
+    *": /"*) owner_of[${line#*: }]=${line%%: *} ;;
+  esac
+done < <(dpkg-query -S "${all_candidates[@]}" 2>/dev/null || true)
+
+declare -A packages=()
+for path in "${!libraries[@]}"; do
+  found=""
+  for candidate in ${candidates_of[$path]}; do
+    if [ -n "${owner_of[$candidate]:-}" ]; then
+      found=${owner_of[$candidate]%%,*}
+      break
+    fi
+  done
+  if [ -n "$found" ]; then
+    packages[$found]=1
+  else
+    echo "$path belongs to no Debian package" >&2
+    status=1
+  fi
 done
 
 if [ ${#packages[@]} -gt 0 ]; then
