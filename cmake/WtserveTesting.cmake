@@ -11,10 +11,13 @@ function(wtserve_add_gtest name)
   if(ARG_TORCH_PCH)
     wtserve_torch_pch(${name})
   endif()
+  # gtest_discover_tests flattens an ENVIRONMENT list to its first entry, so the variables
+  # travel through the launcher that discovery and every test run use.
+  set_target_properties(${name} PROPERTIES CROSSCOMPILING_EMULATOR
+    "${CMAKE_COMMAND};-E;env;WTSERVE_SOURCE_DIR=${CMAKE_SOURCE_DIR};WTSERVE_BINARY_DIR=${CMAKE_BINARY_DIR}")
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${CMAKE_SOURCE_DIR}
     DISCOVERY_MODE PRE_TEST
     DISCOVERY_TIMEOUT 60
-    PROPERTIES LABELS "${ARG_LABELS}"
-               ENVIRONMENT "WTSERVE_SOURCE_DIR=${CMAKE_SOURCE_DIR};WTSERVE_BINARY_DIR=${CMAKE_BINARY_DIR}")
+    PROPERTIES LABELS "${ARG_LABELS}")
 endfunction()
