@@ -43,4 +43,11 @@ echo "Python reference (threads=$threads)..."
   --filter "${WTSERVE_BENCH_REF_FILTER:-}" >"$out/wtconv_ref.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
-"$python" bench/wtconv/report.py "$out/wtconv_bench.json" "$out/wtconv_ref.json" | tee "$out/table.md"
+{
+  "$python" bench/wtconv/report.py "$out/wtconv_bench.json" "$out/wtconv_ref.json"
+  # With one thread, CPU time is comparable on both sides and much less disturbed by other load.
+  if [ "$threads" -eq 1 ]; then
+    echo
+    "$python" bench/wtconv/report.py --cpu "$out/wtconv_bench.json" "$out/wtconv_ref.json"
+  fi
+} | tee "$out/table.md"

@@ -1,7 +1,8 @@
 """Times the Python reference WTConv2d (tests/reference/wtconv_ref.py) on the shapes of
 bench/wtconv/wtconv_bench.cc, with the same method: inference mode, one warm-up call, then
 iterations until --min-time seconds, mean time per call; --repetitions runs, median reported.
-Prints one JSON object {"threads": T, "results": [{C, HW, N, L, ms}]}.
+Prints one JSON object {"threads": T, "results": [{C, HW, N, L, ms, cpu_ms}]} (wall-clock and
+process CPU time per call).
 
 Run with Debian's /usr/bin/python3 (python3-torch, python3-pywt).
 """
@@ -25,14 +26,15 @@ LEVELS = range(1, 6)
 
 
 def time_call(fn, min_time):
+    """Returns (wall seconds, process CPU seconds) per call."""
     fn()  # warm-up
-    iterations, start = 0, time.perf_counter()
+    iterations, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         fn()
         iterations += 1
         elapsed = time.perf_counter() - start
         if elapsed >= min_time:
-            return elapsed / iterations
+            return elapsed / iterations, (time.process_time() - cpu_start) / iterations
 
 
 def main():
@@ -57,7 +59,9 @@ def main():
                         continue
                     m = wtconv_ref.WTConv2d(c, kernel_size=5, wt_levels=levels).eval()
                     runs = [time_call(lambda: m(x), args.min_time) for _ in range(args.repetitions)]
-                    results.append({"C": c, "HW": hw, "N": n, "L": levels, "ms": 1000 * statistics.median(runs)})
+                    results.append({"C": c, "HW": hw, "N": n, "L": levels,
+                                    "ms": 1000 * statistics.median(r[0] for r in runs),
+                                    "cpu_ms": 1000 * statistics.median(r[1] for r in runs)})
                     print(f"{tag}: {results[-1]['ms']:.3f} ms", file=sys.stderr)
     print(json.dumps({"threads": torch.get_num_threads(), "torch": torch.__version__, "results": results}))
 

@@ -11,7 +11,7 @@ import json
 import re
 
 
-def load_cpp(path):
+def load_cpp(path, field):
     with open(path) as f:
         data = json.load(f)
     times = {}
@@ -23,7 +23,7 @@ def load_cpp(path):
             continue
         assert b["time_unit"] == "ms", b["time_unit"]
         key = (m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4)), int(m.group(5)))
-        times[key] = b["real_time"]
+        times[key] = b[field]
     return data["context"], times
 
 
@@ -31,18 +31,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("cpp_json")
     parser.add_argument("ref_json")
+    parser.add_argument("--cpu", action="store_true",
+                        help="compare CPU time instead of wall time (only meaningful with 1 thread: the C++ "
+                             "number is the benchmark thread's CPU time); less sensitive to a loaded machine")
     args = parser.parse_args()
-    context, cpp = load_cpp(args.cpp_json)
+    context, cpp = load_cpp(args.cpp_json, "cpu_time" if args.cpu else "real_time")
     with open(args.ref_json) as f:
         ref = json.load(f)
     threads = context.get("torch_threads", "?")
     if str(ref["threads"]) != str(threads):
         raise SystemExit(f"thread counts differ: C++ {threads}, Python {ref['threads']}")
+    if args.cpu and str(threads) != "1":
+        raise SystemExit("--cpu needs a 1-thread run")
+    ref_field = "cpu_ms" if args.cpu else "ms"
+    kind = "CPU time" if args.cpu else "wall-clock time"
 
     def fmt(v):
         return "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
 
-    print(f"torch threads: {threads}; times are medians in ms per forward call (lower is better)\n")
+    print(f"torch threads: {threads}; {kind}, medians in ms per forward call (lower is better)\n")
     print("| C | H=W | N | L | Python ref | C++ Haar NCHW | C++ Haar NHWC | C++ general | dw 7x7 NCHW | dw 7x7 NHWC "
           "| ref / Haar NCHW | ref / Haar NHWC |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -54,11 +61,12 @@ def main():
         general = cpp.get(("WTConvGeneral", c, hw, n, lv))
         dw = cpp.get(("Depthwise7x7", c, hw, n, 0))
         dw_nhwc = cpp.get(("Depthwise7x7NHWC", c, hw, n, 0))
-        ratio = r["ms"] / haar if haar else None
-        ratio_nhwc = r["ms"] / nhwc if nhwc else None
+        ref_ms = r[ref_field]
+        ratio = ref_ms / haar if haar else None
+        ratio_nhwc = ref_ms / nhwc if nhwc else None
         if ratio is not None:
             worst = ratio if worst is None else min(worst, ratio)
-        print(f"| {c} | {hw} | {n} | {lv} | {fmt(r['ms'])} | {fmt(haar)} | {fmt(nhwc)} | {fmt(general)} | {fmt(dw)} "
+        print(f"| {c} | {hw} | {n} | {lv} | {fmt(ref_ms)} | {fmt(haar)} | {fmt(nhwc)} | {fmt(general)} | {fmt(dw)} "
               f"| {fmt(dw_nhwc)} | {'-' if ratio is None else f'{ratio:.2f}x'} "
               f"| {'-' if ratio_nhwc is None else f'{ratio_nhwc:.2f}x'} |")
     if worst is not None:
