@@ -104,6 +104,13 @@ else
   git -C "$root" archive HEAD | tar -x -C "$context"
   echo "HEAD $(git -C "$root" rev-parse --short HEAD) -> $context"
 fi
+if [ -z "$(ls -A "$context/models" 2>/dev/null)" ]; then
+  # git keeps no empty folders; without shipped models the image gets an empty /models and the
+  # check needs WTSERVE_DEPLOY_MODELS.
+  echo "warning: no shipped models in the build context; /models in the image will be empty"
+  [ -n "${WTSERVE_DEPLOY_MODELS:-}" ] || fail "no shipped models: set WTSERVE_DEPLOY_MODELS"
+  mkdir -p "$context/models"
+fi
 
 step "seed the image build's ccache from the host's"
 # The Dockerfile compiles with ccache in a build cache mount (id wtserve-ccache), in a build folder
