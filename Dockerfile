@@ -138,8 +138,10 @@ COPY models/ /models/
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib
 USER 10001:10001
 EXPOSE 8001 8002
+# Shell form so the port follows WTSERVE_GRPC_PORT: set it (-e) when you run with --grpc_port.
+ENV WTSERVE_GRPC_PORT=8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["wtserve-health", "--address=127.0.0.1:8001", "--timeout=4s"]
+  CMD wtserve-health --address="127.0.0.1:${WTSERVE_GRPC_PORT}" --timeout=4s
 ENTRYPOINT ["wtserve"]
 CMD ["--model_repository=/models"]
 
@@ -152,7 +154,9 @@ COPY --from=build /out/bin/wtserve /out/bin/wtserve-health /usr/local/bin/
 COPY models/ /models/
 USER 10001:10001
 EXPOSE 8001 8002
+# Shell form so the port follows WTSERVE_GRPC_PORT: set it (-e) when you run with --grpc_port.
+ENV WTSERVE_GRPC_PORT=8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
-  CMD ["wtserve-health", "--address=127.0.0.1:8001", "--timeout=4s"]
+  CMD wtserve-health --address="127.0.0.1:${WTSERVE_GRPC_PORT}" --timeout=4s
 ENTRYPOINT ["wtserve"]
 CMD ["--model_repository=/models"]

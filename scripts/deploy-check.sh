@@ -153,7 +153,8 @@ echo "runs as uid 10001"
 
 step "run $container on host networking (gRPC $grpc_port, metrics $metrics_port)"
 podman rm -f "$container" > /dev/null 2>&1 || true
-podman run -d --name "$container" --network host "${mounts[@]}" "$image" \
+podman run -d --name "$container" --network host "${mounts[@]}" \
+  -e WTSERVE_GRPC_PORT="$grpc_port" "$image" \
   --model_repository=/models --grpc_port="$grpc_port" --metrics_port="$metrics_port" \
   --exit_timeout="${exit_timeout_s}s"
 cleanup() { podman rm -f "$container" > /dev/null 2>&1 || true; }
