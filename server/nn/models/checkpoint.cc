@@ -453,14 +453,18 @@ StateDict ReadStateDict(const std::string& path) {
 
 StateDict ModuleStateDict(const torch::nn::Module& module) {
   StateDict out;
-  for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/true)) {
-    const std::string prefix = item.key().empty() ? "" : item.key() + ".";
-    for (const auto& p : item.value()->named_parameters(/*recurse=*/false)) {
+  auto add_own = [&out](const torch::nn::Module& m, const std::string& prefix) {
+    for (const auto& p : m.named_parameters(/*recurse=*/false)) {
       out.emplace_back(prefix + p.key(), p.value());
     }
-    for (const auto& b : item.value()->named_buffers(/*recurse=*/false)) {
+    for (const auto& b : m.named_buffers(/*recurse=*/false)) {
       out.emplace_back(prefix + b.key(), b.value());
     }
+  };
+  // include_self=false keeps this usable on modules not owned by a shared_ptr.
+  add_own(module, "");
+  for (const auto& item : module.named_modules(/*name_prefix=*/"", /*include_self=*/false)) {
+    add_own(*item.value(), item.key() + ".");
   }
   return out;
 }

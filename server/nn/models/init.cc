@@ -21,7 +21,9 @@ void TruncNormal_(torch::Tensor& t, double std) {
 
 void InitConvLinearTruncNormal(torch::nn::Module& module, double std) {
   torch::NoGradGuard no_grad;
-  for (const auto& m : module.modules(/*include_self=*/true)) {
+  // include_self=false: this runs inside constructors, before a shared_ptr owns the module (and
+  // the top-level module is never a Conv2d or Linear itself).
+  for (const auto& m : module.modules(/*include_self=*/false)) {
     torch::Tensor weight, bias;
     if (auto* conv = m->as<torch::nn::Conv2dImpl>()) {
       weight = conv->weight;

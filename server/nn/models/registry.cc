@@ -26,18 +26,23 @@ Factory ConvNeXtFactory(std::vector<int64_t> depths, std::vector<int64_t> dims,
 }
 
 // The compact Fashion-MNIST variants (docs/models.md): 2x2 patch stem (28 -> 14), three stages
-// at 14x14, 7x7 and 3x3. WTConv levels fit the sizes (14 -> 7 -> 4 at stage 0, 7 -> 4 -> 2 at
-// stage 1, 3 -> 2 at stage 2). Layer scale starts at 0.1 instead of timm's 1e-6: with two blocks
-// per stage and a few epochs from scratch, near-zero residual branches only slow training down.
-const std::vector<int64_t> kFmnistDepths = {2, 2, 2};
-const std::vector<int64_t> kFmnistDims = {32, 64, 128};
+// of one block at 14x14, 7x7 and 3x3. WTConv levels fit the sizes (14 -> 7 -> 4 at stage 0,
+// 7 -> 4 -> 2 at stage 1, 3 -> 2 at stage 2). Small enough to train to >= 90% in minutes on two
+// shared CPU cores. The baseline's last stage is a little wider (104 vs 96) so that both have
+// about the same parameter count (WTConv's per-level 5x5 convs cost ~4x a 7x7 depthwise conv).
+// Layer scale starts at 1.0 instead of timm's 1e-6: with one block per stage and three epochs
+// from scratch, small residual branches only slow training down (gamma 0.1 reached 66% training
+// accuracy after the first epoch where a plain CNN reaches ~85%).
+const std::vector<int64_t> kFmnistDepths = {1, 1, 1};
+const std::vector<int64_t> kWtFmnistDims = {24, 48, 96};
+const std::vector<int64_t> kFmnistDims = {24, 48, 104};
 const std::vector<int64_t> kFmnistWtLevels = {2, 2, 1};
-constexpr double kFmnistLayerScale = 0.1;
+constexpr double kFmnistLayerScale = 1.0;
 
 Factory FmnistFactory(bool wtconv) {
   return [=](const ClassifierOptions& o) {
     return std::make_shared<ConvNeXtImpl>(
-        ConvNeXtOptions(kFmnistDepths, kFmnistDims)
+        ConvNeXtOptions(kFmnistDepths, wtconv ? kWtFmnistDims : kFmnistDims)
             .in_chans(o.in_chans)
             .num_classes(o.num_classes)
             .stem_patch(2)
