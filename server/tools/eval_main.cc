@@ -1,0 +1,147 @@
+// wtserve-eval: accuracy of a model-repository folder on Fashion-MNIST's test split or an image
+// folder, without a server. It runs the server's own code path (runtime::ReadModelConfig,
+// LoadModelForEvaluation, ImageToPixels/NormalizePixels, LoadedModel::Forward), so its numbers
+// are what the served model computes for the same batches.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "server/runtime/model_config.h"
+#include "server/runtime/model_loader.h"
+#include "server/runtime/preprocess.h"
+#include "server/tools/dataset_tensors.h"
+
+ABSL_FLAG(std::string, model_dir, "", "Model folder (<repository>/<model>) to evaluate (required)");
+ABSL_FLAG(int64_t, version, 0, "Version folder to evaluate (0: the highest one)");
+ABSL_FLAG(std::string, data, "fashion-mnist",
+          "'fashion-mnist' (its test split) or an image folder (one subfolder per class)");
+ABSL_FLAG(std::string, fashion_mnist_dir, wtserve::data::kFashionMnistDir,
+          "Folder with the gzipped Fashion-MNIST IDX files");
+ABSL_FLAG(int64_t, batch_size, 64, "Images per forward pass");
+ABSL_FLAG(int64_t, limit, 0, "Evaluate only the first N images (0: all)");
+ABSL_FLAG(int64_t, intra_op_threads, 0, "LibTorch intra-op threads (0: all cores)");
+ABSL_FLAG(std::string, output_json, "", "Also write the result as JSON to this file");
+
+namespace wtserve::tools {
+namespace {
+
+absl::Status Run() {
+  const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
+  if (model_dir.empty()) return absl::InvalidArgumentError("--model_dir is required");
+  const int64_t batch_size = absl::GetFlag(FLAGS_batch_size);
+  if (batch_size < 1) return absl::InvalidArgumentError("--batch_size must be >= 1");
+  if (absl::GetFlag(FLAGS_limit) < 0) return absl::InvalidArgumentError("--limit must be >= 0");
+  int64_t threads = absl::GetFlag(FLAGS_intra_op_threads);
+  if (threads < 0) return absl::InvalidArgumentError("--intra_op_threads must be >= 0");
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  at::set_num_threads(static_cast<int>(threads));
+
+  auto cfg = runtime::ReadModelConfig(model_dir);
+  if (!cfg.ok()) return cfg.status();
+  int64_t version = absl::GetFlag(FLAGS_version);
+  if (version == 0) {
+    auto versions = runtime::ListVersionFolders(model_dir);
+    if (!versions.ok()) return versions.status();
+    if (versions->empty()) {
+      return absl::NotFoundError(absl::StrCat(model_dir, ": no numeric version folder"));
+    }
+    version = versions->back();
+  }
+  std::vector<std::string> labels;
+  auto model = runtime::LoadModelForEvaluation(*cfg, model_dir, version, &labels);
+  if (!model.ok()) return model.status();
+
+  const config::ModelInput& input = cfg->input(0);
+  const int64_t num_classes = cfg->architecture().num_classes() > 0
+                                  ? cfg->architecture().num_classes()
+                                  : cfg->output(0).dims(0);
+  const std::string source = absl::GetFlag(FLAGS_data);
+  auto dataset = ReadDataset(source, absl::GetFlag(FLAGS_fashion_mnist_dir), data::Split::kTest,
+                             input.dims(0));
+  if (!dataset.ok()) return dataset.status();
+  auto pixels = DatasetToPixels(*dataset, input, cfg->input_preprocessing(), num_classes,
+                                absl::GetFlag(FLAGS_limit));
+  if (!pixels.ok()) return pixels.status();
+
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t n = pixels->pixels.size(0);
+  int64_t correct = 0;
+  std::vector<int64_t> per_class_total(num_classes, 0), per_class_correct(num_classes, 0);
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t end = std::min(n, begin + batch_size);
+    auto x = runtime::NormalizePixels(pixels->pixels.slice(0, begin, end),
+                                      cfg->input_preprocessing());
+    if (!x.ok()) return x.status();
+    auto logits = (*model)->Forward(*x);
+    if (!logits.ok()) return logits.status();
+    const at::Tensor pred = logits->argmax(1);
+    const at::Tensor truth = pixels->labels.slice(0, begin, end);
+    const auto* p = pred.data_ptr<int64_t>();
+    const auto* t = truth.data_ptr<int64_t>();
+    for (int64_t i = 0; i < end - begin; ++i) {
+      ++per_class_total[t[i]];
+      if (p[i] == t[i]) {
+        ++correct;
+        ++per_class_correct[t[i]];
+      }
+    }
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
+  std::printf("%s version %lld: accuracy %.2f%% (%lld/%lld) on %s, %.0f images/s\n",
+              cfg->name().c_str(), static_cast<long long>(version), accuracy,
+              static_cast<long long>(correct), static_cast<long long>(n), source.c_str(),
+              static_cast<double>(n) / seconds);
+  for (int64_t c = 0; c < num_classes; ++c) {
+    if (per_class_total[c] == 0) continue;
+    const std::string name =
+        c < static_cast<int64_t>(labels.size()) ? labels[c] : std::to_string(c);
+    std::printf("  %-14s %6.2f%%\n", name.c_str(),
+                100.0 * static_cast<double>(per_class_correct[c]) / per_class_total[c]);
+  }
+  const std::string json_path = absl::GetFlag(FLAGS_output_json);
+  if (!json_path.empty()) {
+    std::ofstream out(json_path, std::ios::trunc);
+    out << absl::StrFormat(
+        "{\n  \"model\": \"%s\",\n  \"version\": %d,\n  \"data\": \"%s\",\n  \"images\": %d,\n"
+        "  \"correct\": %d,\n  \"accuracy\": %.4f\n}\n",
+        cfg->name(), version, source, n, correct, accuracy);
+    if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", json_path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace wtserve::tools
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Accuracy of a model folder without a server.\n"
+      "  wtserve-eval --model_dir=models/wtconvnext_fmnist [--data=fashion-mnist|<folder>]");
+  absl::ParseCommandLine(argc, argv);
+  try {
+    absl::Status status = wtserve::tools::Run();
+    if (!status.ok()) {
+      std::fprintf(stderr, "wtserve-eval: %s\n", status.ToString().c_str());
+      return 1;
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "wtserve-eval: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
