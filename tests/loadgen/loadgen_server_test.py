@@ -23,6 +23,7 @@ LOADGEN = os.path.join(BINARY_DIR, "client", "loadgen", "wtserve-loadgen")
 SERVER = os.path.join(BINARY_DIR, "server", "wtserve")
 MAKE_REPO = os.path.join(BINARY_DIR, "tests", "integration", "make_test_repo")
 OFFLINE = os.path.join(BINARY_DIR, "tests", "loadgen", "loadgen_offline_reference")
+EVAL = os.path.join(BINARY_DIR, "server", "tools", "wtserve-eval")
 IMAGENET_C = ["gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
               "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
               "elastic_transform", "pixelate", "jpeg_compression"]
@@ -158,6 +159,15 @@ class LoadgenServerTest(unittest.TestCase):
         acc = report["models"][0]["accuracy"]
         self.assertTrue(acc["complete"])
         model_dir = os.path.join(self.repo, "fmnist")
+        # The zoo's offline evaluation CLI, same images, batches and thread count.
+        eval_json = os.path.join(self.tmp, "eval.json")
+        subprocess.run([EVAL, f"--model_dir={model_dir}", "--version=2", "--batch_size=8", "--limit=400",
+                        "--intra_op_threads=1", f"--output_json={eval_json}"],
+                       capture_output=True, text=True, check=True)
+        with open(eval_json) as f:
+            offline = json.load(f)
+        self.assertEqual((offline["images"], offline["correct"]), (400, acc["clean"]["correct"]))
+        # This test's own offline classifier (it can also corrupt) agrees on clean images too.
         clean = subprocess.run([OFFLINE, model_dir, "2", "400", "8"], capture_output=True, text=True, check=True)
         self.assertEqual(clean.stdout.split(), [str(acc["clean"]["correct"]), "400"])
         noisy = subprocess.run([OFFLINE, model_dir, "2", "400", "8", "gaussian_noise", "3", "5"],
