@@ -230,7 +230,12 @@ TEST_P(RunnerTest, SinglePassAnswersEveryItemOnce) {
 INSTANTIATE_TEST_SUITE_P(Modes, RunnerTest,
                          ::testing::Combine(::testing::Values(Transport::kSync, Transport::kAsync, Transport::kStream),
                                             ::testing::Bool(),
-                                            ::testing::Values(InputKind::kFp32, InputKind::kUint8, InputKind::kPng)));
+                                            ::testing::Values(InputKind::kFp32, InputKind::kUint8, InputKind::kPng)),
+                         [](const ::testing::TestParamInfo<RunnerTest::ParamType>& info) {
+                           return std::string(TransportName(std::get<0>(info.param))) +
+                                  (std::get<1>(info.param) ? "_open_" : "_closed_") +
+                                  InputKindName(std::get<2>(info.param));
+                         });
 
 TEST(RunnerBoundsTest, RequestsAndDurationBoundLoadRuns) {
   testing::FakeInferenceServer server(28, 28);
