@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Static checks of the Dockerfile and .dockerignore that need no container engine.
 
-- every COPY source from the build context exists and is not excluded by .dockerignore;
+- every COPY source from the build context exists, holds files tracked by git (a clean clone
+  has it too) and is not excluded by .dockerignore;
 - the build stage installs only packages that scripts/setup.sh installs (one package list);
 - the default (last) stage is `runtime`, runs as a non-root user, exposes 8001 and 8002, has a
   HEALTHCHECK and installs no compiler;
@@ -14,6 +15,7 @@ import fnmatch
 import os
 import re
 import shlex
+import subprocess
 import sys
 
 
@@ -93,6 +95,8 @@ def main():
     patterns = [l.strip() for l in open(os.path.join(root, ".dockerignore"))
                 if l.strip() and not l.startswith("#")]
     all_stages = stages(lines)
+    git = subprocess.run(["git", "-C", root, "ls-files"], capture_output=True, text=True)
+    tracked = git.stdout.splitlines() if git.returncode == 0 else None
     names = [n for n, _ in all_stages]
     print("stages:", ", ".join(names))
 
@@ -105,6 +109,11 @@ def main():
             for src in sources:
                 if not os.path.exists(os.path.join(root, src)):
                     failures.append(f"{name}: COPY source {src} does not exist")
+                elif tracked is not None and not any(
+                        t == src.rstrip("/") or t.startswith(src.rstrip("/") + "/")
+                        for t in tracked):
+                    # An empty or untracked folder exists here but not in a clean clone.
+                    failures.append(f"{name}: COPY source {src} has no file tracked by git")
                 elif ignored(src, patterns):
                     failures.append(f"{name}: COPY source {src} is excluded by .dockerignore")
 
