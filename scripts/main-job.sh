@@ -39,8 +39,14 @@ if [ -n "$prebuilt" ]; then
 else
   bash scripts/setup.sh
   build=$root/build/release
-  cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health
+  mkdir -p "$out"
+  echo "== building wtserve, wtserve-loadgen and wtserve-health in $build (log: $out/build.log)"
+  if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
+         cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health; } >"$out/build.log" 2>&1; then
+    tail -n 40 "$out/build.log" >&2
+    echo "main-job.sh: build failed (full log: $out/build.log)" >&2
+    exit 1
+  fi
 fi
 
 mkdir -p "$out"
