@@ -7,7 +7,7 @@ Checks: the job exits 0 (so the server stopped cleanly on SIGTERM); every report
 the PNGs are PNGs; both models have every corruption x severity cell with SAMPLES images; counts
 and accuracies agree; CE/mCE recompute from the accuracies; the server's /metrics view counts
 every image the load generator sent; and the served clean accuracy equals an offline evaluation
-(wtserve-eval, no server) of the same model folder on the same images.
+(wtserve-eval, no server) of the same model folder on the same images (to one image: see below).
 """
 import csv
 import json
@@ -109,8 +109,12 @@ def main():
             offline = json.load(f)
         served_correct = m["accuracy"]["clean"]["correct"]
         check(offline["images"] == samples, f"offline evaluated {offline['images']} images")
-        check(offline["correct"] == served_correct,
-              f"{m['model']}: served clean correct {served_correct} != offline {offline['correct']}")
+        # The dynamic batcher groups concurrent requests and LibTorch's kernels round differently
+        # per batch size (logits agree to ~1e-6), which can flip a near-tie; a preprocessing or
+        # model mismatch moves many predictions. tests/loadgen checks exact equality with fixed
+        # batches.
+        check(abs(offline["correct"] - served_correct) <= 1,
+              f"{m['model']}: served clean correct {served_correct} vs offline {offline['correct']}")
     print(f"main job report checks passed ({samples} samples per condition)")
 
 
