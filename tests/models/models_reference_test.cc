@@ -65,7 +65,9 @@ TEST_P(ReferenceTest, LoadsPythonStateDictAndReproducesLogits) {
     ASSERT_EQ(file[i].first, mine[i].first) << "key " << i;
     ASSERT_EQ(file[i].second.sizes(), mine[i].second.sizes()) << file[i].first;
   }
-  if (c.architecture == "wtconvnext_tiny") EXPECT_EQ(file.size(), 356u);
+  if (c.architecture == "wtconvnext_tiny") {
+    EXPECT_EQ(file.size(), 356u);
+  }
   LoadStateDict(*net, weights);
   net->eval();
   const StateDict io = ReadStateDict(CasesDir() + "/" + c.name + ".io.pt");
