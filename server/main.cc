@@ -151,14 +151,20 @@ int main(int argc, char** argv) {
   repository.SetStateListener([&state] { state.Update(); });
   LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (live, loading models)");
 
-  absl::StatusOr<int> failed = repository.LoadAll();
-  if (!failed.ok()) {
-    LogError(std::string(failed.status().message()));
-  } else if (*failed > 0) {
-    LogError(*failed, " model(s) failed to load; see RepositoryIndex for the reasons");
-  }
-  state.MarkStartupDone();
-  LogInfo(state.ready() ? "ready" : "not ready (see the model errors above)");
+  // Models load on their own thread so that the main thread waits in sigwait from here on: the
+  // kernel gives a process-directed signal to the main thread while it waits for it, and
+  // otherwise to any thread that does not block it, such as OpenBLAS's, which start before
+  // main() and would then take the default action (exit 143) in the middle of a model load.
+  std::thread loader([&repository, &state] {
+    absl::StatusOr<int> failed = repository.LoadAll();
+    if (!failed.ok()) {
+      LogError(std::string(failed.status().message()));
+    } else if (*failed > 0) {
+      LogError(*failed, " model(s) failed to load; see RepositoryIndex for the reasons");
+    }
+    state.MarkStartupDone();
+    LogInfo(state.ready() ? "ready" : "not ready (see the model errors above)");
+  });
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);
@@ -166,6 +172,8 @@ int main(int argc, char** argv) {
   LogInfo("signal ", signal_number, ": NOT_SERVING; finishing accepted requests (at most ",
           absl::FormatDuration(exit_timeout), ")");
   state.BeginShutdown();
+  // A load still running finishes first; its models are then drained with the others.
+  loader.join();
   // Drains every batcher: accepted requests run and are answered (UNAVAILABLE past the deadline).
   repository.ShutdownAll(deadline);
   // Answered calls are still sending their responses, and open streams may still be used (new

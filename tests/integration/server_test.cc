@@ -675,6 +675,22 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
 // Queue limits and timeouts as Triton answers them: a full queue is refused at once, a queue
 // timeout is UNAVAILABLE, a passed gRPC deadline is DEADLINE_EXCEEDED. The model's 10 s batching
 // delay keeps requests queued, so every outcome is decided by the limit under test.
+// SIGTERM while models are still loading: the server finishes the load, drains and exits 0
+// (not killed by the signal's default action on a thread that does not wait for it).
+TEST(ServerLifecycle, SigtermWhileLoadingExitsCleanly) {
+  const std::string root = MakeTempDir("wtserve_early_term_");
+  const std::string repo = root + "/repo";
+  // A long warmup keeps the server loading (live, NOT_SERVING) for a few seconds.
+  WriteFmnistModel(repo, "slow_load",
+                   FmnistConfig("slow_load", "model_warmup { batch_size: 8 count: 1000 }\n"), {1});
+  ServerProcess server(repo, {"--exit_timeout=30s"});
+  ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::NOT_SERVING)) << server.Log();
+  server.Signal(SIGTERM);
+  EXPECT_EQ(server.WaitForExit(std::chrono::seconds(120)), 0) << server.Log();
+  EXPECT_NE(server.Log().find("signal 15"), std::string::npos) << server.Log();
+  std::filesystem::remove_all(root);
+}
+
 TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
   const std::string root = MakeTempDir("wtserve_queue_");
   const std::string repo = root + "/repo";
