@@ -21,17 +21,6 @@ using inference::ModelInferRequest;
 using inference::ModelInferResponse;
 using inference::ModelStreamInferResponse;
 
-std::string Reason(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument: return metrics::kReasonInvalidArgument;
-    case absl::StatusCode::kNotFound: return metrics::kReasonNotFound;
-    case absl::StatusCode::kUnavailable: return metrics::kReasonUnavailable;
-    case absl::StatusCode::kDeadlineExceeded: return metrics::kReasonDeadlineExceeded;
-    case absl::StatusCode::kCancelled: return metrics::kReasonCancelled;
-    default: return metrics::kReasonInternal;
-  }
-}
-
 grpc::ServerUnaryReactor* Finish(grpc::CallbackServerContext* ctx, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = ctx->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
@@ -254,7 +243,8 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   if (!model.ok()) {
     // Only names of models that exist become label values (bounded cardinality).
     const bool known = repository_->Exists(request.model_name());
-    metrics_->RecordFailure(known ? request.model_name() : "", "", Reason(model.status().code()));
+    metrics_->RecordFailure(known ? request.model_name() : "", "",
+                            metrics::FailureReason(model.status().code()));
     done(model.status());
     return;
   }
@@ -262,7 +252,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   absl::StatusOr<DecodedRequest> decoded = DecodeInferRequest(request, served->config());
   if (!decoded.ok()) {
     metrics_->RecordFailure(served->config().name(), served->version_string(),
-                            Reason(decoded.status().code()));
+                            metrics::FailureReason(decoded.status().code()));
     served->RecordRejected(absl::Now() - start);
     done(absl::Status(decoded.status().code(),
                       absl::StrCat("model '", served->config().name(), "' version ",

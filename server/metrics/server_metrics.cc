@@ -1,6 +1,18 @@
 #include "server/metrics/server_metrics.h"
 
 namespace wtserve::metrics {
+
+std::string FailureReason(absl::StatusCode code) {
+  switch (code) {
+    case absl::StatusCode::kInvalidArgument: return kReasonInvalidArgument;
+    case absl::StatusCode::kNotFound: return kReasonNotFound;
+    case absl::StatusCode::kUnavailable: return kReasonUnavailable;
+    case absl::StatusCode::kDeadlineExceeded: return kReasonDeadlineExceeded;
+    case absl::StatusCode::kCancelled: return kReasonCancelled;
+    default: return kReasonInternal;
+  }
+}
+
 namespace {
 
 // Latency buckets from 100 µs (a tiny model's compute) to 30 s (a long queue under overload).

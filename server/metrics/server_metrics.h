@@ -19,6 +19,7 @@
 #include <prometheus/registry.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 
 namespace wtserve::metrics {
@@ -30,6 +31,9 @@ inline constexpr char kReasonUnavailable[] = "unavailable";  // queue full, time
 inline constexpr char kReasonDeadlineExceeded[] = "deadline_exceeded";
 inline constexpr char kReasonCancelled[] = "cancelled";
 inline constexpr char kReasonInternal[] = "internal";  // model execution failed
+
+// The `reason` label of a failed request, from the status it was answered with.
+std::string FailureReason(absl::StatusCode code);
 
 // Handles of one (model, version). Pointers stay valid for the registry's lifetime.
 struct ModelMetrics {

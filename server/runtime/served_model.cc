@@ -24,21 +24,6 @@ struct ServedModel::Streams {
 struct ServedModel::Streams {};
 #endif
 
-namespace {
-
-std::string FailureReason(absl::StatusCode code) {
-  switch (code) {
-    case absl::StatusCode::kInvalidArgument: return metrics::kReasonInvalidArgument;
-    case absl::StatusCode::kNotFound: return metrics::kReasonNotFound;
-    case absl::StatusCode::kUnavailable: return metrics::kReasonUnavailable;
-    case absl::StatusCode::kDeadlineExceeded: return metrics::kReasonDeadlineExceeded;
-    case absl::StatusCode::kCancelled: return metrics::kReasonCancelled;
-    default: return metrics::kReasonInternal;
-  }
-}
-
-}  // namespace
-
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelConfig cfg,
                                                                  LoadedVersion loaded,
                                                                  metrics::ServerMetrics* metrics) {
@@ -144,7 +129,7 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
       model_metrics_.inference_count->Increment(static_cast<double>(elements));
     } else {
       metrics_->RecordFailure(cfg_.name(), version_string_,
-                              FailureReason(logits.status().code()));
+                              metrics::FailureReason(logits.status().code()));
     }
     model_metrics_.inflight->Decrement();
     done(std::move(logits), timings);
@@ -153,7 +138,7 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
   absl::Status status = batcher_->Enqueue(std::move(request));
   if (!status.ok()) {
     model_metrics_.inflight->Decrement();
-    metrics_->RecordFailure(cfg_.name(), version_string_, FailureReason(status.code()));
+    metrics_->RecordFailure(cfg_.name(), version_string_, metrics::FailureReason(status.code()));
     absl::MutexLock lock(&stats_mu_);
     stats_.fail.Add(absl::Now() - request_start);
   }
