@@ -116,6 +116,16 @@ void ServerProcess::Signal(int signal_number) {
   if (pid_ > 0) ::kill(pid_, signal_number);
 }
 
+bool ServerProcess::WaitForMetric(const std::string& name, const std::string& labels,
+                                  double value, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (MetricValue(HttpGet(metrics_port_, "/metrics"), name, labels) != value) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval
+  }
+  return true;
+}
+
 int ServerProcess::WaitForExit(std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (pid_ > 0) {

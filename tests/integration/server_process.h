@@ -32,6 +32,10 @@ class ServerProcess {
   // Polls grpc.health.v1 Check("") until it reports `status` or `timeout` passes.
   bool WaitForHealth(grpc::health::v1::HealthCheckResponse::ServingStatus status,
                      std::chrono::seconds timeout = std::chrono::seconds(120));
+  // Polls /metrics until the sample `name{labels}` equals `value` or `timeout` passes; returns
+  // whether it did. The condition is the server's own state, so this is not a sleep.
+  bool WaitForMetric(const std::string& name, const std::string& labels, double value,
+                     std::chrono::seconds timeout = std::chrono::seconds(30));
   // Health status now (UNKNOWN if the call fails).
   grpc::health::v1::HealthCheckResponse::ServingStatus Health();
 

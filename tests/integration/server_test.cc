@@ -13,6 +13,7 @@
 #include <memory>
 #include <set>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -29,6 +30,26 @@ namespace {
 
 using grpc::StatusCode;
 using grpc::health::v1::HealthCheckResponse;
+
+// Client threads that are joined on every way out of a test, so that a failed ASSERT returns
+// instead of destroying joinable threads (std::terminate). Declare after the ServerProcess:
+// the threads finish (their calls are answered) before the server is killed.
+class JoinedThreads {
+ public:
+  ~JoinedThreads() { JoinAll(); }
+  template <typename F>
+  void emplace_back(F&& f) {
+    threads_.emplace_back(std::forward<F>(f));
+  }
+  void JoinAll() {
+    for (std::thread& t : threads_) {
+      if (t.joinable()) t.join();
+    }
+  }
+
+ private:
+  std::vector<std::thread> threads_;
+};
 using ::testing::HasSubstr;
 
 inference::ModelInferRequest ImagesRequest(const std::string& model, int64_t n,
@@ -611,7 +632,7 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
 
   constexpr int kRequests = 5;  // 5 images < max_batch_size 8: the batcher waits for more
   std::atomic<int> succeeded{0};
-  std::vector<std::thread> clients;
+  JoinedThreads clients;
   for (int i = 0; i < kRequests; ++i) {
     clients.emplace_back([&] {
       auto stub = server.Stub();
@@ -630,15 +651,12 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
   ASSERT_TRUE(stream->Write(streamed));
 
   // Wait until all of them are queued (a real condition, via /metrics), with a deadline.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (MetricValue(HttpGet(server.metrics_port(), "/metrics"), "wtserve_inference_queue_depth",
-                     "model=\"slow\",version=\"1\"") != kRequests + 1) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << server.Log();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
-  }
+  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_queue_depth", "model=\"slow\",version=\"1\"",
+                                   kRequests + 1))
+      << server.Log();
   const auto signalled = std::chrono::steady_clock::now();
   server.Signal(SIGTERM);
-  for (auto& c : clients) c.join();
+  clients.JoinAll();
   EXPECT_EQ(succeeded.load(), kRequests);
   inference::ModelStreamInferResponse response;
   ASSERT_TRUE(stream->Read(&response));
@@ -718,22 +736,29 @@ TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
     grpc::Status s = stub->ModelInfer(&ctx, ImagesRequest("queued", 1), &response);
     EXPECT_EQ(s.error_code(), StatusCode::DEADLINE_EXCEEDED) << s.error_message();
   }
+  // The client gives up at its own deadline; the server's copy of that deadline starts when the
+  // request arrives, so it can still be queued here. Wait until the server has dropped it, or
+  // it would take one of the two queue slots below.
+  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_request_failure_total",
+                                   "model=\"queued\",reason=\"deadline_exceeded\",version=\"1\"",
+                                   1))
+      << server.Log();
+  ASSERT_TRUE(
+      server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 0))
+      << server.Log();
 
   // Fill the queue (2 requests), then the third is refused at once.
   std::atomic<int> succeeded{0};
-  std::vector<std::thread> clients;
+  JoinedThreads clients;
   for (int i = 0; i < 2; ++i) {
     clients.emplace_back([&] {
       auto own = server.Stub();
       if (Infer(*own, ImagesRequest("queued", 1)).ok()) ++succeeded;
     });
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  while (MetricValue(HttpGet(server.metrics_port(), "/metrics"), "wtserve_inference_queue_depth",
-                     "model=\"queued\",version=\"1\"") != 2) {
-    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << server.Log();
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // poll interval, not a wait
-  }
+  ASSERT_TRUE(
+      server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 2))
+      << server.Log();
   const auto refused_at = std::chrono::steady_clock::now();
   grpc::Status full = Infer(*stub, ImagesRequest("queued", 1));
   EXPECT_EQ(full.error_code(), StatusCode::UNAVAILABLE);
@@ -753,7 +778,7 @@ TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
 
   // The two queued requests were accepted: shutdown runs them.
   server.Signal(SIGTERM);
-  for (auto& c : clients) c.join();
+  clients.JoinAll();
   EXPECT_EQ(succeeded.load(), 2);
   EXPECT_EQ(server.WaitForExit(std::chrono::seconds(30)), 0) << server.Log();
   std::filesystem::remove_all(root);
