@@ -5,6 +5,8 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -13,6 +15,7 @@
 #include "server/nn/models/checkpoint.h"
 #include "server/nn/models/convnext.h"
 #include "server/nn/models/registry.h"
+#include "server/nn/models/training_forward.h"
 
 namespace wtserve::nn {
 namespace {
@@ -164,11 +167,55 @@ TEST(WTConvTrainingFormTest, MatchesForward) {
     auto training = WTConv2dTrainingForward(*m, x);
     ASSERT_EQ(training.sizes(), reference.sizes());
     EXPECT_LT((training - reference).abs().max().item<double>(), 1e-4);
+    // Gradients of the input and of every trainable parameter (base conv, its bias, the
+    // per-level convs and scales): 13x11 reaches 4x3 and 2x2 maps, the small-map bmm path.
+    std::vector<torch::Tensor> inputs = {x};
+    for (auto& p : m->parameters()) {
+      if (p.requires_grad()) inputs.push_back(p);
+    }
     auto g = torch::randn_like(reference);
-    auto grad_ref = torch::autograd::grad({reference}, {x}, {g})[0];
-    auto grad_train = torch::autograd::grad({training}, {x}, {g})[0];
-    EXPECT_LT((grad_train - grad_ref).abs().max().item<double>(), 1e-4);
+    auto grad_ref = torch::autograd::grad({reference}, inputs, {g});
+    auto grad_train = torch::autograd::grad({training}, inputs, {g});
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      EXPECT_LT((grad_train[i] - grad_ref[i]).abs().max().item<double>(), 1e-3) << "input " << i;
+    }
   }
+}
+
+// The small-map (Toeplitz bmm) and channels_last forms of a depthwise conv match Conv2d::forward
+// in values and in the gradients of input, weight and bias, at every map size the compact models
+// reach and across the kSmallMapPixels boundary.
+TEST(DepthwiseTrainingFormTest, MatchesConvForward) {
+  torch::manual_seed(4);
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1}, {2, 2}, {3, 2}, {3, 3}, {4, 4},
+                                                          {5, 3}, {4, 5}, {7, 7}, {14, 14}};
+  for (int64_t k : {5, 7}) {
+    for (bool bias : {true, false}) {
+      torch::nn::Conv2d conv(torch::nn::Conv2dOptions(5, 5, k).padding(k / 2).groups(5).bias(bias));
+      for (const auto& [h, w] : sizes) {
+        SCOPED_TRACE("k=" + std::to_string(k) + " bias=" + std::to_string(bias) + " " +
+                     std::to_string(h) + "x" + std::to_string(w));
+        auto x = torch::randn({3, 5, h, w}, torch::requires_grad());
+        auto reference = conv->forward(x);
+        auto training = DepthwiseConv2dTrainingForward(*conv, x);
+        ASSERT_EQ(training.sizes(), reference.sizes());
+        EXPECT_LT((training - reference).abs().max().item<double>(), 1e-5);
+        std::vector<torch::Tensor> inputs = {x, conv->weight};
+        if (bias) inputs.push_back(conv->bias);
+        auto g = torch::randn_like(reference);
+        auto grad_ref = torch::autograd::grad({reference}, inputs, {g});
+        auto grad_train = torch::autograd::grad({training}, inputs, {g});
+        for (size_t i = 0; i < inputs.size(); ++i) {
+          EXPECT_LT((grad_train[i] - grad_ref[i]).abs().max().item<double>(), 1e-4)
+              << "input " << i;
+        }
+      }
+    }
+  }
+  // Not depthwise (a full 3->4 conv): handed to Conv2d::forward unchanged.
+  torch::nn::Conv2d full(torch::nn::Conv2dOptions(3, 4, 3).padding(1));
+  auto x = torch::randn({2, 3, 4, 4});
+  EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*full, x), full->forward(x)));
 }
 
 TEST(CheckpointTest, SaveThenLoadRoundTrips) {

@@ -9,6 +9,7 @@
 #include <torch/nn/options/normalization.h>
 
 #include "server/nn/models/init.h"
+#include "server/nn/models/training_forward.h"
 
 namespace wtserve::nn {
 namespace {
@@ -16,54 +17,6 @@ namespace {
 constexpr double kLayerNormEps = 1e-6;
 
 }  // namespace
-
-torch::Tensor WTConv2dTrainingForward(WTConv2dImpl& m, const torch::Tensor& x) {
-  const int64_t f = m.wt_filter.size(2);
-  if (f != 2 || m.iwt_filter.size(2) != 2) return m.forward_general(x);
-  const int64_t n = x.size(0), c = m.options.channels(), levels = m.options.wt_levels();
-  // Per 2x2 block (a, b / c, d) flattened as p = 2i + j: band s = sum_p analysis[s][p] x_p and
-  // block pixel p = sum_s synthesis[s][p] band_s, the filters being the same for every channel.
-  const torch::Tensor analysis = m.wt_filter.narrow(0, 0, 4).reshape({4, 4});
-  const torch::Tensor synthesis = m.iwt_filter.narrow(0, 0, 4).reshape({4, 4});
-  const torch::Tensor ll_row = analysis.narrow(0, 0, 1).t();  // [4, 1]
-  std::vector<torch::Tensor> tags;
-  std::vector<std::pair<int64_t, int64_t>> sizes;
-  torch::Tensor ll = x;
-  for (int64_t i = 0; i < levels; ++i) {
-    const int64_t h = ll.size(2), w = ll.size(3);
-    sizes.emplace_back(h, w);
-    if (h % 2 || w % 2) ll = at::constant_pad_nd(ll, {0, w % 2, 0, h % 2});
-    const int64_t h2 = ll.size(2) / 2, w2 = ll.size(3) / 2;
-    const torch::Tensor blocks =
-        ll.reshape({n, c, h2, 2, w2, 2}).permute({0, 1, 2, 4, 3, 5}).reshape({n, c, h2, w2, 4});
-    const torch::Tensor bands =
-        at::matmul(blocks, analysis.t()).permute({0, 1, 4, 2, 3}).reshape({n, 4 * c, h2, w2});
-    ll = at::matmul(blocks, ll_row).squeeze(-1);
-    auto* conv = m.wavelet_convs[i]->as<torch::nn::Conv2dImpl>();
-    auto* scale = m.wavelet_scale[i]->as<ChannelScaleImpl>();
-    tags.push_back(scale->forward(conv->forward(bands.contiguous(at::MemoryFormat::ChannelsLast))));
-  }
-  torch::Tensor next;
-  const torch::Tensor ll_unit = torch::tensor({1.0, 0.0, 0.0, 0.0}, x.options()).view({1, 1, 4, 1, 1});
-  for (int64_t i = levels - 1; i >= 0; --i) {
-    const int64_t h2 = tags[i].size(2), w2 = tags[i].size(3);
-    torch::Tensor bands = tags[i].reshape({n, c, 4, h2, w2});
-    if (next.defined()) bands = bands + next.unsqueeze(2) * ll_unit;
-    torch::Tensor out = at::matmul(bands.permute({0, 1, 3, 4, 2}), synthesis)
-                            .reshape({n, c, h2, w2, 2, 2})
-                            .permute({0, 1, 2, 4, 3, 5})
-                            .reshape({n, c, 2 * h2, 2 * w2});
-    if (out.size(2) != sizes[i].first || out.size(3) != sizes[i].second) {
-      out = out.narrow(2, 0, sizes[i].first).narrow(3, 0, sizes[i].second);
-    }
-    next = out;
-  }
-  torch::Tensor y = m.base_scale->forward(m.base_conv->forward(x));
-  if (next.defined()) y = y + next;
-  const int64_t stride = m.options.stride();
-  if (stride > 1) y = y.slice(2, 0, c10::nullopt, stride).slice(3, 0, c10::nullopt, stride);
-  return y;
-}
 
 LayerNorm2dImpl::LayerNorm2dImpl(int64_t channels, double eps) : channels_(channels), eps_(eps) {
   weight = register_parameter("weight", torch::ones({channels}));
@@ -104,13 +57,12 @@ ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t dim, int64_t kernel_size, int64_t w
 }
 
 torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
+  const bool training = is_training() && torch::GradMode::is_enabled();
   torch::Tensor y;
   if (conv_dw) {
-    y = conv_dw->forward(x);
-  } else if (is_training() && torch::GradMode::is_enabled()) {
-    y = WTConv2dTrainingForward(*wt_conv_dw, x);
+    y = training ? DepthwiseConv2dTrainingForward(*conv_dw, x) : conv_dw->forward(x);
   } else {
-    y = wt_conv_dw->forward(x);
+    y = training ? WTConv2dTrainingForward(*wt_conv_dw, x) : wt_conv_dw->forward(x);
   }
   y = mlp(norm(y.permute({0, 2, 3, 1}))) * gamma;
   return x + y.permute({0, 3, 1, 2});

@@ -48,15 +48,6 @@ struct ConvNeXtOptions {
   TORCH_ARG(double, layer_scale_init) = 1e-6;
 };
 
-// WTConv2d's function computed in an autograd-friendly form, for training: the db1 (Haar)
-// analysis and synthesis as 4x4 matmuls over reshaped 2x2 blocks, so that backward is made of
-// matmuls and permutes. WTConv2d::forward's inference fast path (strided-view adds) and
-// forward_general (grouped stride-2 conv / conv_transpose) both make LibTorch 1.13's CPU backward
-// 10x+ slower (slice_backward / slow grouped conv backward dominate, measured on
-// wtconvnext_fmnist). Same parameters, same function (tests/models compares it to forward());
-// other wavelets fall back to forward_general.
-torch::Tensor WTConv2dTrainingForward(WTConv2dImpl& m, const torch::Tensor& x);
-
 // LayerNorm over the channel dimension of [N, C, H, W] (timm LayerNorm2d). Keys weight, bias.
 class LayerNorm2dImpl : public torch::nn::Module {
  public:
