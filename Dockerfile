@@ -29,7 +29,7 @@ RUN apt-get update \
       build-essential cmake ninja-build ccache pkg-config \
       libtorch-dev libopenblas0-pthread \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev \
+      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/*
 
 # ---------------------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config curl unzip ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev \
+      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev \
  && rm -rf /var/lib/apt/lists/* \
  && curl -fsSL -o /tmp/libtorch.zip "${LIBTORCH_URL}" \
  && unzip -q /tmp/libtorch.zip -d /opt \

@@ -1,13 +1,18 @@
 #include "client/loadgen/report.h"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <map>
+#include <optional>
+#include <utility>
+
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/corrupt/corruptions.h"
-#include "client/loadgen/json_writer.h"
 
 namespace wtserve::loadgen {
 
@@ -128,126 +133,135 @@ std::string RenderText(const Report& report) {
 
 namespace {
 
-void WriteCell(JsonWriter& j, const Cell& cell) {
-  j.BeginObject().Key("correct").Int(cell.correct).Key("total").Int(cell.total).Key("accuracy").Double(cell.accuracy());
-  j.EndObject();
+using Json = nlohmann::ordered_json;  // keys in the order written, like the format's docs
+
+// NaN and ±inf have no JSON form: null, as nlohmann::json writes them too.
+Json Number(double value) { return std::isfinite(value) ? Json(value) : Json(nullptr); }
+Json Number(const std::optional<double>& value) { return value ? Number(*value) : Json(nullptr); }
+
+Json CellJson(const Cell& cell) {
+  return Json{{"correct", cell.correct}, {"total", cell.total}, {"accuracy", Number(cell.accuracy())}};
+}
+
+Json ConfigJson(const RunConfig& c) {
+  return Json{{"target", c.target},
+              {"model", c.model},
+              {"model_version", c.model_version},
+              {"baseline_model", c.baseline_model},
+              {"baseline_version", c.baseline_version},
+              {"transport", c.transport},
+              {"mode", c.rate > 0 ? "open_loop" : "closed_loop"},
+              {"concurrency", c.concurrency},
+              {"rate", Number(c.rate)},
+              {"arrival", c.arrival},
+              {"batch_size", c.batch_size},
+              {"input", c.input},
+              {"data", c.data},
+              {"data_path", c.data_path},
+              {"images", c.images},
+              {"single_pass", c.single_pass},
+              {"max_requests", c.max_requests},
+              {"duration_s", Number(c.duration_s)},
+              {"warmup_requests", c.warmup_requests},
+              {"corruptions", c.corruptions},
+              {"severities", c.severities},
+              {"seed", c.seed},
+              {"fp32_scale", Number(c.fp32_scale)},
+              {"server_name", c.server_name},
+              {"server_version", c.server_version},
+              {"started_at_utc", c.started_at_utc}};
+}
+
+Json AccuracyJson(const AccuracyTable& a, bool complete) {
+  Json corruptions = Json::array();
+  for (size_t i = 0; i < a.corruptions.size(); ++i) {
+    Json severities = Json::array();
+    for (size_t s = 0; s < a.severities.size(); ++s) {
+      const Cell& cell = a.cells[i][s];
+      severities.push_back(Json{{"severity", a.severities[s]},
+                                {"correct", cell.correct},
+                                {"total", cell.total},
+                                {"accuracy", Number(cell.accuracy())}});
+    }
+    corruptions.push_back(Json{{"name", a.corruptions[i]},
+                               {"group", std::string(corrupt::GroupOf(a.corruptions[i]))},
+                               {"mean_accuracy", Number(a.CorruptionAccuracy(i))},
+                               {"severities", std::move(severities)}});
+  }
+  return Json{{"complete", complete},
+              {"clean", CellJson(a.clean)},
+              {"mean_corruption_accuracy", Number(a.MeanCorruptionAccuracy())},
+              {"corruptions", std::move(corruptions)}};
+}
+
+Json ModelJson(const ModelReport& m) {
+  const RunResult& r = m.run;
+  const LatencySummary& l = m.latency;
+  Json latencies = Json::array();  // every successful request, in completion order, for plots
+  for (double s : r.latencies_s) latencies.push_back(Number(1e3 * s));
+  Json status_codes = Json::object();
+  for (const auto& [code, n] : r.status_counts) status_codes[code] = n;
+  Json error_messages = Json::object();
+  for (const auto& [code, message] : r.first_message) error_messages[code] = message;
+  return Json{
+      {"model", m.model},
+      {"version", m.version},
+      {"role", m.role},
+      {"requests", {{"sent", r.requests_sent}, {"ok", r.requests_ok}, {"failed", r.requests_failed}}},
+      {"images", {{"sent", r.images_sent}, {"ok", r.images_ok}, {"unanswered_items", m.unanswered}}},
+      {"elapsed_s", Number(r.elapsed_s)},
+      {"requests_per_s", Number(PerSecond(r.requests_ok, r.elapsed_s))},
+      {"images_per_s", Number(PerSecond(r.images_ok, r.elapsed_s))},
+      {"latency_ms",
+       {{"count", l.count},
+        {"min", Number(1e3 * l.min)},
+        {"mean", Number(1e3 * l.mean)},
+        {"p50", Number(1e3 * l.p50)},
+        {"p90", Number(1e3 * l.p90)},
+        {"p95", Number(1e3 * l.p95)},
+        {"p99", Number(1e3 * l.p99)},
+        {"max", Number(1e3 * l.max)}}},
+      {"status_codes", std::move(status_codes)},
+      {"error_messages", std::move(error_messages)},
+      {"latencies_ms", std::move(latencies)},
+      {"accuracy", m.accuracy ? AccuracyJson(*m.accuracy, m.unanswered == 0) : Json(nullptr)}};
+}
+
+Json CorruptionErrorsJson(const Report& report) {
+  if (!report.corruption_errors || report.models.size() != 2) return nullptr;
+  const CorruptionErrors& e = *report.corruption_errors;
+  Json corruptions = Json::array();
+  for (size_t i = 0; i < e.corruptions.size(); ++i) {
+    corruptions.push_back(
+        Json{{"name", e.corruptions[i]}, {"ce", Number(e.ce[i])}, {"relative_ce", Number(e.relative_ce[i])}});
+  }
+  return Json{{"model", report.models[0].model},
+              {"baseline", report.models[1].model},
+              {"mce", Number(e.mce)},
+              {"relative_mce", Number(e.relative_mce)},
+              {"mce_all", Number(e.mce_all)},
+              {"relative_mce_all", Number(e.relative_mce_all)},
+              {"corruptions", std::move(corruptions)}};
 }
 
 }  // namespace
 
+std::string FormatDouble(double value) {
+  if (!std::isfinite(value)) return "";
+  char buffer[32];
+  const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
+  return std::string(buffer, result.ptr);
+}
+
 std::string RenderJson(const Report& report) {
-  const RunConfig& c = report.config;
-  JsonWriter j;
-  j.BeginObject();
-  j.Key("format_version").Int(kReportFormatVersion);
-  j.Key("tool").String("wtserve-loadgen");
-  j.Key("config").BeginObject();
-  j.Key("target").String(c.target);
-  j.Key("model").String(c.model);
-  j.Key("model_version").String(c.model_version);
-  j.Key("baseline_model").String(c.baseline_model);
-  j.Key("baseline_version").String(c.baseline_version);
-  j.Key("transport").String(c.transport);
-  j.Key("mode").String(c.rate > 0 ? "open_loop" : "closed_loop");
-  j.Key("concurrency").Int(c.concurrency);
-  j.Key("rate").Double(c.rate);
-  j.Key("arrival").String(c.arrival);
-  j.Key("batch_size").Int(c.batch_size);
-  j.Key("input").String(c.input);
-  j.Key("data").String(c.data);
-  j.Key("data_path").String(c.data_path);
-  j.Key("images").Int(c.images);
-  j.Key("single_pass").Bool(c.single_pass);
-  j.Key("max_requests").Int(c.max_requests);
-  j.Key("duration_s").Double(c.duration_s);
-  j.Key("warmup_requests").Int(c.warmup_requests);
-  j.Key("corruptions").BeginArray();
-  for (const std::string& name : c.corruptions) j.String(name);
-  j.EndArray();
-  j.Key("severities").BeginArray();
-  for (int s : c.severities) j.Int(s);
-  j.EndArray();
-  j.Key("seed").Int(static_cast<int64_t>(c.seed));
-  j.Key("fp32_scale").Double(c.fp32_scale);
-  j.Key("server_name").String(c.server_name);
-  j.Key("server_version").String(c.server_version);
-  j.Key("started_at_utc").String(c.started_at_utc);
-  j.EndObject();
-
-  j.Key("models").BeginArray();
-  for (const ModelReport& m : report.models) {
-    const RunResult& r = m.run;
-    j.BeginObject();
-    j.Key("model").String(m.model).Key("version").String(m.version).Key("role").String(m.role);
-    j.Key("requests").BeginObject().Key("sent").Int(r.requests_sent).Key("ok").Int(r.requests_ok)
-        .Key("failed").Int(r.requests_failed).EndObject();
-    j.Key("images").BeginObject().Key("sent").Int(r.images_sent).Key("ok").Int(r.images_ok)
-        .Key("unanswered_items").Int(m.unanswered).EndObject();
-    j.Key("elapsed_s").Double(r.elapsed_s);
-    j.Key("requests_per_s").Double(PerSecond(r.requests_ok, r.elapsed_s));
-    j.Key("images_per_s").Double(PerSecond(r.images_ok, r.elapsed_s));
-    const LatencySummary& l = m.latency;
-    j.Key("latency_ms").BeginObject().Key("count").Int(l.count).Key("min").Double(1e3 * l.min)
-        .Key("mean").Double(1e3 * l.mean).Key("p50").Double(1e3 * l.p50).Key("p90").Double(1e3 * l.p90)
-        .Key("p95").Double(1e3 * l.p95).Key("p99").Double(1e3 * l.p99).Key("max").Double(1e3 * l.max).EndObject();
-    j.Key("status_codes").BeginObject();
-    for (const auto& [code, n] : r.status_counts) j.Key(code).Int(n);
-    j.EndObject();
-    j.Key("error_messages").BeginObject();
-    for (const auto& [code, message] : r.first_message) j.Key(code).String(message);
-    j.EndObject();
-    // Every successful request's latency in completion order, for distribution plots.
-    j.Key("latencies_ms").BeginArray();
-    for (double s : r.latencies_s) j.Double(1e3 * s);
-    j.EndArray();
-    if (m.accuracy) {
-      const AccuracyTable& a = *m.accuracy;
-      j.Key("accuracy").BeginObject();
-      j.Key("complete").Bool(m.unanswered == 0);
-      j.Key("clean");
-      WriteCell(j, a.clean);
-      j.Key("mean_corruption_accuracy").OptionalDouble(a.MeanCorruptionAccuracy());
-      j.Key("corruptions").BeginArray();
-      for (size_t i = 0; i < a.corruptions.size(); ++i) {
-        j.BeginObject();
-        j.Key("name").String(a.corruptions[i]).Key("group").String(corrupt::GroupOf(a.corruptions[i]));
-        j.Key("mean_accuracy").Double(a.CorruptionAccuracy(i));
-        j.Key("severities").BeginArray();
-        for (size_t s = 0; s < a.severities.size(); ++s) {
-          j.BeginObject().Key("severity").Int(a.severities[s]).Key("correct").Int(a.cells[i][s].correct)
-              .Key("total").Int(a.cells[i][s].total).Key("accuracy").Double(a.cells[i][s].accuracy()).EndObject();
-        }
-        j.EndArray();
-        j.EndObject();
-      }
-      j.EndArray();
-      j.EndObject();
-    } else {
-      j.Key("accuracy").Null();
-    }
-    j.EndObject();
-  }
-  j.EndArray();
-
-  j.Key("corruption_errors");
-  if (report.corruption_errors && report.models.size() == 2) {
-    const CorruptionErrors& e = *report.corruption_errors;
-    j.BeginObject();
-    j.Key("model").String(report.models[0].model).Key("baseline").String(report.models[1].model);
-    j.Key("mce").OptionalDouble(e.mce).Key("relative_mce").OptionalDouble(e.relative_mce);
-    j.Key("mce_all").OptionalDouble(e.mce_all).Key("relative_mce_all").OptionalDouble(e.relative_mce_all);
-    j.Key("corruptions").BeginArray();
-    for (size_t i = 0; i < e.corruptions.size(); ++i) {
-      j.BeginObject().Key("name").String(e.corruptions[i]).Key("ce").OptionalDouble(e.ce[i])
-          .Key("relative_ce").OptionalDouble(e.relative_ce[i]).EndObject();
-    }
-    j.EndArray();
-    j.EndObject();
-  } else {
-    j.Null();
-  }
-  j.EndObject();
-  return j.str();
+  Json models = Json::array();
+  for (const ModelReport& m : report.models) models.push_back(ModelJson(m));
+  const Json document{{"format_version", kReportFormatVersion},
+                      {"tool", "wtserve-loadgen"},
+                      {"config", ConfigJson(report.config)},
+                      {"models", std::move(models)},
+                      {"corruption_errors", CorruptionErrorsJson(report)}};
+  return document.dump(2) + "\n";
 }
 
 std::string RenderCsv(const Report& report) {

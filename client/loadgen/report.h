@@ -58,11 +58,17 @@ ModelReport MakeModelReport(const std::string& model, const std::string& version
                             const Workload& workload, RunResult run);
 
 std::string RenderText(const Report& report);
+// The report as JSON (docs/loadgen.md "JSON report"), written with nlohmann::json: keys in a
+// fixed order, two-space indents, numbers in shortest round-trip form, NaN/inf as null.
 std::string RenderJson(const Report& report);
 // Long format, one row per model x condition: model,role,corruption,group,severity,correct,total,
 // accuracy,ce,relative_ce. Clean rows have corruption "clean", severity 0; one row per
 // corruption with severity "mean" carries the mean accuracy and (for the model) CE values.
 std::string RenderCsv(const Report& report);
+
+// Shortest text that reads back as exactly `value` ("0.1", "1e-07"); "" (an empty CSV cell) for
+// NaN and ±inf.
+std::string FormatDouble(double value);
 
 }  // namespace wtserve::loadgen
 

@@ -6,15 +6,16 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 #include <opencv2/imgcodecs.hpp>
 
 #include "client/corrupt/corruptions.h"
 #include "client/loadgen/cli.h"
-#include "client/loadgen/json_writer.h"
 #include "client/loadgen/report.h"
 #include "client/loadgen/runner.h"
 #include "client/loadgen/stats.h"
@@ -99,12 +100,73 @@ TEST(CliTest, FlagNamesAcceptDashes) {
   EXPECT_EQ(conditions[2].severity, 2);
 }
 
-TEST(JsonTest, WritesNestedDocument) {
-  JsonWriter j;
-  j.BeginObject().Key("a").Int(1).Key("b").BeginArray().Double(0.1).Null().String("x\"y").EndArray();
-  j.Key("c").BeginObject().EndObject().Key("d").Double(std::nan("")).EndObject();
-  EXPECT_EQ(j.str(), "{\n  \"a\": 1,\n  \"b\": [\n    0.1,\n    null,\n    \"x\\\"y\"\n  ],\n  \"c\": {},\n  \"d\": null\n}\n");
+// The JSON report parses back with the structure docs/loadgen.md promises: numbers as written,
+// non-finite values (an empty latency summary, an undefined CE) as null, keys in a fixed order.
+TEST(JsonReportTest, ParsesBackWithNullsForNonFiniteValues) {
+  Report report;
+  report.config.model = "wt";
+  report.config.baseline_model = "base";
+  report.config.severities = {1, 3};
+  report.config.corruptions = {"fog"};
+  report.config.rate = 0;
+  ModelReport m;
+  m.model = "wt";
+  m.version = "1";
+  m.role = "model";
+  m.run.requests_sent = m.run.requests_ok = 2;
+  m.run.elapsed_s = 0.5;
+  m.run.latencies_s = {0.001, 0.0025};
+  m.run.status_counts["OK"] = 2;
+  m.latency.count = 2;
+  m.latency.p99 = 0.0025;
+  m.latency.mean = std::nan("");
+  AccuracyTable a;
+  a.clean = Cell{7, 10};
+  a.corruptions = {"fog"};
+  a.severities = {1, 3};
+  a.cells = {{Cell{6, 10}, Cell{4, 10}}};
+  m.accuracy = a;
+  report.models.push_back(m);
+  m.model = "base";
+  m.role = "baseline";
+  m.accuracy.reset();
+  report.models.push_back(m);
+  CorruptionErrors e;
+  e.corruptions = {"fog"};
+  e.ce = {0.8};
+  e.relative_ce = {std::nullopt};
+  e.mce = 0.8;
+  report.corruption_errors = e;
+
+  const std::string text = RenderJson(report);
+  const nlohmann::json j = nlohmann::json::parse(text);
+  EXPECT_EQ(j["format_version"], kReportFormatVersion);
+  EXPECT_EQ(j["config"]["mode"], "closed_loop");
+  EXPECT_EQ(j["config"]["severities"], nlohmann::json({1, 3}));
+  ASSERT_EQ(j["models"].size(), 2u);
+  const nlohmann::json& wt = j["models"][0];
+  EXPECT_EQ(wt["requests_per_s"], 4.0);
+  EXPECT_DOUBLE_EQ(wt["latency_ms"]["p99"].get<double>(), 2.5);
+  EXPECT_TRUE(wt["latency_ms"]["mean"].is_null());
+  ASSERT_EQ(wt["latencies_ms"].size(), 2u);
+  EXPECT_DOUBLE_EQ(wt["latencies_ms"][0].get<double>(), 1.0);
+  EXPECT_DOUBLE_EQ(wt["latencies_ms"][1].get<double>(), 2.5);
+  EXPECT_EQ(wt["status_codes"]["OK"], 2);
+  EXPECT_EQ(wt["accuracy"]["clean"]["accuracy"], 0.7);
+  EXPECT_EQ(wt["accuracy"]["mean_corruption_accuracy"], 0.5);
+  EXPECT_EQ(wt["accuracy"]["corruptions"][0]["group"], "weather");
+  EXPECT_EQ(wt["accuracy"]["corruptions"][0]["severities"][1]["accuracy"], 0.4);
+  EXPECT_TRUE(j["models"][1]["accuracy"].is_null());
+  EXPECT_EQ(j["corruption_errors"]["baseline"], "base");
+  EXPECT_EQ(j["corruption_errors"]["corruptions"][0]["ce"], 0.8);
+  EXPECT_TRUE(j["corruption_errors"]["corruptions"][0]["relative_ce"].is_null());
+  EXPECT_TRUE(j["corruption_errors"]["relative_mce"].is_null());
+  // Fixed key order: the document starts with its format version, then the tool.
+  EXPECT_EQ(text.rfind("{\n  \"format_version\": ", 0), 0u) << text.substr(0, 80);
+
   EXPECT_EQ(FormatDouble(1e-7), "1e-07");
+  EXPECT_EQ(FormatDouble(0.1), "0.1");
+  EXPECT_EQ(FormatDouble(std::nan("")), "");
 }
 
 data::ImageDataset SmallFmnist(int64_t n) {
