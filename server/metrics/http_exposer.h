@@ -1,10 +1,13 @@
 // Serves a prometheus-cpp registry as Prometheus text exposition (format 0.0.4) at GET /metrics
 // on its own port, from one background thread.
 //
-// Why not prometheus::Exposer (civetweb): with Debian's LibTorch 1.13 loaded in the same
-// process, civetweb's mg_start fails after binding ("null context when constructing
-// CivetServer"), reproducible with a 5-line program linked against libtorch. A scrape endpoint
-// needs very little HTTP: one request per connection, GET only, answered and closed.
+// Why not prometheus::Exposer (civetweb): Debian's civetweb 1.15 creates its threads with a fixed
+// 100 KiB stack (pthread_attr_setstacksize(102400)), and glibc places a thread's static TLS on
+// its stack. LibTorch loads OpenBLAS (60 KiB of static TLS) and glog (30 KiB) among others, so
+// with libtorch_cpu linked pthread_create fails with EINVAL at 100 KiB (works at 112 KiB) and
+// mg_start2 reports "Cannot create first worker thread" (CivetServer: "null context"). Reproduced
+// with a 10-line program that only links libtorch_cpu; docs/server.md. A scrape endpoint needs
+// very little HTTP: one request per connection, GET only, answered and closed.
 #ifndef WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 #define WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 

@@ -172,7 +172,9 @@ TEST_F(ClientServerTest, ClassifyAgreesAcrossWireForms) {
       const ClassScore& s = (*by_uint8)[i][k];
       EXPECT_EQ(s.label, data::FashionMnistClassNames()[static_cast<size_t>(s.index)]);
       EXPECT_NEAR(s.score, values[i * 10 + static_cast<size_t>(s.index)], 1e-5);
-      if (k > 0) EXPECT_GE((*by_uint8)[i][k - 1].score, s.score);
+      if (k > 0) {
+        EXPECT_GE((*by_uint8)[i][k - 1].score, s.score);
+      }
     }
     const auto max = std::max_element(values.begin() + static_cast<long>(i * 10), values.begin() + static_cast<long>(i * 10 + 10));
     EXPECT_EQ((*by_uint8)[i][0].index, max - (values.begin() + static_cast<long>(i * 10)));
