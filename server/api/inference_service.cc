@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/api/infer_request.h"
+#include "server/api/triton_config.h"
 #include "server/runtime/model_config.h"
 
 #ifndef WTSERVE_VERSION
@@ -315,8 +316,8 @@ grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
     inference::ServerMetadataResponse* response) {
   response->set_name("wtserve");
   response->set_version(WTSERVE_VERSION);
-  for (const char* extension : {"classification", "model_repository", "schedule_policy",
-                                "statistics"}) {
+  for (const char* extension : {"classification", "model_configuration", "model_repository",
+                                "schedule_policy", "statistics"}) {
     response->add_extensions(extension);
   }
   return Finish(ctx, absl::OkStatus());
@@ -352,6 +353,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
   output->set_datatype("FP32");
   output->add_shape(-1);
   output->add_shape(cfg.output(0).dims(0));
+  return Finish(ctx, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* InferenceService::ModelConfig(
+    grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* request,
+    inference::ModelConfigResponse* response) {
+  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
+      repository_->Find(request->name(), request->version());
+  if (!model.ok()) return Finish(ctx, model.status());
+  *response->mutable_config() = ToTritonModelConfig((*model)->config());
   return Finish(ctx, absl::OkStatus());
 }
 

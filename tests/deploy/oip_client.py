@@ -28,11 +28,13 @@ HEALTH_PROTO_DIR = "/usr/share/grpc-proto"
 
 
 def load_stubs(proto_dir, out_dir):
-    """Generates Python stubs for inference.proto and health.proto into out_dir."""
+    """Generates Python stubs for inference.proto (and the Triton ModelConfig it imports) and
+    health.proto into out_dir."""
     # health.proto is compiled from a top-level copy: as grpc/health/v1/health_pb2.py its module
     # path would collide with the grpcio package. The proto package (the wire name) is unchanged.
     shutil.copy(os.path.join(HEALTH_PROTO_DIR, "grpc/health/v1/health.proto"), out_dir)
-    for include, proto in ((proto_dir, "inference.proto"), (out_dir, "health.proto")):
+    for include, proto in ((proto_dir, "triton_model_config.proto"), (proto_dir, "inference.proto"),
+                           (out_dir, "health.proto")):
         subprocess.run([sys.executable, "-m", "grpc_tools.protoc", f"-I{include}",
                         f"--python_out={out_dir}", f"--grpc_python_out={out_dir}",
                         os.path.join(include, proto)], check=True)

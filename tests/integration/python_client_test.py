@@ -34,6 +34,8 @@ def generate_stubs(out_dir):
     os.makedirs(health_dir)
     shutil.copy("/usr/share/grpc-proto/grpc/health/v1/health.proto", health_dir)
     protos = [
+        ("-I" + os.path.join(SOURCE_DIR, "proto"),
+         os.path.join(SOURCE_DIR, "proto", "triton_model_config.proto")),
         ("-I" + os.path.join(SOURCE_DIR, "proto"), os.path.join(SOURCE_DIR, "proto", "inference.proto")),
         ("-I" + health_dir, os.path.join(health_dir, "health.proto")),
     ]
@@ -103,6 +105,12 @@ class PythonClientTest(unittest.TestCase):
         self.assertEqual(model.inputs[0].name, "images")
         self.assertEqual(list(model.inputs[0].shape), [-1, 1, 28, 28])
         self.assertEqual(list(model.outputs[0].shape), [-1, 10])
+        self.assertIn("model_configuration", meta.extensions)
+        config = self.stub.ModelConfig(inference_pb2.ModelConfigRequest(name="fmnist"), timeout=10).config
+        self.assertEqual(config.max_batch_size, 8)
+        self.assertEqual(config.input[0].data_type, 11)  # Triton's TYPE_FP32
+        self.assertEqual(list(config.input[0].dims), [1, 28, 28])
+        self.assertEqual(config.dynamic_batching.max_queue_delay_microseconds, 2000)
 
     def test_model_infer(self):
         n = 2

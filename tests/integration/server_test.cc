@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include <google/protobuf/unknown_field_set.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <grpcpp/generic/generic_stub.h>
@@ -186,6 +187,67 @@ TEST_F(ServerTest, LiveReadyAndMetadata) {
     EXPECT_EQ(r.inputs(0).datatype(), "BYTES");
     EXPECT_THAT(r.inputs(0).shape(), ::testing::ElementsAre(-1));
   }
+}
+
+// Triton's ModelConfig extension: config.pbtxt in Triton's message, decodable by Triton clients.
+TEST_F(ServerTest, ModelConfigInTritonForm) {
+  auto get = [&](const std::string& name, const std::string& version,
+                 inference::ModelConfigResponse* r) {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest req;
+    req.set_name(name);
+    req.set_version(version);
+    return stub_->ModelConfig(&ctx, req, r);
+  };
+  inference::ModelConfigResponse r;
+  ASSERT_TRUE(get("fmnist", "", &r).ok());
+  const inference::ModelConfig& c = r.config();
+  EXPECT_EQ(c.name(), "fmnist");
+  EXPECT_EQ(c.platform(), "wtserve_architecture");
+  EXPECT_EQ(c.backend(), "wtserve");
+  EXPECT_EQ(c.default_model_filename(), "model.pt");
+  EXPECT_EQ(c.max_batch_size(), 8);
+  EXPECT_TRUE(c.version_policy().has_all());
+  ASSERT_EQ(c.input_size(), 1);
+  EXPECT_EQ(c.input(0).name(), "images");
+  EXPECT_EQ(c.input(0).data_type(), inference::TYPE_FP32);
+  EXPECT_EQ(c.input(0).format(), inference::ModelInput::FORMAT_NCHW);
+  EXPECT_THAT(c.input(0).dims(), ::testing::ElementsAre(1, 28, 28));
+  ASSERT_EQ(c.output_size(), 1);
+  EXPECT_EQ(c.output(0).data_type(), inference::TYPE_FP32);
+  EXPECT_THAT(c.output(0).dims(), ::testing::ElementsAre(10));
+  EXPECT_EQ(c.output(0).label_filename(), "labels.txt");
+  ASSERT_TRUE(c.has_dynamic_batching());
+  EXPECT_THAT(c.dynamic_batching().preferred_batch_size(), ::testing::ElementsAre(8));
+  EXPECT_EQ(c.dynamic_batching().max_queue_delay_microseconds(), 20000u);
+  EXPECT_EQ(c.instance_group_size(), 1);  // the default group, filled in by the server
+  EXPECT_THAT(c.parameters().at("architecture").string_value(),
+              HasSubstr("name: \"convnext_fmnist\""));
+  EXPECT_THAT(c.parameters().at("input_preprocessing").string_value(), HasSubstr("std: 0.353"));
+
+  // Triton's wire numbering, checked on the bytes rather than through the generated class:
+  // max_batch_size is field 4, input 5, dynamic_batching 11; TYPE_FP32 is 11, TYPE_STRING 13.
+  google::protobuf::UnknownFieldSet fields;
+  ASSERT_TRUE(fields.ParseFromString(c.SerializeAsString()));
+  std::map<int, const google::protobuf::UnknownField*> by_number;
+  for (int i = 0; i < fields.field_count(); ++i) by_number[fields.field(i).number()] = &fields.field(i);
+  ASSERT_TRUE(by_number.count(4));
+  EXPECT_EQ(by_number[4]->varint(), 8u);
+  EXPECT_TRUE(by_number.count(5) && by_number.count(6) && by_number.count(11));
+  EXPECT_EQ(static_cast<int>(inference::TYPE_FP32), 11);
+  EXPECT_EQ(static_cast<int>(inference::TYPE_STRING), 13);
+
+  ASSERT_TRUE(get("fmnist", "2", &r).ok());
+  EXPECT_EQ(r.config().name(), "fmnist");
+  ASSERT_TRUE(get("fmnist_png", "", &r).ok());
+  EXPECT_EQ(r.config().input(0).data_type(), inference::TYPE_STRING);
+  EXPECT_THAT(r.config().input(0).dims(), ::testing::ElementsAre(1));
+  EXPECT_FALSE(r.config().has_dynamic_batching());
+
+  grpc::Status unknown = get("nope", "", &r);
+  EXPECT_EQ(unknown.error_code(), StatusCode::NOT_FOUND) << unknown.error_message();
+  grpc::Status bad_version = get("fmnist", "9", &r);
+  EXPECT_EQ(bad_version.error_code(), StatusCode::NOT_FOUND) << bad_version.error_message();
 }
 
 TEST_F(ServerTest, InferLogitsAndClassification) {
