@@ -39,6 +39,9 @@ echo "C++ benchmark (threads=$threads)..."
   --benchmark_min_time="$min_time" --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_format=console --benchmark_out_format=json --benchmark_out="$out/wtconv_bench.json" "$@"
 echo "Python reference (threads=$threads)..."
+# The same glibc heap settings wtconv_bench (and wtserve) apply with mallopt, so that neither side
+# pays page faults the other does not (server/process/heap.h).
+GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=1073741824 \
 "$python" bench/wtconv/bench_ref.py --threads "$threads" --min-time "$min_time" --repetitions 3 \
   --filter "${WTSERVE_BENCH_REF_FILTER:-}" >"$out/wtconv_ref.json"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -33,6 +33,7 @@
 #include "server/api/server_state.h"
 #include "server/metrics/http_exposer.h"
 #include "server/metrics/server_metrics.h"
+#include "server/process/heap.h"
 #include "server/runtime/log.h"
 #include "server/runtime/model_repository.h"
 
@@ -45,6 +46,9 @@ ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30), "On SIGTERM/SIGINT, h
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "Largest gRPC request/response message in bytes");
 ABSL_FLAG(bool, strict_readiness, true, "Ready only when every model of the repository is ready (false: when at least one is)");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warning or error");
+ABSL_FLAG(bool, retain_freed_memory, true,
+          "Keep freed tensor memory mapped for reuse instead of returning it to the kernel (avoids a "
+          "page fault per 4 KiB on every request; RSS keeps its peak). server/process/heap.h");
 
 namespace {
 
@@ -85,6 +89,12 @@ int main(int argc, char** argv) {
                              absl::GetFlag(FLAGS_log_level), "\""));
   }
   wtserve::runtime::SetLogLevel(level);
+  if (absl::GetFlag(FLAGS_retain_freed_memory)) {
+    // Before any worker thread exists, so that every malloc arena sees the settings.
+    if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
+      wtserve::runtime::LogWarning(absl::StrCat("--retain_freed_memory: ", refused));
+    }
+  }
   const int grpc_port = absl::GetFlag(FLAGS_grpc_port);
   const int metrics_port = absl::GetFlag(FLAGS_metrics_port);
   const std::string bind_address = absl::GetFlag(FLAGS_bind_address);

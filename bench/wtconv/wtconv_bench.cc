@@ -17,6 +17,7 @@
 #include <benchmark/benchmark.h>
 
 #include "server/nn/wtconv/wtconv2d.h"
+#include "server/process/heap.h"
 
 namespace {
 
@@ -127,6 +128,12 @@ std::string TakeFlag(int* argc, char** argv, const char* name) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // As wtserve runs (server/process/heap.h); scripts/bench-wtconv.sh gives the Python reference
+  // the same glibc settings.
+  if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
+    std::cerr << "wtconv_bench: " << refused << "\n";
+    return 1;
+  }
   std::string threads = TakeFlag(&argc, argv, "threads");
   if (threads.empty() && std::getenv("WTSERVE_THREADS") != nullptr) threads = std::getenv("WTSERVE_THREADS");
   const int n_threads = threads.empty() ? static_cast<int>(std::thread::hardware_concurrency()) : std::atoi(threads.c_str());
@@ -148,6 +155,7 @@ int main(int argc, char** argv) {
   at::set_num_threads(n_threads);
   benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
   benchmark::AddCustomContext("device", g_device.str());
+  benchmark::AddCustomContext("heap", "mmap_threshold 256 MiB, trim_threshold 1 GiB (server/process/heap.h)");
   benchmark::AddCustomContext("dtype", std::string(c10::toString(g_dtype)));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;

@@ -23,6 +23,7 @@
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
+#include "server/process/heap.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model folder (<repository>/<model>) to evaluate (required)");
 ABSL_FLAG(int64_t, version, 0, "Version folder to evaluate (0: the highest one)");
@@ -129,6 +130,10 @@ absl::Status Run() {
 }  // namespace wtserve::tools
 
 int main(int argc, char** argv) {
+  // Training and evaluation reuse same-sized activation buffers on every step.
+  if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
+    std::fprintf(stderr, "wtserve-eval: warning: %s\n", refused.c_str());
+  }
   absl::SetProgramUsageMessage(
       "Accuracy of a model folder without a server.\n"
       "  wtserve-eval --model_dir=models/wtconvnext_fmnist [--data=fashion-mnist|<folder>]");

@@ -33,6 +33,7 @@
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/tools/model_folder.h"
+#include "server/process/heap.h"
 
 ABSL_FLAG(std::string, architecture, "", "Registered architecture to train (required)");
 ABSL_FLAG(std::string, data, "fashion-mnist",
@@ -370,6 +371,10 @@ absl::Status Run(const std::string& command_line) {
 }  // namespace wtserve::tools
 
 int main(int argc, char** argv) {
+  // Training and evaluation reuse same-sized activation buffers on every step.
+  if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
+    std::fprintf(stderr, "wtserve-train: warning: %s\n", refused.c_str());
+  }
   absl::SetProgramUsageMessage(
       "Trains a registered architecture and writes a served model folder.\n"
       "  wtserve-train --architecture=wtconvnext_fmnist --output=models/wtconvnext_fmnist");
