@@ -15,45 +15,7 @@ namespace {
 // Rows of blocks per task: about 32K elements, like TensorIterator's grain.
 int64_t Grain(int64_t elements_per_row) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, elements_per_row)); }
 
-// dst[n][j][i] = src[n][i][j] for n images of [rows][cols], in 16x16 tiles.
-at::Tensor TransposeImages(const at::Tensor& src, at::Tensor dst, int64_t n, int64_t rows, int64_t cols) {
-  constexpr int64_t kTile = 16;
-  const int64_t row_tiles = (rows + kTile - 1) / kTile;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, src.scalar_type(), "TransposeImages", [&] {
-    const scalar_t* s = src.data_ptr<scalar_t>();
-    scalar_t* d = dst.data_ptr<scalar_t>();
-    at::parallel_for(0, n * row_tiles, Grain(kTile * cols), [&](int64_t begin, int64_t end) {
-      for (int64_t task = begin; task < end; ++task) {
-        const int64_t b = task / row_tiles, r0 = (task % row_tiles) * kTile;
-        const int64_t r1 = std::min(rows, r0 + kTile);
-        const scalar_t* si = s + b * rows * cols;
-        scalar_t* di = d + b * rows * cols;
-        for (int64_t c0 = 0; c0 < cols; c0 += kTile) {
-          const int64_t c1 = std::min(cols, c0 + kTile);
-          for (int64_t r = r0; r < r1; ++r) {
-            for (int64_t c = c0; c < c1; ++c) di[c * rows + r] = si[r * cols + c];
-          }
-        }
-      }
-    });
-  });
-  return dst;
-}
-
 }  // namespace
-
-at::Tensor ToChannelsLastCpu(const at::Tensor& x) {
-  TORCH_CHECK(x.device().is_cpu() && x.dim() == 4 && x.is_contiguous(), "ToChannelsLastCpu: expected NCHW CPU");
-  at::Tensor out = at::empty(x.sizes(), x.options().memory_format(at::MemoryFormat::ChannelsLast));
-  return TransposeImages(x, out, x.size(0), x.size(1), x.size(2) * x.size(3));
-}
-
-at::Tensor ToContiguousCpu(const at::Tensor& x) {
-  TORCH_CHECK(x.device().is_cpu() && x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast),
-              "ToContiguousCpu: expected channels_last CPU");
-  at::Tensor out = at::empty(x.sizes(), x.options());
-  return TransposeImages(x, out, x.size(0), x.size(2) * x.size(3), x.size(1));
-}
 
 at::Tensor HaarAnalysisCpu(const at::Tensor& in, double scale) {
   TORCH_CHECK(in.device().is_cpu() && in.dim() == 4 && (in.size(1) == 1 || in.stride(1) == 1),

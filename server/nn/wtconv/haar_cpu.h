@@ -24,12 +24,6 @@ at::Tensor HaarAnalysisCpu(const at::Tensor& in, double scale);
 // H x W, into target in place.
 void HaarSynthesisAddCpu(const at::Tensor& v, at::Tensor& target);
 
-// NCHW <-> NHWC copies of a contiguous CPU tensor, as cache-blocked per-image transposes
-// ([C][HW] <-> [HW][C]). Same result as x.contiguous(format); LibTorch 1.13's generic strided
-// copy runs at roughly half the speed for these shapes.
-at::Tensor ToChannelsLastCpu(const at::Tensor& x);   // x: NCHW contiguous
-at::Tensor ToContiguousCpu(const at::Tensor& x);     // x: channels_last contiguous
-
 }  // namespace wtserve::nn::detail
 
 #endif  // WTSERVE_SERVER_NN_WTCONV_HAAR_CPU_H_

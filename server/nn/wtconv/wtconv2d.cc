@@ -205,15 +205,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     need_grad = need_grad || level_conv(j).weight.requires_grad() || level_scale(j).weight.requires_grad();
   }
   const bool cpu_kernels = x_in.device().is_cpu() && !(at::GradMode::is_enabled() && need_grad);
-  auto to_format = [cpu_kernels, kNhwc](const at::Tensor& z, at::MemoryFormat format) {
-    if (z.is_contiguous(format)) return z;
-    if (cpu_kernels && format == kNhwc && z.is_contiguous()) return detail::ToChannelsLastCpu(z);
-    if (cpu_kernels && format == at::MemoryFormat::Contiguous && z.is_contiguous(kNhwc)) {
-      return detail::ToContiguousCpu(z);
-    }
-    return z.contiguous(format);
-  };
-  const at::Tensor x = to_format(x_in, kNhwc);
+  const at::Tensor x = x_in.contiguous(kNhwc);
   const int64_t n = x.size(0);
   // Raw sums grow 4x per level; float16 would overflow on deep levels, so there the analysis is
   // kept at the reference's scale (one extra multiply per level).
@@ -239,7 +231,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     }
   }
   y = y.contiguous(kNhwc);
-  if (levels == 0) return to_format(y, out_format);
+  if (levels == 0) return y.contiguous(out_format);
 
   // Analysis: raw 2x2 block sums, then the per-level depthwise conv with folded factors.
   std::vector<at::Tensor> v(levels);                       // [n, 4c, h_j, w_j], band-major, NHWC
@@ -328,7 +320,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
   }
   // Same memory format as the input (PyTorch's convention for convolutions): channels_last
   // inputs avoid both layout copies.
-  return to_format(y, out_format);
+  return y.contiguous(out_format);
 }
 
 }  // namespace wtserve::nn
