@@ -183,8 +183,12 @@ def main():
         json.dump(summary, f, indent=2)
     plot_accuracy(models, os.path.join(out, "accuracy_vs_severity.png"))
     plot_latency(models, os.path.join(out, "latency.png"))
-    print("\nFiles: loadgen.json loadgen.csv loadgen.txt summary.json server_metrics.csv metrics.txt "
-          "accuracy_vs_severity.png latency.png samples/ server.log")
+    listed = ["loadgen.json", "loadgen.csv", "loadgen.txt", "summary.json", "server_metrics.csv",
+              "metrics.txt", "accuracy_vs_severity.png", "latency.png", "samples/", "server.log",
+              "build.log"]
+    # Only what is there: build.log exists when main-job.sh built, server.log once it ran.
+    present = [name for name in listed if os.path.exists(os.path.join(out, name.rstrip("/")))]
+    print("\nFiles: " + " ".join(present))
 
 
 if __name__ == "__main__":

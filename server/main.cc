@@ -71,6 +71,16 @@ int Fail(const std::string& message) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Signals are taken synchronously by sigwait below. Block them first thing, before any thread
+  // of ours starts (every thread inherits the mask) and so that a SIGTERM during startup waits
+  // for sigwait instead of killing the process. Before main (the dynamic loader and LibTorch's
+  // static initialisers, ~1 s) nothing can catch it: docs/server.md, "Lifecycle".
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
   // --help lists the flags of this file (abseil's default expects a file named like the binary).
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view file) {
@@ -116,14 +126,6 @@ int main(int argc, char** argv) {
   if (max_message_bytes < 1024 || max_message_bytes > INT32_MAX) {
     return Fail("--max_message_bytes must be in [1024, 2147483647]");
   }
-
-  // Signals are taken synchronously by sigwait below: block them before any thread starts so
-  // that every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   // LibTorch defaults to one intra-op thread on some builds; set it explicitly.
   const int intra_op = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());

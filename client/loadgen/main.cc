@@ -12,10 +12,12 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "absl/strings/match.h"
 #include "client/corrupt/corruptions.h"
 #include "client/data/dataset.h"
 #include "client/loadgen/cli.h"
@@ -291,6 +293,13 @@ std::optional<Fail> Main() {
 }  // namespace wtserve::loadgen
 
 int main(int argc, char** argv) {
+  // --help lists this file's flags (abseil's default expects a file named like the binary).
+  absl::FlagsUsageConfig usage;
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::EndsWith(file, "client/loadgen/main.cc");
+  };
+  usage.contains_helpshort_flags = usage.contains_help_flags;
+  absl::SetFlagsUsageConfig(usage);
   absl::SetProgramUsageMessage(
       "measures throughput, latency and robustness to corrupted images of a model served by wtserve.\n"
       "  wtserve-loadgen --model=wtconvnext_fmnist --corruptions=all --samples=500\n"

@@ -176,6 +176,7 @@ absl::Status ModelRepository::Unload(const std::string& name, absl::Time drain_d
 
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
     const std::string& name, const std::string& version) const {
+  if (name.empty()) return absl::InvalidArgumentError("model name is empty");
   int64_t wanted = 0;
   if (!version.empty() && (!absl::SimpleAtoi(version, &wanted) || wanted < 1)) {
     return absl::InvalidArgumentError(absl::StrCat(

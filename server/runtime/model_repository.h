@@ -65,7 +65,8 @@ class ModelRepository {
 
   // The version to serve: `version` empty -> the highest loaded version.
   // Errors: NOT_FOUND "unknown model" / "version not loaded", UNAVAILABLE when the model exists
-  // but is not ready (loading, failed, unloaded), INVALID_ARGUMENT for a non-numeric version.
+  // but is not ready (loading, failed, unloaded), INVALID_ARGUMENT for an empty name or a
+  // non-numeric version.
   absl::StatusOr<std::shared_ptr<ServedModel>> Find(const std::string& name,
                                                     const std::string& version) const;
 

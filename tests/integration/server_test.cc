@@ -244,6 +244,8 @@ TEST_F(ServerTest, ModelConfigInTritonForm) {
   EXPECT_THAT(r.config().input(0).dims(), ::testing::ElementsAre(1));
   EXPECT_FALSE(r.config().has_dynamic_batching());
 
+  grpc::Status empty = get("", "", &r);
+  EXPECT_EQ(empty.error_code(), StatusCode::INVALID_ARGUMENT) << empty.error_message();
   grpc::Status unknown = get("nope", "", &r);
   EXPECT_EQ(unknown.error_code(), StatusCode::NOT_FOUND) << unknown.error_message();
   grpc::Status bad_version = get("fmnist", "9", &r);
@@ -395,6 +397,17 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
     req.set_name("nope");
     inference::ModelStatisticsResponse r;
     EXPECT_EQ(stub_->ModelStatistics(&ctx, req, &r).error_code(), StatusCode::NOT_FOUND);
+  }
+  // An empty model name is a malformed request on every per-model RPC, not an unknown model.
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataResponse r;
+    EXPECT_EQ(stub_->ModelMetadata(&ctx, {}, &r).error_code(), StatusCode::INVALID_ARGUMENT);
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelReadyResponse r;
+    EXPECT_EQ(stub_->ModelReady(&ctx, {}, &r).error_code(), StatusCode::INVALID_ARGUMENT);
   }
   {
     grpc::ClientContext ctx;
