@@ -39,6 +39,7 @@ WORKDIR /src
 # Only what the serving binaries need, so edits to docs, tests or deploy files keep the cache.
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
+COPY common/ common/
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/
@@ -110,6 +111,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY CMakeLists.txt ./
 COPY cmake/ cmake/
+COPY common/ common/
 COPY proto/ proto/
 COPY server/ server/
 COPY client/ client/

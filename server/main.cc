@@ -22,13 +22,11 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/cli/usage.h"
 #include "server/api/inference_service.h"
 #include "server/api/server_state.h"
 #include "server/metrics/http_exposer.h"
@@ -81,14 +79,8 @@ int main(int argc, char** argv) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  // --help lists the flags of this file (abseil's default expects a file named like the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  wtserve::cli::SetUsage(
+      __FILE__,
       "wtserve --model_repository=DIR [flags]: serves the classifiers of DIR over gRPC (Open "
       "Inference Protocol v2) with Prometheus metrics. See docs/server.md.");
   absl::ParseCommandLine(argc, argv);

@@ -11,13 +11,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include "absl/strings/match.h"
 #include "client/corrupt/corruptions.h"
 #include "client/data/dataset.h"
 #include "client/loadgen/cli.h"
@@ -25,6 +22,7 @@
 #include "client/loadgen/report.h"
 #include "client/loadgen/runner.h"
 #include "client/loadgen/workload.h"
+#include "common/cli/usage.h"
 #include "wtserve/client.h"
 
 ABSL_FLAG(std::string, target, "localhost:8001", "gRPC target of the server (host:port, dns:///host:port, ...)");
@@ -293,14 +291,8 @@ std::optional<Fail> Main() {
 }  // namespace wtserve::loadgen
 
 int main(int argc, char** argv) {
-  // --help lists this file's flags (abseil's default expects a file named like the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "client/loadgen/main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  wtserve::cli::SetUsage(
+      __FILE__,
       "measures throughput, latency and robustness to corrupted images of a model served by wtserve.\n"
       "  wtserve-loadgen --model=wtconvnext_fmnist --corruptions=all --samples=500\n"
       "  wtserve-loadgen --model=m --concurrency=8 --duration=30s --transport=async --batch_size=8\n"

@@ -14,10 +14,8 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/time/time.h"
-#include "absl/strings/match.h"
+#include "common/cli/usage.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -26,14 +24,8 @@ ABSL_FLAG(std::string, service, "", "service name to check; empty = the whole se
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(3), "deadline of the whole check, e.g. 3s");
 
 int main(int argc, char** argv) {
-  // --help lists this file's flags (abseil's default expects a file named like the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "deploy/health/wtserve_health.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  wtserve::cli::SetUsage(
+      __FILE__,
       "Checks grpc.health.v1 on a wtserve server; exit 0 iff SERVING.\n"
       "Usage: wtserve-health [--address=host:port] [--service=NAME] [--timeout=3s]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);

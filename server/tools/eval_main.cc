@@ -15,12 +15,10 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/match.h"
+#include "common/cli/usage.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
@@ -136,14 +134,8 @@ int main(int argc, char** argv) {
   if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
     std::fprintf(stderr, "wtserve-eval: warning: %s\n", refused.c_str());
   }
-  // --help lists this file's flags (abseil's default expects a file named like the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/tools/eval_main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  wtserve::cli::SetUsage(
+      __FILE__,
       "Accuracy of a model folder without a server.\n"
       "  wtserve-eval --model_dir=models/wtconvnext_fmnist [--data=fashion-mnist|<folder>]");
   absl::ParseCommandLine(argc, argv);

@@ -22,14 +22,12 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
-#include "absl/flags/usage_config.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/strings/match.h"
+#include "common/cli/usage.h"
 #include "server/nn/models/registry.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
@@ -377,14 +375,8 @@ int main(int argc, char** argv) {
   if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
     std::fprintf(stderr, "wtserve-train: warning: %s\n", refused.c_str());
   }
-  // --help lists this file's flags (abseil's default expects a file named like the binary).
-  absl::FlagsUsageConfig usage;
-  usage.contains_help_flags = [](absl::string_view file) {
-    return absl::EndsWith(file, "server/tools/train_main.cc");
-  };
-  usage.contains_helpshort_flags = usage.contains_help_flags;
-  absl::SetFlagsUsageConfig(usage);
-  absl::SetProgramUsageMessage(
+  wtserve::cli::SetUsage(
+      __FILE__,
       "Trains a registered architecture and writes a served model folder.\n"
       "  wtserve-train --architecture=wtconvnext_fmnist --output=models/wtconvnext_fmnist");
   std::vector<std::string> args(argv, argv + argc);
