@@ -92,7 +92,8 @@ int main(int argc, char** argv) {
   }
   wtserve::runtime::SetLogLevel(level);
   if (absl::GetFlag(FLAGS_retain_freed_memory)) {
-    // Before any worker thread exists, so that every malloc arena sees the settings.
+    // Early, so that the models' allocations already follow them (glibc's thresholds are
+    // process-wide).
     if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
       wtserve::runtime::LogWarning(absl::StrCat("--retain_freed_memory: ", refused));
     }

@@ -27,7 +27,8 @@ struct HeapSettings {
   size_t trim_threshold_bytes = size_t{1} << 30;
 };
 
-// Applies `settings` with mallopt(). Call once, early in main(), before worker threads start.
+// Applies `settings` with mallopt() (process-wide: every thread and malloc arena). Call once,
+// early in main(), so that the program's tensors are allocated under them.
 // Returns "" on success, else what glibc refused (the process keeps glibc's defaults for it).
 std::string RetainFreedTensorMemory(const HeapSettings& settings = {});
 
