@@ -216,6 +216,15 @@ TEST(DepthwiseTrainingFormTest, MatchesConvForward) {
   torch::nn::Conv2d full(torch::nn::Conv2dOptions(3, 4, 3).padding(1));
   auto x = torch::randn({2, 3, 4, 4});
   EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*full, x), full->forward(x)));
+  // Depthwise but not "same" (no padding, reflect padding): also handed over unchanged.
+  torch::nn::Conv2d valid(torch::nn::Conv2dOptions(3, 3, 3).groups(3));
+  EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*valid, x), valid->forward(x)));
+  torch::nn::Conv2d reflect(
+      torch::nn::Conv2dOptions(3, 3, 3).groups(3).padding(1).padding_mode(torch::kReflect));
+  EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*reflect, x), reflect->forward(x)));
+  torch::nn::Conv2d same(torch::nn::Conv2dOptions(3, 3, 3).groups(3).padding(torch::kSame));
+  EXPECT_LT((DepthwiseConv2dTrainingForward(*same, x) - same->forward(x)).abs().max().item<double>(),
+            1e-5);
 }
 
 TEST(CheckpointTest, SaveThenLoadRoundTrips) {

@@ -1,5 +1,6 @@
 #include "server/nn/models/training_forward.h"
 
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -29,21 +30,48 @@ std::vector<int64_t> ToeplitzTapIndex(int64_t h, int64_t w, int64_t k) {
   return index;
 }
 
+// A depthwise conv over `channels` with stride 1, dilation 1, an odd square kernel and "same" zero
+// padding (kSame, or (k-1)/2 on each side): the only kind the small-map form computes.
+// Unqualified visit: ADL picks c10::visit for LibTorch 1.13's c10::variant options and
+// std::visit where LibTorch 2.x uses std::variant.
+bool IsSameDepthwise(const torch::nn::Conv2dImpl& conv, int64_t channels) {
+  const auto& o = conv.options;
+  const int64_t k = conv.weight.size(2);
+  if (o.groups() != channels || o.in_channels() != channels || o.out_channels() != channels ||
+      conv.weight.size(3) != k || k % 2 == 0 || (*o.stride())[0] != 1 || (*o.stride())[1] != 1 ||
+      (*o.dilation())[0] != 1 || (*o.dilation())[1] != 1) {
+    return false;
+  }
+  const bool zeros = visit(
+      [](const auto& mode) {
+        return std::is_same_v<std::decay_t<decltype(mode)>, torch::enumtype::kZeros>;
+      },
+      o.padding_mode());
+  const bool same = visit(
+      [k](const auto& padding) {
+        using Padding = std::decay_t<decltype(padding)>;
+        if constexpr (std::is_same_v<Padding, torch::enumtype::kSame>) {
+          return true;
+        } else if constexpr (std::is_same_v<Padding, torch::enumtype::kValid>) {
+          return k == 1;
+        } else {
+          return (*padding)[0] == (k - 1) / 2 && (*padding)[1] == (k - 1) / 2;
+        }
+      },
+      o.padding());
+  return zeros && same;
+}
+
 }  // namespace
 
 torch::Tensor DepthwiseConv2dTrainingForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x) {
-  const torch::Tensor& weight = conv.weight;
-  const int64_t c = x.size(1), k = weight.size(2);
-  const auto& o = conv.options;
-  const bool depthwise = o.groups() == c && o.in_channels() == c && o.out_channels() == c &&
-                         weight.size(3) == k && k % 2 == 1 && (*o.stride())[0] == 1 &&
-                         (*o.stride())[1] == 1 && (*o.dilation())[0] == 1 &&
-                         (*o.dilation())[1] == 1;
-  if (!depthwise || x.dim() != 4) return conv.forward(x);
+  if (x.dim() != 4 || !IsSameDepthwise(conv, x.size(1))) return conv.forward(x);
+  const int64_t c = x.size(1), k = conv.weight.size(2);
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), pixels = h * w;
   if (pixels > kSmallMapPixels) return conv.forward(x.contiguous(at::MemoryFormat::ChannelsLast));
 
   const std::vector<int64_t> index = ToeplitzTapIndex(h, w, k);
+  const torch::Tensor& weight = conv.weight;
   const torch::Tensor taps = at::cat({weight.reshape({c, k * k}), at::zeros({c, 1}, weight.options())}, 1);
   const torch::Tensor matrices =
       taps.index_select(1, at::tensor(index, at::TensorOptions().dtype(at::kLong)))

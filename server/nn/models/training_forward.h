@@ -19,13 +19,14 @@ namespace wtserve::nn {
 inline constexpr int64_t kSmallMapPixels = 16;
 
 // A depthwise Conv2d (groups == in == out channels, stride 1, dilation 1, odd square kernel,
-// "same" zero padding) on x [N, C, H, W] float, returning [N, C, H, W].
+// "same" zero padding: kSame or (k-1)/2 on each side) on x [N, C, H, W] float, returning
+// [N, C, H, W].
 // - H*W <= kSmallMapPixels: the convolution as a per-channel [HW, HW] matrix gathered from the
 //   kernel taps (a Toeplitz matrix), applied with one bmm to all N images. At 2x2-4x4 maps the
 //   oneDNN depthwise backward is 4-8x slower than this.
 // - larger maps: conv.forward on a channels_last copy of x (about 2x faster backward than NCHW
 //   for depthwise kernels); the result is channels_last.
-// Any other convolution is passed to conv.forward unchanged.
+// Any other convolution (or padding) is passed to conv.forward unchanged.
 torch::Tensor DepthwiseConv2dTrainingForward(torch::nn::Conv2dImpl& conv, const torch::Tensor& x);
 
 // WTConv2d's function for training: the db1 (Haar) analysis and synthesis as 4x4 matmuls over
