@@ -11,6 +11,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
+#include <torch/version.h>
 
 #include "server/nn/wtconv/wavelets.h"
 
@@ -340,44 +341,51 @@ TEST(WTConv2dTest, GradientsOfBothPathsAgree) {
   }
 }
 
-// CPU float64 always; bfloat16 and float16 as far as this LibTorch implements the ops of the
-// path on CPU (the general path needs a grouped conv_transpose2d, the Haar path only conv2d):
-// where it does, the layer must agree with float32; where it does not, the layer must fail with
-// a c10::Error rather than return garbage. (LibTorch 1.13: bfloat16 conv2d yes, conv_transpose2d
-// no; float16 neither.)
-bool CpuConvSupports(at::ScalarType t, bool transposed) {
+// Whether this LibTorch has a float16 depthwise conv2d on CPU (1.13: no; later versions may).
+bool CpuHalfConvAvailable() {
   try {
-    const at::Tensor x = at::ones({1, 2, 4, 4}, t), w = at::ones({2, 1, 3, 3}, t);
+    const at::Tensor x = at::ones({1, 2, 4, 4}, at::kHalf), w = at::ones({2, 1, 3, 3}, at::kHalf);
     at::conv2d(x, w, {}, 1, at::IntArrayRef{1}, 1, 2);
-    if (transposed) at::conv_transpose2d(x, w, {}, 1, at::IntArrayRef{1}, 0, 2);
     return true;
   } catch (const c10::Error&) {
     return false;
   }
 }
 
+// float64 and bfloat16 must work on both paths on every CPU: the Haar path needs only conv2d,
+// and the general path runs its synthesis in float32 for reduced precision on CPU, so no
+// branch depends on the host (tests/nn/libtorch_quirks_test.cc shows why it must). float16 has
+// no CPU conv in LibTorch 1.13; the layer must then throw a c10::Error, not return garbage.
 TEST(WTConv2dTest, ReducedAndDoublePrecisionOnCpu) {
   at::NoGradGuard no_grad;
   const at::Tensor x = at::randn({2, 4, 14, 9});
+  const bool half_conv = CpuHalfConvAvailable();
+#if TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR == 13
+  EXPECT_FALSE(half_conv) << "LibTorch 1.13 has a float16 CPU conv here: update docs/wtconv.md";
+#endif
   for (bool fast : {true, false}) {
     WTConv2d ref(WTConv2dOptions(4).wt_levels(3).fast_haar(fast));
     Randomize(*ref, 9);
     const at::Tensor y = ref->forward(x);
+    const double scale = std::max(1.0, y.abs().max().item<double>());
     for (auto t : {at::kDouble, at::kBFloat16, at::kHalf}) {
+      SCOPED_TRACE(std::string(c10::toString(t)) + (fast ? " haar" : " general"));
       WTConv2d m(WTConv2dOptions(4).wt_levels(3).fast_haar(fast));
       CopyParameters(*ref, *m);
       m->to(t);
       EXPECT_EQ(m->wt_filter.scalar_type(), t);
-      if (t == at::kDouble || CpuConvSupports(t, /*transposed=*/!fast)) {
-        const at::Tensor yt = m->forward(x.to(t));
-        EXPECT_EQ(yt.scalar_type(), t);
-        const double tol = t == at::kDouble ? 1e-5 : 0.05 * std::max(1.0, y.abs().max().item<double>());
-        EXPECT_LE(MaxAbsDiff(yt, y), tol) << t << " fast " << fast;
-        std::cout << t << (fast ? " haar" : " general") << ": max diff to float32 " << MaxAbsDiff(yt, y) << "\n";
-      } else {
-        std::cout << t << ": no CPU conv in this LibTorch; checking the error\n";
+      if (t == at::kHalf && !half_conv) {
         EXPECT_THROW(m->forward(x.to(t)), c10::Error);
+        continue;
       }
+      const at::Tensor yt = m->forward(x.to(t));
+      EXPECT_EQ(yt.scalar_type(), t);
+      // bfloat16 keeps 8 significant bits (relative step 2^-8 = 0.4%); the roundings of three
+      // levels stayed below 0.8% of the output's magnitude here (AMD host, both paths).
+      const double tol = t == at::kDouble ? 1e-5 : 0.02 * scale;
+      EXPECT_LE(MaxAbsDiff(yt, y), tol);
+      std::cout << t << (fast ? " haar" : " general") << ": max diff to float32 " << MaxAbsDiff(yt, y)
+                << " (output magnitude " << scale << ")\n";
     }
   }
 }

@@ -43,6 +43,24 @@ at::Tensor DepthwiseSame(const at::Tensor& x, const at::Tensor& w, const at::Ten
   return at::conv2d(x, wc.contiguous(), bias, 1, at::IntArrayRef{pad_h, pad_w}, 1, c);
 }
 
+// The synthesis of the general path: a stride-2 grouped conv_transpose2d (C groups of 4 bands).
+// On CPU, bfloat16/float16 run it in float32 and round once. LibTorch 1.13 has no reduced-
+// precision CPU kernel for it (slow_conv_transpose2d: "not implemented for 'BFloat16'"), except
+// on CPUs with AVX-512 BW/VL/DQ, where it sends bfloat16 convolutions to oneDNN through
+// at::mkldnn_convolution -- a forward convolution with no transposed mode, whose shape check
+// rejects this weight ("Given groups=C, weight of size [4C, 1, f, f], expected input ... to have
+// C channels"). tests/nn/libtorch_quirks_test.cc reproduces both, so an upgrade shows when this
+// can go. Cost: two casts of a [N, 4C, h, w] tensor, next to a conv_transpose2d that is itself
+// slow on CPU (docs/wtconv.md).
+at::Tensor GroupedSynthesis(const at::Tensor& bands, const at::Tensor& filter, int64_t pad, int64_t groups) {
+  const bool reduced = bands.scalar_type() == at::kBFloat16 || bands.scalar_type() == at::kHalf;
+  if (bands.device().is_cpu() && reduced) {
+    return at::conv_transpose2d(bands.to(at::kFloat), filter.to(at::kFloat), {}, 2, pad, 0, groups)
+        .to(bands.scalar_type());
+  }
+  return at::conv_transpose2d(bands, filter, {}, 2, pad, 0, groups);
+}
+
 }  // namespace
 
 WTConv2dOptions::WTConv2dOptions(int64_t in_channels, int64_t out_channels) : channels_(in_channels) {
@@ -162,7 +180,7 @@ at::Tensor WTConv2dImpl::forward_general(const at::Tensor& x) {
     at::Tensor cur_ll = next.defined() ? ll_levels[i] + next : ll_levels[i];
     at::Tensor cur = at::cat({cur_ll.unsqueeze(2), h_levels[i]}, 2);
     const int64_t h2 = cur.size(3), w2 = cur.size(4);
-    next = at::conv_transpose2d(cur.reshape({n, 4 * c, h2, w2}), iwt_filter, {}, 2, pad, 0, c);
+    next = GroupedSynthesis(cur.reshape({n, 4 * c, h2, w2}), iwt_filter, pad, c);
     next = next.index({Slice(), Slice(), Slice(None, shapes[i].first), Slice(None, shapes[i].second)});
   }
   at::Tensor out = base_scale->forward(base_conv->forward(x));
