@@ -16,6 +16,7 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 
+#include "server/nn/wtconv/fused_haar_cpu.h"
 #include "server/nn/wtconv/wtconv2d.h"
 #include "server/process/heap.h"
 
@@ -46,9 +47,9 @@ void SetCounters(benchmark::State& state) {
 }
 
 // Args: channels, size, batch, levels. k = 5 as in WTConvNeXt.
-void RunWTConv(benchmark::State& state, bool fast, bool channels_last) {
+void RunWTConv(benchmark::State& state, bool fast, bool channels_last, bool fused = true) {
   c10::InferenceMode inference;
-  WTConv2d m(WTConv2dOptions(state.range(0)).kernel_size(5).wt_levels(state.range(3)).fast_haar(fast));
+  WTConv2d m(WTConv2dOptions(state.range(0)).kernel_size(5).wt_levels(state.range(3)).fast_haar(fast).fused_cpu(fused));
   m->to(g_device, g_dtype);
   const at::Tensor x = Input(state, channels_last);
   m->forward(x);  // warm-up: allocator, oneDNN primitive cache
@@ -65,6 +66,8 @@ void RunWTConv(benchmark::State& state, bool fast, bool channels_last) {
 void BM_WTConvHaar(benchmark::State& state) { RunWTConv(state, true, false); }
 // channels_last input and output: no layout copies (how a model should run it).
 void BM_WTConvHaarNHWC(benchmark::State& state) { RunWTConv(state, true, true); }
+// channels_last, the Haar path's per-level kernels instead of the fused CPU kernel (float32 CPU).
+void BM_WTConvHaarNHWCPerLevel(benchmark::State& state) { RunWTConv(state, true, true, false); }
 // The reference algorithm in C++ (NCHW).
 void BM_WTConvGeneral(benchmark::State& state) { RunWTConv(state, false, false); }
 
@@ -105,6 +108,7 @@ void ConvShapes(benchmark::internal::Benchmark* b) {
 
 BENCHMARK(BM_WTConvHaar)->Apply(WTConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_WTConvHaarNHWC)->Apply(WTConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WTConvHaarNHWCPerLevel)->Apply(WTConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_WTConvGeneral)->Apply(WTConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Depthwise7x7)->Apply(ConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Depthwise7x7NHWC)->Apply(ConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
@@ -157,6 +161,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("device", g_device.str());
   benchmark::AddCustomContext("heap", "mmap_threshold 256 MiB, trim_threshold 1 GiB (server/process/heap.h)");
   benchmark::AddCustomContext("dtype", std::string(c10::toString(g_dtype)));
+  benchmark::AddCustomContext("fused_haar_isa", wtserve::nn::detail::FusedHaarIsa());
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 #include <torch/version.h>
 
+#include "server/nn/wtconv/fused_haar_cpu.h"
 #include "server/nn/wtconv/wavelets.h"
 
 namespace wtserve::nn {
@@ -235,6 +236,61 @@ TEST(WTConv2dTest, FastHaarPathMatchesGeneralPath) {
     }
   }
   std::cout << "max |haar - general| = " << worst << "\n";
+}
+
+// The fused CPU kernel (float32 inference, stride 1) against the per-level kernels of the same
+// path (fused_cpu false), for every ISA this CPU runs: channel counts that leave tails for each
+// vector width (16, 8, 4 floats), odd sizes, levels past log2 of the size, even and odd k, one and
+// two threads (rows split into tasks with halos), NCHW and channels_last inputs.
+TEST(WTConv2dTest, FusedCpuKernelMatchesPerLevelKernelsOnEveryIsa) {
+  at::NoGradGuard no_grad;
+  const int threads = at::get_num_threads();
+  std::cout << "fused Haar ISAs on this CPU:";
+  for (const std::string& isa : detail::FusedHaarIsas()) std::cout << " " << isa;
+  std::cout << " (default " << detail::FusedHaarIsa() << ")\n";
+  double worst = 0;
+  int cases = 0;
+  for (int num_threads : {1, 2}) {
+    at::set_num_threads(num_threads);
+    for (int64_t c : {1, 7, 17, 24, 40}) {
+      for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 2}, {29, 31}, {56, 56}}) {
+        for (int64_t k : {2, 3, 5, 7}) {
+          for (int64_t levels : {1, 3, 6}) {
+            WTConv2d fused(WTConv2dOptions(c).kernel_size(k).wt_levels(levels).bias(c % 2 == 1));
+            WTConv2d unfused(WTConv2dOptions(c).kernel_size(k).wt_levels(levels).bias(c % 2 == 1).fused_cpu(false));
+            Randomize(*fused, 100 + c + k);
+            CopyParameters(*fused, *unfused);
+            at::Tensor x = at::randn({num_threads == 1 ? 2 : 3, c, hw.first, hw.second});
+            if ((c + k) % 2 == 0) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+            const at::Tensor expected = unfused->forward(x);
+            const double scale = std::max(1.0, expected.abs().max().item<double>());
+            for (const std::string& isa : detail::FusedHaarIsas()) {
+              detail::HaarLayerParams p;
+              p.base_weight = fused->base_conv->weight;
+              p.base_bias = fused->base_conv->bias;
+              p.base_scale = fused->base_scale->weight;
+              for (int64_t j = 0; j < levels; ++j) {
+                p.level_weight.push_back(fused->wavelet_convs[j]->as<torch::nn::Conv2d>()->weight);
+                p.level_scale.push_back(fused->wavelet_scale[j]->as<ChannelScale>()->weight);
+              }
+              p.tap = fused->wt_filter.index({0, 0, 0, 0}).item<double>();
+              const double diff = MaxAbsDiff(detail::FusedHaarForwardCpu(x, p, isa), expected) / scale;
+              worst = std::max(worst, diff);
+              ++cases;
+              EXPECT_LE(diff, 2e-6) << isa << " C" << c << " " << hw.first << "x" << hw.second << " k" << k
+                                    << " L" << levels << " threads " << num_threads;
+            }
+            // The module takes the fused kernel on its own and keeps the input's memory format.
+            const at::Tensor y = fused->forward(x);
+            EXPECT_TRUE(y.is_contiguous(x.suggest_memory_format()));
+            EXPECT_LE(MaxAbsDiff(y, expected) / scale, 2e-6);
+          }
+        }
+      }
+    }
+  }
+  at::set_num_threads(threads);
+  std::cout << cases << " cases, max |fused - per-level| / max(1, |y|) = " << worst << "\n";
 }
 
 // The Haar path computes in channels_last internally and returns the input's memory format.

@@ -7,6 +7,7 @@
 #include <ATen/ATen.h>
 #include <c10/util/Exception.h>
 
+#include "server/nn/wtconv/fused_haar_cpu.h"
 #include "server/nn/wtconv/haar_cpu.h"
 #include "server/nn/wtconv/wavelets.h"
 
@@ -223,6 +224,19 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     need_grad = need_grad || level_conv(j).weight.requires_grad() || level_scale(j).weight.requires_grad();
   }
   const bool cpu_kernels = x_in.device().is_cpu() && !(at::GradMode::is_enabled() && need_grad);
+  if (cpu_kernels && options.fused_cpu() && stride == 1 && levels >= 1 && x_in.scalar_type() == at::kFloat &&
+      k <= detail::kFusedHaarMaxKernel) {
+    detail::HaarLayerParams params;
+    params.base_weight = base_conv->weight;
+    params.base_bias = base_conv->bias;
+    params.base_scale = base_scale->weight;
+    for (int64_t j = 0; j < levels; ++j) {
+      params.level_weight.push_back(level_conv(j).weight);
+      params.level_scale.push_back(level_scale(j).weight);
+    }
+    params.tap = t;
+    return detail::FusedHaarForwardCpu(x_in, params).contiguous(out_format);
+  }
   const at::Tensor x = x_in.contiguous(kNhwc);
   const int64_t n = x.size(0);
   // Raw sums grow 4x per level; float16 would overflow on deep levels, so there the analysis is

@@ -88,6 +88,9 @@ struct WTConv2dOptions {
   // Let forward() use the 2x2-block Haar path for db1/haar. false forces the reference
   // algorithm (tests, benchmarks). Does not change parameters or results beyond rounding.
   TORCH_ARG(bool, fast_haar) = true;
+  // Let the Haar path use the fused CPU kernel (fused_haar_cpu.h) for float32 inference at
+  // stride 1. false keeps the per-level kernels (tests, benchmarks). Results differ by rounding.
+  TORCH_ARG(bool, fused_cpu) = true;
 };
 
 // The reference's _ScaleModule: out = weight * x with weight of a fixed broadcastable shape.

@@ -1,0 +1,57 @@
+// Internal to WTConv2d: the fused CPU inference path for the Haar wavelet (float32, stride 1).
+//
+// With I_0 = x and I_{j+1} = the raw LL band (2x2-block sums) of I_j, the layer's output is
+// O_0, where for j = L-1 down to 0
+//   O_j = conv(I_j, D_j) [+ bias at j = 0] + Synthesis([O_{j+1}, conv(LH(I_j)), conv(HL(I_j)),
+//                                                       conv(HH(I_j))])   (level j's weights)
+//   O_L = conv(I_L, level L-1's LL weights),
+// D_0 = the base conv (times base_scale), D_j = level j-1's LL-band weights. This is the Haar
+// path of wtconv2d.cc regrouped: the LL band of level j-1's conv output, plus the synthesis of
+// level j accumulated into it, is O_j, so each level is one pass that reads I_j and writes O_j;
+// the band rows it needs are made from I_j in a ring buffer while they are in cache, never
+// stored. Scale factors (the Haar tap t, wavelet_scale, base_scale) are folded into the weights
+// exactly as in wtconv2d.cc. Per level: one pass for I_{j+1} (reads I_j, writes a quarter), one
+// fused pass (reads I_j and O_{j+1}, writes O_j); the rows of each pass are split across
+// LibTorch's intra-op threads.
+//
+// The row kernels exist for AVX-512, AVX2+FMA and baseline x86-64 (fused_haar_kernel.h); the
+// widest the CPU supports is used (FusedHaarIsa() says which).
+#ifndef WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_CPU_H_
+#define WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_CPU_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace wtserve::nn::detail {
+
+// The parameters of one WTConv2d, float32 on CPU, shapes as in the reference (wtconv2d.h).
+struct HaarLayerParams {
+  at::Tensor base_weight;                // [C, 1, k, k]
+  at::Tensor base_bias;                  // [C] or undefined
+  at::Tensor base_scale;                 // [1, C, 1, 1]
+  std::vector<at::Tensor> level_weight;  // L x [4C, 1, k, k], channel 4c+s = band s of channel c
+  std::vector<at::Tensor> level_scale;   // L x [1, 4C, 1, 1]
+  double tap = 0.5;                      // the db1 filter tap t as float32 rounds it
+};
+
+// Largest kernel side the fused kernels take.
+constexpr int64_t kFusedHaarMaxKernel = 63;
+
+// x: [N, C, H, W] float32 on CPU, any memory format (made channels_last contiguous), L >= 1
+// levels. Returns [N, C, H, W] float32 channels_last: the layer's output at stride 1.
+// isa: "" for the widest this CPU supports, else one of FusedHaarIsas() (tests compare them).
+// Throws c10::Error on other dtypes/devices, a kernel side above kFusedHaarMaxKernel, or an isa
+// that is not compiled in or not supported by this CPU.
+at::Tensor FusedHaarForwardCpu(const at::Tensor& x, const HaarLayerParams& params, const std::string& isa = "");
+
+// "avx512", "avx2" or "baseline": the row kernels this CPU runs by default.
+const char* FusedHaarIsa();
+// Every ISA compiled in that this CPU can run, widest first.
+std::vector<std::string> FusedHaarIsas();
+
+}  // namespace wtserve::nn::detail
+
+#endif  // WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_CPU_H_

@@ -1,0 +1,60 @@
+// Internal to WTConv2d: the row kernels of the fused Haar CPU path (fused_haar_cpu.h), compiled
+// once per x86 ISA (fused_haar_kernel.cc with -mavx512f, -mavx2 -mfma, and the baseline) and
+// picked at run time. This header and the kernel file use raw pointers and no library headers,
+// so that no inline function compiled for a wider ISA can be linked into baseline code.
+//
+// All tensors are one image in NHWC float32, rows contiguous: element (r, col, c) of an H x W x C
+// image is at [(r * W + col) * C + c]. Depthwise weights are tap-major: tap (a, b) of channel c
+// of a k x k kernel is at [(a * k + b) * C + c]. 'Same' zero padding: output (r, col) sums taps
+// (a, b) over input (r + a - left, col + b - left), left = (k - 1) / 2 (PyTorch's padding="same").
+#ifndef WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_KERNEL_H_
+#define WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_KERNEL_H_
+
+#include <cstdint>
+
+namespace wtserve::nn::detail {
+
+// One level of the fused Haar path on one image (see fused_haar_cpu.h for the algebra):
+//   out = conv_k(in, direct_w) + bias + HaarSynthesis([ll, conv_k(LH(in), band_w[0]),
+//                                                      conv_k(HL(in), band_w[1]),
+//                                                      conv_k(HH(in), band_w[2])])
+// cropped to height x width, where LH/HL/HH are the raw 2x2-block differences of `in` (odd sizes
+// padded with zeros at the bottom/right). band_w == nullptr: out = conv_k(in, direct_w) + bias.
+struct FusedLevelArgs {
+  const float* in = nullptr;        // [height][width][channels]
+  int64_t height = 0, width = 0, channels = 0;
+  int64_t kernel = 1;               // k
+  const float* direct_w = nullptr;  // [k*k][channels]
+  const float* bias = nullptr;      // [channels] or nullptr
+  const float* band_w = nullptr;    // [3][k*k][channels] (LH, HL, HH) or nullptr
+  const float* ll = nullptr;        // [ceil(height/2)][ceil(width/2)][channels] or nullptr (zero)
+  float* out = nullptr;             // [height][width][channels], not overlapping the inputs
+};
+
+// Floats of scratch memory FusedLevelRows needs (ring buffer of band rows plus one conv row).
+int64_t FusedLevelScratchFloats(const FusedLevelArgs& args);
+
+// Band rows [row_begin, row_end) of ceil(height/2): writes output rows 2*row_begin up to
+// min(2*row_end, height). With band_w == nullptr the rows are output rows [row_begin, row_end)
+// of height. `scratch` holds FusedLevelScratchFloats(args) floats, private to the caller.
+using FusedLevelRowsFn = void (*)(const FusedLevelArgs& args, int64_t row_begin, int64_t row_end, float* scratch);
+
+// Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `in` [height][width][channels] into
+// `out` [ceil(height/2)][ceil(width/2)][channels], band rows [row_begin, row_end).
+using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels,
+                                   float* out, int64_t row_begin, int64_t row_end);
+
+struct FusedHaarKernels {
+  const char* isa;  // "avx512", "avx2" or "baseline"
+  FusedLevelRowsFn level_rows;
+  HaarLowpassRowsFn lowpass_rows;
+};
+
+// One per compiled ISA (fused_haar_kernel.cc); fused_haar_cpu.cc picks by CPU.
+FusedHaarKernels FusedHaarKernelsAvx512();
+FusedHaarKernels FusedHaarKernelsAvx2();
+FusedHaarKernels FusedHaarKernelsBaseline();
+
+}  // namespace wtserve::nn::detail
+
+#endif  // WTSERVE_SERVER_NN_WTCONV_FUSED_HAAR_KERNEL_H_
