@@ -2,7 +2,7 @@
 
 It restates the semantics of the paper's reference layer (S. E. Finder et al., "Wavelet
 Convolutions for Large Receptive Fields", ECCV 2024, arXiv 2407.05848; code BGU-CS-VIL/WTConv,
-MIT; summarised in /work/shared/REFERENCE.md section 1) in plain PyTorch + PyWavelets, with the
+MIT; semantics in docs/wtconv.md) in plain PyTorch + PyWavelets, with the
 same parameter names, shapes and registration order, so that its state_dict is the reference's.
 It deliberately keeps the reference's algorithm (grouped conv2d / conv_transpose2d, separate
 scale multiplies, cat, pad, crop) because it is what the C++ layer is checked and timed against.

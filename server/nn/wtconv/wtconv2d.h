@@ -3,7 +3,7 @@
 //
 // Source: S. E. Finder, R. Amoyal, E. Treister, O. Freifeld, "Wavelet Convolutions for Large
 // Receptive Fields", ECCV 2024 (arXiv 2407.05848). Reference code: BGU-CS-VIL/WTConv (MIT),
-// wtconv/wtconv2d.py; restated in /work/shared/REFERENCE.md §1. Design and measurements:
+// wtconv/wtconv2d.py; its semantics are restated below. Design and measurements:
 // docs/wtconv.md.
 //
 // Forward, input x [N, C, H, W] (any N, H, W >= 1):
@@ -26,9 +26,10 @@
 // analysis and synthesis are sums and differences of 2x2 blocks, the per-band scales and the
 // Haar gains are folded into the depthwise conv weights, and the synthesis is accumulated in
 // place into the base conv's output. On CPU, when no gradient can be asked for (NoGradGuard /
-// InferenceMode, or nothing requires grad), the analysis and synthesis of a level are one
-// single-pass kernel each (haar_cpu.h); otherwise, and on other devices, differentiable torch
-// ops on strided views. Depthwise convs on levels smaller than the kernel drop the taps that
+// InferenceMode, or nothing requires grad), float32 at stride 1 runs the fused kernel
+// (fused_haar_cpu.h: one pass per level, AVX-512/AVX2/baseline picked at run time); other
+// dtypes and strides run the analysis and synthesis of a level as one single-pass kernel each
+// (haar_cpu.h); otherwise, and on other devices, differentiable torch ops on strided views. Depthwise convs on levels smaller than the kernel drop the taps that
 // only meet padding. The path computes in channels_last (NHWC), where the depthwise convs are
 // several times faster on CPU, and returns the input's memory format: feed channels_last
 // tensors (x.contiguous(at::MemoryFormat::ChannelsLast)) to skip the two layout copies an NCHW
@@ -44,8 +45,9 @@
 //
 // Dtypes/devices: float32, float64, and float16/bfloat16 where LibTorch implements the
 // depthwise conv for them on the tensor's device (CUDA: all; CPU LibTorch 1.13: no float16 conv,
-// bfloat16 yes). Input and parameters must have the same dtype and device (module->to(...)).
-// Trainable (autograd through both paths). forward() does not modify the module, so concurrent
+// bfloat16 yes, on both paths and every CPU: the general path's synthesis then runs in float32,
+// see GroupedSynthesis in wtconv2d.cc). Input and parameters must have the same dtype and
+// device (module->to(...)). Trainable (autograd through both paths). forward() does not modify the module, so concurrent
 // calls on one module (e.g. from several serving threads) are safe.
 //
 // Errors: construction throws std::invalid_argument for channels < 1, in_channels !=
