@@ -49,16 +49,47 @@ std::vector<float> TapMajor(const float* w, const float* factor, int64_t c, int6
   return out;
 }
 
-// Splits band rows [0, rows) of each of n images into tasks, at least 4 rows each (the ring
-// buffer recomputes up to k - 1 halo rows per task) and about four per thread in all.
-void ParallelRows(int64_t n, int64_t rows, const std::function<void(int64_t, int64_t, int64_t)>& body) {
-  const int64_t target = 4 * static_cast<int64_t>(at::get_num_threads());
-  const int64_t per_image = std::max<int64_t>(1, std::min<int64_t>(rows / 4, (target + n - 1) / n));
-  const int64_t chunk = (rows + per_image - 1) / per_image;
+// Vector lanes of the widest kernel; channel slices are multiples of it.
+constexpr int64_t kSliceQuantum = 16;
+// Widest channel slice of one task.
+constexpr int64_t kMaxSlice = 128;
+
+// Work split of one pass: tasks over (image, channel slice, row chunk). Depthwise convs are
+// independent per channel, so slicing channels costs nothing; slices also keep the ring buffers
+// small (<= 64 channels: ~60 KB at 56 columns, k = 5). Rows are split only when images x slices
+// leave threads idle (chunks of >= 4 rows; each recomputes up to k halo rows).
+struct WorkSplit {
+  int64_t slice = 0, slices = 0, chunk = 0, chunks = 0;
+};
+
+WorkSplit Split(int64_t n, int64_t c, int64_t rows) {
+  const int64_t threads = static_cast<int64_t>(at::get_num_threads());
+  const int64_t target = 4 * threads;
+  WorkSplit s;
+  const int64_t max_slices = std::max<int64_t>(1, c / kSliceQuantum);
+  const int64_t wanted = std::max<int64_t>((c + kMaxSlice - 1) / kMaxSlice, (target + n - 1) / n);
+  const int64_t slices = std::min(max_slices, wanted);
+  s.slice = ((c + slices - 1) / slices + kSliceQuantum - 1) / kSliceQuantum * kSliceQuantum;
+  s.slice = std::min(s.slice, c);
+  s.slices = (c + s.slice - 1) / s.slice;
+  const int64_t per_image = n * s.slices >= target ? 1 : std::min<int64_t>(std::max<int64_t>(1, rows / 4),
+                                                                             (target + n * s.slices - 1) / (n * s.slices));
+  s.chunk = (rows + per_image - 1) / per_image;
+  s.chunks = (rows + s.chunk - 1) / s.chunk;
+  return s;
+}
+
+// body(image, first channel, channels, first row, end row) for every task, on LibTorch's
+// intra-op threads.
+void ParallelTasks(int64_t n, int64_t c, int64_t rows,
+                   const std::function<void(int64_t, int64_t, int64_t, int64_t, int64_t)>& body) {
+  const WorkSplit s = Split(n, c, rows);
+  const int64_t per_image = s.slices * s.chunks;
   at::parallel_for(0, n * per_image, 1, [&](int64_t begin, int64_t end) {
     for (int64_t task = begin; task < end; ++task) {
-      const int64_t image = task / per_image, first = (task % per_image) * chunk;
-      if (first < rows) body(image, first, std::min(rows, first + chunk));
+      const int64_t image = task / per_image, slice = task % per_image / s.chunks, chunk = task % s.chunks;
+      const int64_t c0 = slice * s.slice, r0 = chunk * s.chunk;
+      body(image, c0, std::min(s.slice, c - c0), r0, std::min(rows, r0 + s.chunk));
     }
   });
 }
@@ -74,10 +105,12 @@ std::vector<std::string> FusedHaarIsas() {
 }
 
 int64_t FusedLevelScratchFloats(const FusedLevelArgs& args) {
-  // k + 1 padded input rows and a padded zero row; k + 1 slots of three padded band rows and
-  // two times three convolved band rows (the layout LevelRows in fused_haar_kernel.cc uses).
+  // k + 1 padded input rows and a padded zero row; k + 1 slots of 3 (4 with the LL band) padded
+  // band rows and two times as many convolved rows (the layout LevelRows in
+  // fused_haar_kernel.cc uses).
   const int64_t k = args.kernel, c = args.channels, w = (args.width + 1) / 2;
-  return (k + 2) * (args.width + k - 1) * c + 3 * (k + 1) * (w + k - 1) * c + 6 * w * c;
+  const int64_t bands = args.ll_w != nullptr ? 4 : 3;
+  return (k + 2) * (args.width + k - 1) * c + bands * (k + 1) * (w + k - 1) * c + 2 * bands * w * c;
 }
 
 at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p, const std::string& isa) {
@@ -119,46 +152,51 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
     }
   }
 
-  // I_1 .. I_L: raw LL bands.
+  // I_1 .. I_{L-1}: raw LL bands (the deepest level makes its LL band in its own pass).
   std::vector<at::Tensor> inputs{x};
-  for (int64_t j = 0; j < levels; ++j) {
+  for (int64_t j = 0; j + 1 < levels; ++j) {
     const at::Tensor& in = inputs.back();
     const int64_t height = in.size(2), width = in.size(3), h = (height + 1) / 2, w = (width + 1) / 2;
     at::Tensor low = at::empty({n, c, h, w}, x.options().memory_format(kNhwc));
     const float* src = in.data_ptr<float>();
     float* dst = low.data_ptr<float>();
-    ParallelRows(n, h, [&](int64_t image, int64_t begin, int64_t end) {
-      kernels.lowpass_rows(src + image * height * width * c, height, width, c, dst + image * h * w * c, begin, end);
+    ParallelTasks(n, c, h, [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
+      kernels.lowpass_rows(src + image * height * width * c + c0, height, width, channels, c,
+                           dst + image * h * w * c + c0, begin, end);
     });
     inputs.push_back(low);
   }
 
-  // O_L, then O_{L-1} .. O_0, each from I_j and O_{j+1}.
+  // O_{L-1} (with its own LL band), then O_{L-2} .. O_0, each from I_j and O_{j+1}.
   at::Tensor next;
-  for (int64_t j = levels; j >= 0; --j) {
+  for (int64_t j = levels - 1; j >= 0; --j) {
     const at::Tensor& in = inputs[j];
     const int64_t height = in.size(2), width = in.size(3), h = (height + 1) / 2, w = (width + 1) / 2;
     at::Tensor out = at::empty({n, c, height, width}, x.options().memory_format(kNhwc));
     FusedLevelArgs args;
     args.height = height;
     args.width = width;
-    args.channels = c;
+    args.stride = c;
     args.kernel = k;
-    args.direct_w = j == 0 ? direct0.data() : level_w[j - 1].data();  // D_j: level j-1's LL band
-    args.bias = j == 0 && !bias0.empty() ? bias0.data() : nullptr;
-    args.band_w = j < levels ? level_w[j].data() + kk * c : nullptr;  // LH, HL, HH of level j
-    const int64_t rows = j < levels ? h : height;
+    const float* direct_w = j == 0 ? direct0.data() : level_w[j - 1].data();  // D_j: level j-1's LL band
+    const float* bias = j == 0 && !bias0.empty() ? bias0.data() : nullptr;
+    const float* band_w = level_w[j].data() + kk * c;                    // LH, HL, HH of level j
+    const float* ll_w = j == levels - 1 ? level_w[j].data() : nullptr;   // LL of the deepest level
     const float* in_data = in.data_ptr<float>();
     const float* ll_data = next.defined() ? next.data_ptr<float>() : nullptr;
     float* out_data = out.data_ptr<float>();
-    const int64_t scratch_floats = FusedLevelScratchFloats(args);
-    ParallelRows(n, rows, [&](int64_t image, int64_t begin, int64_t end) {
-      // Uninitialised: every slot is written before it is read.
-      const std::unique_ptr<float[]> scratch(new float[std::max<int64_t>(1, scratch_floats)]);
+    ParallelTasks(n, c, h, [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
       FusedLevelArgs a = args;
-      a.in = in_data + image * height * width * c;
-      a.ll = ll_data != nullptr ? ll_data + image * h * w * c : nullptr;
-      a.out = out_data + image * height * width * c;
+      a.channels = channels;
+      a.in = in_data + image * height * width * c + c0;
+      a.direct_w = direct_w + c0;
+      a.bias = bias != nullptr ? bias + c0 : nullptr;
+      a.band_w = band_w + c0;
+      a.ll_w = ll_w != nullptr ? ll_w + c0 : nullptr;
+      a.ll = ll_data != nullptr ? ll_data + image * h * w * c + c0 : nullptr;
+      a.out = out_data + image * height * width * c + c0;
+      // Uninitialised: every slot is written before it is read.
+      const std::unique_ptr<float[]> scratch(new float[FusedLevelScratchFloats(a)]);
       kernels.level_rows(a, begin, end, scratch.get());
     });
     next = out;

@@ -2,17 +2,17 @@
 //
 // With I_0 = x and I_{j+1} = the raw LL band (2x2-block sums) of I_j, the layer's output is
 // O_0, where for j = L-1 down to 0
-//   O_j = conv(I_j, D_j) [+ bias at j = 0] + Synthesis([O_{j+1}, conv(LH(I_j)), conv(HL(I_j)),
+//   O_j = conv(I_j, D_j) [+ bias at j = 0] + Synthesis([LL_j, conv(LH(I_j)), conv(HL(I_j)),
 //                                                       conv(HH(I_j))])   (level j's weights)
-//   O_L = conv(I_L, level L-1's LL weights),
+//   LL_j = O_{j+1} for j < L-1, and conv(LL(I_{L-1}), level L-1's LL weights) at the deepest level,
 // D_0 = the base conv (times base_scale), D_j = level j-1's LL-band weights. This is the Haar
 // path of wtconv2d.cc regrouped: the LL band of level j-1's conv output, plus the synthesis of
 // level j accumulated into it, is O_j, so each level is one pass that reads I_j and writes O_j;
 // the band rows it needs are made from I_j in a ring buffer while they are in cache, never
 // stored. Scale factors (the Haar tap t, wavelet_scale, base_scale) are folded into the weights
-// exactly as in wtconv2d.cc. Per level: one pass for I_{j+1} (reads I_j, writes a quarter), one
-// fused pass (reads I_j and O_{j+1}, writes O_j); the rows of each pass are split across
-// LibTorch's intra-op threads.
+// exactly as in wtconv2d.cc. Passes: L fused ones plus L-1 that write I_1 .. I_{L-1} (a quarter
+// of their input each); at L = 1 one pass reads x and writes y. Each pass is split into tasks
+// over (image, channel slice, row chunk) on LibTorch's intra-op threads.
 //
 // The row kernels exist for AVX-512, AVX2+FMA and baseline x86-64 (fused_haar_kernel.h); the
 // widest the CPU supports is used (FusedHaarIsa() says which).

@@ -49,102 +49,113 @@ inline void ForEachChannelBlock(int64_t channels, Body body) {
   for (; c < channels; ++c) body(float{}, c);
 }
 
-// Rows are zero-padded copies: a padded row holds (width + k - 1) pixels, input column col at
-// padded column col + left, so every output column sees all k taps and no tap is clipped; a row
-// outside the image is a row of zeros. The conv kernels below therefore have no borders.
+// Rows are zero-padded copies of one channel slice: a padded row holds (width + k - 1) pixels
+// of `ch` channels (compact), input column col at padded column col + left, so every output
+// column sees all k taps and no tap is clipped; a row outside the image is a row of zeros.
 //
 // Output rows r0 .. r0 + kRows - 1, columns [col, col + kCols), channels [c0, c0 + lanes):
-// rows[t] is padded input row r0 + t - left (t < k + kRows - 1). Each weight vector load feeds
+// rows[t] is padded row r0 + t - left (t < k + kRows - 1), weights tap-major with `w_stride`
+// floats per tap, out[i] a row with `out_stride` floats per pixel. One weight vector load feeds
 // kRows * kCols multiply-adds (8 for the 2 x 4 block: 8 accumulators of 16 AVX registers).
 template <typename V, int kRows, int kCols>
-inline void ConvBlock(const float* const* rows, int64_t k, int64_t channels, const float* w, int64_t col, int64_t c0,
-                      const float* init, float* const* out) {
+inline void ConvBlock(const float* const* rows, int64_t k, int64_t ch, const float* w, int64_t w_stride,
+                      int64_t col, int64_t c0, const float* init, float* const* out, int64_t out_stride) {
   V acc[kRows][kCols];
   const V start = init != nullptr ? Load<V>(init + c0) : V{};
   for (int i = 0; i < kRows; ++i) {
     for (int j = 0; j < kCols; ++j) acc[i][j] = start;
   }
   for (int64_t a = 0; a < k; ++a) {
-    const float* wa = w + a * k * channels + c0;
+    const float* wa = w + a * k * w_stride + c0;
     const float* x[kRows];
-    for (int i = 0; i < kRows; ++i) x[i] = rows[a + i] + col * channels + c0;
+    for (int i = 0; i < kRows; ++i) x[i] = rows[a + i] + col * ch + c0;
     for (int64_t b = 0; b < k; ++b) {
-      const V wv = Load<V>(wa + b * channels);
+      const V wv = Load<V>(wa + b * w_stride);
       for (int i = 0; i < kRows; ++i) {
-        for (int j = 0; j < kCols; ++j) acc[i][j] += wv * Load<V>(x[i] + (b + j) * channels);
+        for (int j = 0; j < kCols; ++j) acc[i][j] += wv * Load<V>(x[i] + (b + j) * ch);
       }
     }
   }
   for (int i = 0; i < kRows; ++i) {
-    for (int j = 0; j < kCols; ++j) Store<V>(out[i] + (col + j) * channels + c0, acc[i][j]);
+    for (int j = 0; j < kCols; ++j) Store<V>(out[i] + (col + j) * out_stride + c0, acc[i][j]);
   }
 }
 
-// kRows output rows (each [width][channels], + init per channel) from padded rows. Channel
-// blocks outermost: one block walks the columns left to right, so the few cache lines of its
-// sliding (4 + k - 1)-column window stay in L1 across the k * k taps (columns outermost
-// thrashed L1 at C = 96: about 18 KB of input plus 10 KB of weights per column block).
+// kRows output rows of `width` pixels (+ init per channel) from padded rows. Channel blocks
+// outermost: one block walks the columns left to right, so the cache lines of its sliding
+// (4 + k - 1)-column window stay in L1 across the k * k taps.
 template <int kRows>
-void ConvRows(const float* const* rows, int64_t k, int64_t width, int64_t channels, const float* w,
-              const float* init, float* const* out) {
-  ForEachChannelBlock(channels, [&](auto tag, int64_t c0) {
+void ConvRows(const float* const* rows, int64_t k, int64_t width, int64_t ch, const float* w, int64_t w_stride,
+              const float* init, float* const* out, int64_t out_stride) {
+  ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
     using V = decltype(tag);
     int64_t col = 0;
-    for (; col + 4 <= width; col += 4) ConvBlock<V, kRows, 4>(rows, k, channels, w, col, c0, init, out);
+    for (; col + 4 <= width; col += 4) ConvBlock<V, kRows, 4>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride);
     // The one to three columns left over as one block.
     switch (width - col) {
-      case 3: ConvBlock<V, kRows, 3>(rows, k, channels, w, col, c0, init, out); break;
-      case 2: ConvBlock<V, kRows, 2>(rows, k, channels, w, col, c0, init, out); break;
-      case 1: ConvBlock<V, kRows, 1>(rows, k, channels, w, col, c0, init, out); break;
+      case 3: ConvBlock<V, kRows, 3>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
+      case 2: ConvBlock<V, kRows, 2>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
+      case 1: ConvBlock<V, kRows, 1>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
       default: break;
     }
   });
 }
 
-// Copies row [width][channels] into a padded row (zeros at both ends); nullptr: all zeros.
-void PadRow(const float* src, int64_t width, int64_t channels, int64_t k, float* dst) {
-  const int64_t left = (k - 1) / 2, right = k - 1 - left;
-  for (int64_t i = 0; i < left * channels; ++i) dst[i] = 0.f;
-  float* body = dst + left * channels;
-  if (src != nullptr) {
-    __builtin_memcpy(body, src, sizeof(float) * width * channels);
-  } else {
-    for (int64_t i = 0; i < width * channels; ++i) body[i] = 0.f;
-  }
-  for (int64_t i = 0; i < right * channels; ++i) body[width * channels + i] = 0.f;
+void Zero(float* p, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) p[i] = 0.f;
 }
 
-// Raw LH, HL, HH of band row r into three rows [w][channels] starting at `bands`, one every
-// `plane` floats. Same association as haar_cpu.cc: (a-c) + (b-d), (a+c) - (b+d), (a-c) - (b+d).
-void HighBandsRow(const float* in, int64_t height, int64_t width, int64_t channels, int64_t r, float* bands,
-                  int64_t plane) {
+// Copies `width` pixels of `ch` channels (pixel stride `stride`) into a compact padded row.
+void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t k, float* dst) {
+  const int64_t left = (k - 1) / 2, right = k - 1 - left;
+  Zero(dst, left * ch);
+  float* body = dst + left * ch;
+  if (stride == ch) {
+    __builtin_memcpy(body, src, sizeof(float) * width * ch);
+  } else {
+    for (int64_t col = 0; col < width; ++col) __builtin_memcpy(body + col * ch, src + col * stride, sizeof(float) * ch);
+  }
+  Zero(body + width * ch, right * ch);
+}
+
+// Raw bands of band row r of `in` (height x width pixels, pixel stride `stride`, `ch` channels)
+// into compact rows [w][ch] starting at `bands`, one every `plane` floats: LH, HL, HH, and LL
+// too when `with_ll` (then LL first). Same association as haar_cpu.cc: LL (a+c) + (b+d),
+// LH (a-c) + (b-d), HL (a+c) - (b+d), HH (a-c) - (b-d).
+void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, int64_t r, bool with_ll,
+              float* bands, int64_t plane) {
   const int64_t w = (width + 1) / 2;
-  const float* top = in + 2 * r * width * channels;
+  const float* top = in + 2 * r * width * stride;
   const bool has_bottom = 2 * r + 1 < height;
+  float* ll_row = with_ll ? bands : nullptr;
+  float* lh_row = with_ll ? bands + plane : bands;
   for (int64_t j = 0; j < w; ++j) {
     const bool has_right = 2 * j + 1 < width;
-    const float* __restrict pa = top + 2 * j * channels;
-    float* __restrict lh = bands + j * channels;
-    float* __restrict hl = lh + plane;
-    float* __restrict hh = hl + plane;
+    const float* pa = top + 2 * j * stride;
+    float* ll = ll_row != nullptr ? ll_row + j * ch : nullptr;
+    float* lh = lh_row + j * ch;
+    float* hl = lh + plane;
+    float* hh = hl + plane;
     if (has_bottom && has_right) {
-      const float* pb = pa + channels;
-      const float* pc = pa + width * channels;
-      const float* pd = pc + channels;
-      ForEachChannelBlock(channels, [&](auto tag, int64_t c) {
+      const float* pb = pa + stride;
+      const float* pc = pa + width * stride;
+      const float* pd = pc + stride;
+      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
         using V = decltype(tag);
         const V a = Load<V>(pa + c), b = Load<V>(pb + c), cc = Load<V>(pc + c), d = Load<V>(pd + c);
         const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
+        if (ll != nullptr) Store<V>(ll + c, pe + po);
         Store<V>(lh + c, qe + qo);
         Store<V>(hl + c, pe - po);
         Store<V>(hh + c, qe - qo);
       });
     } else {
-      for (int64_t c = 0; c < channels; ++c) {
-        const float b = has_right ? pa[channels + c] : 0.f;
-        const float cc = has_bottom ? pa[width * channels + c] : 0.f;
-        const float d = has_right && has_bottom ? pa[width * channels + channels + c] : 0.f;
+      for (int64_t c = 0; c < ch; ++c) {
+        const float b = has_right ? pa[stride + c] : 0.f;
+        const float cc = has_bottom ? pa[width * stride + c] : 0.f;
+        const float d = has_right && has_bottom ? pa[width * stride + stride + c] : 0.f;
         const float pe = pa[c] + cc, po = b + d, qe = pa[c] - cc, qo = b - d;
+        if (ll != nullptr) ll[c] = pe + po;
         lh[c] = qe + qo;
         hl[c] = pe - po;
         hh[c] = qe - qo;
@@ -153,25 +164,26 @@ void HighBandsRow(const float* in, int64_t height, int64_t width, int64_t channe
   }
 }
 
-// Adds the raw synthesis of one band row (LL from `ll` or zero, LH/HL/HH from the planes of
-// `v`) into output rows 2i and 2i+1 (the latter only if inside the image).
-void SynthesisRow(const float* ll, const float* v, int64_t height, int64_t width, int64_t channels, int64_t i,
-                  float* out) {
-  const int64_t w = (width + 1) / 2, plane = w * channels;
-  float* top = out + 2 * i * width * channels;
+// Adds the raw synthesis of one band row into output rows 2i and 2i+1 (the latter only inside
+// the image) of `out` (pixel stride `stride`). LL comes from `ll` (pixel stride `ll_stride`) or
+// is zero; LH, HL, HH from the compact rows of `v`, `plane` floats apart.
+void SynthesisRow(const float* ll, int64_t ll_stride, const float* v, int64_t plane, int64_t height, int64_t width,
+                  int64_t ch, int64_t stride, int64_t i, float* out) {
+  const int64_t w = (width + 1) / 2;
+  float* top = out + 2 * i * width * stride;
   const bool has_bottom = 2 * i + 1 < height;
   for (int64_t j = 0; j < w; ++j) {
     const bool has_right = 2 * j + 1 < width;
-    const float* __restrict lh = v + j * channels;
-    const float* __restrict hl = lh + plane;
-    const float* __restrict hh = hl + plane;
-    const float* __restrict lo = ll != nullptr ? ll + j * channels : nullptr;
-    float* __restrict ta = top + 2 * j * channels;
+    const float* lh = v + j * ch;
+    const float* hl = lh + plane;
+    const float* hh = hl + plane;
+    const float* lo = ll != nullptr ? ll + j * ll_stride : nullptr;
+    float* ta = top + 2 * j * stride;
     if (has_bottom && has_right && lo != nullptr) {
-      float* tb = ta + channels;
-      float* tc = ta + width * channels;
-      float* td = tc + channels;
-      ForEachChannelBlock(channels, [&](auto tag, int64_t c) {
+      float* tb = ta + stride;
+      float* tc = ta + width * stride;
+      float* td = tc + stride;
+      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
         using V = decltype(tag);
         const V l = Load<V>(lo + c), x = Load<V>(lh + c), y = Load<V>(hl + c), z = Load<V>(hh + c);
         const V p = l + x, q = l - x, r = y + z, s = y - z;
@@ -181,13 +193,13 @@ void SynthesisRow(const float* ll, const float* v, int64_t height, int64_t width
         Store<V>(td + c, Load<V>(td + c) + (q - s));
       });
     } else {
-      for (int64_t c = 0; c < channels; ++c) {
+      for (int64_t c = 0; c < ch; ++c) {
         const float l = lo != nullptr ? lo[c] : 0.f;
         const float p = l + lh[c], q = l - lh[c], r = hl[c] + hh[c], s = hl[c] - hh[c];
         ta[c] += p + r;
-        if (has_right) ta[channels + c] += p - r;
-        if (has_bottom) ta[width * channels + c] += q + s;
-        if (has_bottom && has_right) ta[width * channels + channels + c] += q - s;
+        if (has_right) ta[stride + c] += p - r;
+        if (has_bottom) ta[width * stride + c] += q + s;
+        if (has_bottom && has_right) ta[width * stride + stride + c] += q - s;
       }
     }
   }
@@ -196,17 +208,20 @@ void SynthesisRow(const float* ll, const float* v, int64_t height, int64_t width
 constexpr int64_t kMaxKernel = 64;
 
 void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, float* scratch) {
-  const int64_t k = a.kernel, left = (k - 1) / 2, ch = a.channels, kk = k * k * ch;
+  const int64_t k = a.kernel, left = (k - 1) / 2, ch = a.channels, ps = a.stride, kk = k * k * ps;
   const int64_t h = (a.height + 1) / 2, w = (a.width + 1) / 2;
   const int64_t padded_in = (a.width + k - 1) * ch, padded_band = (w + k - 1) * ch;
-  // Scratch: k + 1 padded input rows, one padded zero row, k + 1 slots of three padded band
-  // rows, two times three convolved band rows (FusedLevelScratchFloats counts the same).
-  const int64_t in_slots = k + 1;
+  // With ll_w the LL band is made and convolved here too (the deepest level), else LL comes in.
+  const bool own_ll = a.ll_w != nullptr;
+  const int64_t bands = own_ll ? 4 : 3;
+  // Scratch (FusedLevelScratchFloats counts the same): k + 1 padded input rows, one padded zero
+  // row, k + 1 slots of `bands` padded band rows, 2 x `bands` convolved band rows.
+  const int64_t in_slots = k + 1, band_slots = k + 1, plane = w * ch;
   float* in_ring = scratch;
   float* zero_row = in_ring + in_slots * padded_in;
   float* band_ring = zero_row + padded_in;
-  float* conv = band_ring + (k + 1) * 3 * padded_band;
-  for (int64_t i = 0; i < padded_in; ++i) zero_row[i] = 0.f;
+  float* conv = band_ring + band_slots * bands * padded_band;
+  Zero(zero_row, padded_in);
   int64_t in_slot_row[kMaxKernel + 1];
   for (int64_t s = 0; s < in_slots; ++s) in_slot_row[s] = -1;
   // Input row r as a padded row (copied once into its ring slot; k + 1 consecutive rows never
@@ -215,89 +230,88 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     if (r < 0 || r >= a.height) return zero_row;
     const int64_t s = r % in_slots;
     if (in_slot_row[s] != r) {
-      PadRow(a.in + r * a.width * ch, a.width, ch, k, in_ring + s * padded_in);
+      PadRow(a.in + r * a.width * ps, a.width, ch, ps, k, in_ring + s * padded_in);
       in_slot_row[s] = r;
     }
     return in_ring + s * padded_in;
   };
   const float* rows[kMaxKernel + 1];
-  // Output rows r and r + 1 (if inside [r, last)) of the direct conv, bias included.
+  // Output rows r and r + 1 (if below `last`) of the direct conv, bias included.
   auto direct_rows = [&](int64_t r, int64_t last) {
     for (int64_t t = 0; t <= k; ++t) rows[t] = input_row(r + t - left);
-    float* out[2] = {a.out + r * a.width * ch, a.out + (r + 1) * a.width * ch};
+    float* out[2] = {a.out + r * a.width * ps, a.out + (r + 1) * a.width * ps};
     if (r + 1 < last) {
-      ConvRows<2>(rows, k, a.width, ch, a.direct_w, a.bias, out);
+      ConvRows<2>(rows, k, a.width, ch, a.direct_w, ps, a.bias, out, ps);
     } else {
-      ConvRows<1>(rows, k, a.width, ch, a.direct_w, a.bias, out);
+      ConvRows<1>(rows, k, a.width, ch, a.direct_w, ps, a.bias, out, ps);
     }
   };
-  if (a.band_w == nullptr) {
-    for (int64_t r = row_begin; r < row_end; r += 2) direct_rows(r, row_end);
-    return;
-  }
-  // Band rows in pairs (i, i + 1): the window of k + 1 band rows lives in k + 1 ring slots.
-  const int64_t band_slots = k + 1;
   int64_t band_slot_row[kMaxKernel + 1];
   for (int64_t s = 0; s < band_slots; ++s) {
     band_slot_row[s] = -1;
-    for (int64_t b = 0; b < 3; ++b) PadRow(nullptr, w, ch, k, band_ring + (s * 3 + b) * padded_band);
+    for (int64_t b = 0; b < bands; ++b) PadRow(zero_row, w, ch, ch, k, band_ring + (s * bands + b) * padded_band);
   }
-  const int64_t plane = w * ch;
+  // Band rows in pairs (i, i + 1): the window of k + 1 band rows lives in k + 1 ring slots.
   for (int64_t i = row_begin; i < row_end; i += 2) {
     const bool pair = i + 1 < row_end;
-    // Band rows i - left .. i + 1 - left + k - 1, each computed once per call into its slot.
     for (int64_t t = 0; t <= k; ++t) {
       const int64_t r = i + t - left;
       if (r < 0 || r >= h || band_slot_row[r % band_slots] == r) continue;
-      HighBandsRow(a.in, a.height, a.width, ch, r, band_ring + (r % band_slots) * 3 * padded_band + left * ch,
-                   padded_band);
+      BandsRow(a.in, a.height, a.width, ch, ps, r, own_ll, band_ring + (r % band_slots) * bands * padded_band + left * ch,
+               padded_band);
       band_slot_row[r % band_slots] = r;
     }
-    for (int64_t band = 0; band < 3; ++band) {
+    // conv holds [2 rows][bands][w][ch]; band 0 is LL when own_ll.
+    for (int64_t band = 0; band < bands; ++band) {
       for (int64_t t = 0; t <= k; ++t) {
         const int64_t r = i + t - left;
-        rows[t] = r >= 0 && r < h ? band_ring + ((r % band_slots) * 3 + band) * padded_band : zero_row;
+        rows[t] = r >= 0 && r < h ? band_ring + ((r % band_slots) * bands + band) * padded_band : zero_row;
       }
-      // conv holds [2 rows][3 bands][w][ch].
-      float* out[2] = {conv + band * plane, conv + (3 + band) * plane};
+      const float* weights = own_ll ? (band == 0 ? a.ll_w : a.band_w + (band - 1) * kk) : a.band_w + band * kk;
+      float* out[2] = {conv + band * plane, conv + (bands + band) * plane};
       if (pair) {
-        ConvRows<2>(rows, k, w, ch, a.band_w + band * kk, nullptr, out);
+        ConvRows<2>(rows, k, w, ch, weights, ps, nullptr, out, ch);
       } else {
-        ConvRows<1>(rows, k, w, ch, a.band_w + band * kk, nullptr, out);
+        ConvRows<1>(rows, k, w, ch, weights, ps, nullptr, out, ch);
       }
     }
     // The output rows of these band rows: direct conv, then the synthesis added on top.
     for (int64_t row = i; row < (pair ? i + 2 : i + 1); ++row) {
       direct_rows(2 * row, a.height);
-      SynthesisRow(a.ll != nullptr ? a.ll + row * plane : nullptr, conv + (row - i) * 3 * plane, a.height, a.width,
-                   ch, row, a.out);
+      const float* v = conv + (row - i) * bands * plane;
+      if (own_ll) {
+        SynthesisRow(v, ch, v + plane, plane, a.height, a.width, ch, ps, row, a.out);
+      } else {
+        SynthesisRow(a.ll != nullptr ? a.ll + row * w * ps : nullptr, ps, v, plane, a.height, a.width, ch, ps, row,
+                     a.out);
+      }
     }
   }
 }
 
-void LowpassRows(const float* in, int64_t height, int64_t width, int64_t channels, float* out, int64_t row_begin,
-                 int64_t row_end) {
+void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, float* out,
+                 int64_t row_begin, int64_t row_end) {
   const int64_t w = (width + 1) / 2;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const float* top = in + 2 * r * width * channels;
+    const float* top = in + 2 * r * width * stride;
     const bool has_bottom = 2 * r + 1 < height;
     for (int64_t j = 0; j < w; ++j) {
       const bool has_right = 2 * j + 1 < width;
-      const float* __restrict pa = top + 2 * j * channels;
-      float* __restrict o = out + (r * w + j) * channels;
+      const float* pa = top + 2 * j * stride;
+      float* o = out + (r * w + j) * stride;
       if (has_bottom && has_right) {
-        const float* __restrict pb = pa + channels;
-        const float* __restrict pc = pa + width * channels;
-        const float* __restrict pd = pc + channels;
-        ForEachChannelBlock(channels, [&](auto tag, int64_t c) {
+        const float* pb = pa + stride;
+        const float* pc = pa + width * stride;
+        const float* pd = pc + stride;
+        ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
           using V = decltype(tag);
           Store<V>(o + c, (Load<V>(pa + c) + Load<V>(pc + c)) + (Load<V>(pb + c) + Load<V>(pd + c)));
         });
       } else {
-        for (int64_t c = 0; c < channels; ++c) {
-          const float b = has_right ? pa[channels + c] : 0.f;
-          const float cc = has_bottom ? pa[width * channels + c] : 0.f;
-          const float d = has_right && has_bottom ? pa[width * channels + channels + c] : 0.f;
+        for (int64_t c = 0; c < ch; ++c) {
+          const float b = has_right ? pa[stride + c] : 0.f;
+          const float cc = has_bottom ? pa[width * stride + c] : 0.f;
+          const float d = has_right && has_bottom ? pa[width * stride + stride + c] : 0.f;
           o[c] = (pa[c] + cc) + (b + d);
         }
       }

@@ -14,34 +14,41 @@
 
 namespace wtserve::nn::detail {
 
-// One level of the fused Haar path on one image (see fused_haar_cpu.h for the algebra):
-//   out = conv_k(in, direct_w) + bias + HaarSynthesis([ll, conv_k(LH(in), band_w[0]),
+// One level of the fused Haar path on one image and one slice of its channels (see
+// fused_haar_cpu.h for the algebra):
+//   out = conv_k(in, direct_w) + bias + HaarSynthesis([LL', conv_k(LH(in), band_w[0]),
 //                                                      conv_k(HL(in), band_w[1]),
 //                                                      conv_k(HH(in), band_w[2])])
-// cropped to height x width, where LH/HL/HH are the raw 2x2-block differences of `in` (odd sizes
-// padded with zeros at the bottom/right). band_w == nullptr: out = conv_k(in, direct_w) + bias.
+// cropped to height x width, where LL/LH/HL/HH are the raw 2x2-block sums and differences of `in`
+// (odd sizes padded with zeros at the bottom/right) and LL' = conv_k(LL(in), ll_w) if ll_w is
+// set (the deepest level), else `ll` (nullptr: zero).
+// Pixels are `stride` floats apart in in/out/ll (the tensor's channel count); the pointers point
+// at the slice's first channel and `channels` channels are computed. Weights are tap-major with
+// `stride` floats per tap, also offset to the slice.
 struct FusedLevelArgs {
-  const float* in = nullptr;        // [height][width][channels]
-  int64_t height = 0, width = 0, channels = 0;
+  const float* in = nullptr;        // [height][width][stride]
+  int64_t height = 0, width = 0, channels = 0, stride = 0;
   int64_t kernel = 1;               // k
-  const float* direct_w = nullptr;  // [k*k][channels]
+  const float* direct_w = nullptr;  // [k*k][stride]
   const float* bias = nullptr;      // [channels] or nullptr
-  const float* band_w = nullptr;    // [3][k*k][channels] (LH, HL, HH) or nullptr
-  const float* ll = nullptr;        // [ceil(height/2)][ceil(width/2)][channels] or nullptr (zero)
-  float* out = nullptr;             // [height][width][channels], not overlapping the inputs
+  const float* band_w = nullptr;    // [3][k*k][stride] (LH, HL, HH)
+  const float* ll_w = nullptr;      // [k*k][stride] or nullptr
+  const float* ll = nullptr;        // [ceil(height/2)][ceil(width/2)][stride] or nullptr
+  float* out = nullptr;             // [height][width][stride], not overlapping the inputs
 };
 
-// Floats of scratch memory FusedLevelRows needs (ring buffer of band rows plus one conv row).
+// Floats of scratch memory FusedLevelRows needs (ring buffers of padded rows, convolved rows).
 int64_t FusedLevelScratchFloats(const FusedLevelArgs& args);
 
 // Band rows [row_begin, row_end) of ceil(height/2): writes output rows 2*row_begin up to
-// min(2*row_end, height). With band_w == nullptr the rows are output rows [row_begin, row_end)
-// of height. `scratch` holds FusedLevelScratchFloats(args) floats, private to the caller.
+// min(2*row_end, height). `scratch` holds FusedLevelScratchFloats(args) floats, private to the
+// caller.
 using FusedLevelRowsFn = void (*)(const FusedLevelArgs& args, int64_t row_begin, int64_t row_end, float* scratch);
 
-// Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `in` [height][width][channels] into
-// `out` [ceil(height/2)][ceil(width/2)][channels], band rows [row_begin, row_end).
-using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels,
+// Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `channels` channels of `in`
+// [height][width][stride] into `out` [ceil(height/2)][ceil(width/2)][stride], band rows
+// [row_begin, row_end).
+using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels, int64_t stride,
                                    float* out, int64_t row_begin, int64_t row_end);
 
 struct FusedHaarKernels {
