@@ -32,6 +32,7 @@
 #include "server/metrics/http_exposer.h"
 #include "server/metrics/server_metrics.h"
 #include "server/process/heap.h"
+#include "server/process/threads.h"
 #include "server/runtime/log.h"
 #include "server/runtime/model_repository.h"
 
@@ -39,7 +40,9 @@ ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, heal
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address both ports listen on (127.0.0.1 for loopback only)");
 ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
-ABSL_FLAG(int32_t, intra_op_threads, 0, "LibTorch intra-op threads; 0 = all cores");
+ABSL_FLAG(int32_t, intra_op_threads, 0,
+          "LibTorch intra-op threads per computing thread; 0 = usable cores - 1 (at least 1), leaving a core to gRPC");
+ABSL_FLAG(int32_t, blas_threads, 0, "OpenBLAS threads (its own pool, used by Linear layers); 0 = --intra_op_threads' value");
 ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30), "On SIGTERM/SIGINT, how long accepted requests may take to finish before exit");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "Largest gRPC request/response message in bytes");
 ABSL_FLAG(bool, strict_readiness, true, "Ready only when every model of the repository is ready (false: when at least one is)");
@@ -114,16 +117,22 @@ int main(int argc, char** argv) {
   if (!std::filesystem::is_directory(repository_dir, ec)) {
     return Fail(absl::StrCat("--model_repository ", repository_dir, " is not a folder"));
   }
-  if (threads < 0) return Fail("--intra_op_threads must be >= 0 (0 = all cores)");
+  if (threads < 0) return Fail("--intra_op_threads must be >= 0 (0 = usable cores - 1)");
+  const int blas_threads = absl::GetFlag(FLAGS_blas_threads);
+  if (blas_threads < 0) return Fail("--blas_threads must be >= 0 (0 = --intra_op_threads)");
   if (exit_timeout < absl::ZeroDuration()) return Fail("--exit_timeout must be >= 0");
   if (max_message_bytes < 1024 || max_message_bytes > INT32_MAX) {
     return Fail("--max_message_bytes must be in [1024, 2147483647]");
   }
 
-  // LibTorch defaults to one intra-op thread on some builds; set it explicitly.
-  const int intra_op = threads > 0 ? threads : static_cast<int>(std::thread::hardware_concurrency());
-  at::set_num_threads(std::max(1, intra_op));
-  LogInfo("LibTorch intra-op threads: ", at::get_num_threads());
+  // LibTorch defaults to one intra-op thread on some builds; set it explicitly. The default
+  // leaves a core to gRPC (docs/server.md "Threads" has the measurements behind the rule).
+  const int cores = wtserve::process::UsableCores();
+  const int intra_op = threads > 0 ? threads : wtserve::process::DefaultServingIntraOpThreads(cores);
+  at::set_num_threads(intra_op);
+  LogInfo("LibTorch intra-op threads: ", at::get_num_threads(),
+          threads > 0 ? " (--intra_op_threads)" : absl::StrCat(" (default: ", cores, " usable cores - 1)"), "; ",
+          wtserve::process::SetBlasThreads(blas_threads > 0 ? blas_threads : intra_op));
 
   wtserve::metrics::ServerMetrics metrics;
   std::unique_ptr<wtserve::metrics::HttpExposer> exposer;

@@ -24,6 +24,7 @@
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/process/heap.h"
+#include "server/process/threads.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model folder (<repository>/<model>) to evaluate (required)");
 ABSL_FLAG(int64_t, version, 0, "Version folder to evaluate (0: the highest one)");
@@ -47,8 +48,10 @@ absl::Status Run() {
   if (absl::GetFlag(FLAGS_limit) < 0) return absl::InvalidArgumentError("--limit must be >= 0");
   int64_t threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (threads < 0) return absl::InvalidArgumentError("--intra_op_threads must be >= 0");
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = process::UsableCores();
   at::set_num_threads(static_cast<int>(threads));
+  // OpenBLAS (Linear layers) has its own pool that at::set_num_threads does not reach.
+  std::fprintf(stderr, "%s\n", process::SetBlasThreads(static_cast<int>(threads)).c_str());
 
   auto cfg = runtime::ReadModelConfig(model_dir);
   if (!cfg.ok()) return cfg.status();
