@@ -7,47 +7,25 @@ process CPU time per call).
 Run with Debian's /usr/bin/python3 (python3-torch, python3-pywt).
 """
 
-import argparse
 import json
-import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests" / "reference"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "common"))
 import wtconv_ref  # noqa: E402
+from pytiming import parse_args, time_call  # noqa: E402
 
 SHAPES = [(96, 56), (384, 14)]
 BATCHES = [1, 32]
 LEVELS = range(1, 6)
 
 
-def time_call(fn, min_time):
-    """Returns (wall seconds, process CPU seconds) per call."""
-    fn()  # warm-up
-    iterations, start, cpu_start = 0, time.perf_counter(), time.process_time()
-    while True:
-        fn()
-        iterations += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_time:
-            return elapsed / iterations, (time.process_time() - cpu_start) / iterations
-
-
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=int(os.environ.get("WTSERVE_THREADS", os.cpu_count())))
-    parser.add_argument("--min-time", type=float, default=0.5)
-    parser.add_argument("--repetitions", type=int, default=3)
-    parser.add_argument("--filter", default="", help="only shapes whose 'C=..,HW=..,N=..,L=..' contains this")
-    args = parser.parse_args()
-    if args.threads < 1:
-        parser.error("--threads must be >= 1")
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
+    args = parse_args(__doc__.splitlines()[0], "only shapes whose 'C=..,HW=..,N=..,L=..' contains this")
     results = []
     with torch.inference_mode():
         for (c, hw) in SHAPES:

@@ -9,16 +9,14 @@
 #include <cstring>
 #include <iostream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 
-#include "server/nn/wtconv/fused_haar_cpu.h"
+#include "bench/common/bench_setup.h"
 #include "server/nn/wtconv/wtconv2d.h"
-#include "server/process/heap.h"
 
 namespace {
 
@@ -28,10 +26,7 @@ using wtserve::nn::WTConv2dOptions;
 at::Device g_device = at::kCPU;
 at::ScalarType g_dtype = at::kFloat;
 
-void Sync() {
-  // Device-generic: on CUDA, reading a scalar waits for the queued kernels.
-  if (g_device.is_cuda()) at::zeros({1}, at::TensorOptions().device(g_device)).item<float>();
-}
+void Sync() { wtserve::bench::SyncDevice(g_device); }
 
 at::Tensor Input(const benchmark::State& state, bool channels_last = false) {
   const int64_t c = state.range(0), hw = state.range(1), n = state.range(2);
@@ -113,55 +108,13 @@ BENCHMARK(BM_WTConvGeneral)->Apply(WTConvShapes)->UseRealTime()->Unit(benchmark:
 BENCHMARK(BM_Depthwise7x7)->Apply(ConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_Depthwise7x7NHWC)->Apply(ConvShapes)->UseRealTime()->Unit(benchmark::kMillisecond);
 
-// Removes --name=value from argv (before Google Benchmark sees it) and returns value or "".
-std::string TakeFlag(int* argc, char** argv, const char* name) {
-  const std::string prefix = std::string("--") + name + "=";
-  std::string value;
-  int out = 1;
-  for (int i = 1; i < *argc; ++i) {
-    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
-      value = argv[i] + prefix.size();
-    } else {
-      argv[out++] = argv[i];
-    }
-  }
-  *argc = out;
-  return value;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  // As wtserve runs (server/process/heap.h); scripts/bench-wtconv.sh gives the Python reference
-  // the same glibc settings.
-  if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
-    std::cerr << "wtconv_bench: " << refused << "\n";
-    return 1;
-  }
-  std::string threads = TakeFlag(&argc, argv, "threads");
-  if (threads.empty() && std::getenv("WTSERVE_THREADS") != nullptr) threads = std::getenv("WTSERVE_THREADS");
-  const int n_threads = threads.empty() ? static_cast<int>(std::thread::hardware_concurrency()) : std::atoi(threads.c_str());
-  if (n_threads < 1) {
-    std::cerr << "wtconv_bench: --threads must be >= 1, got '" << threads << "'\n";
-    return 2;
-  }
-  const std::string device = TakeFlag(&argc, argv, "device");
-  if (!device.empty()) g_device = at::Device(device);
-  const std::string dtype = TakeFlag(&argc, argv, "dtype");
-  if (dtype == "bfloat16") {
-    g_dtype = at::kBFloat16;
-  } else if (dtype == "float16") {
-    g_dtype = at::kHalf;
-  } else if (!dtype.empty() && dtype != "float32") {
-    std::cerr << "wtconv_bench: --dtype must be float32, bfloat16 or float16, got '" << dtype << "'\n";
-    return 2;
-  }
-  at::set_num_threads(n_threads);
-  benchmark::AddCustomContext("torch_threads", std::to_string(at::get_num_threads()));
-  benchmark::AddCustomContext("device", g_device.str());
-  benchmark::AddCustomContext("heap", "mmap_threshold 256 MiB, trim_threshold 1 GiB (server/process/heap.h)");
-  benchmark::AddCustomContext("dtype", std::string(c10::toString(g_dtype)));
-  benchmark::AddCustomContext("fused_haar_isa", wtserve::nn::detail::FusedHaarIsa());
+  wtserve::bench::BenchSetup setup;
+  if (const int rc = wtserve::bench::SetUpBenchmark("wtconv_bench", &argc, argv, &setup); rc != 0) return rc;
+  g_device = setup.device;
+  g_dtype = setup.dtype;
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();

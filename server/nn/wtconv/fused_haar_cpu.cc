@@ -7,6 +7,7 @@
 
 #include <ATen/Functions.h>
 #include <ATen/Parallel.h>
+#include <ATen/record_function.h>
 #include <c10/util/Exception.h>
 
 #include "server/nn/wtconv/fused_haar_kernel.h"
@@ -79,10 +80,18 @@ WorkSplit Split(int64_t n, int64_t c, int64_t rows) {
   return s;
 }
 
+// Below this many input floats a pass runs on the calling thread: waking the intra-op team
+// costs more than it saves (wtconvnext_fmnist at batch 1: 3-25 K floats per pass).
+constexpr int64_t kSerialBelowFloats = int64_t{1} << 15;
+
 // body(image, first channel, channels, first row, end row) for every task, on LibTorch's
-// intra-op threads.
-void ParallelTasks(int64_t n, int64_t c, int64_t rows,
+// intra-op threads. `floats`: the size of the pass's input.
+void ParallelTasks(int64_t n, int64_t c, int64_t rows, int64_t floats,
                    const std::function<void(int64_t, int64_t, int64_t, int64_t, int64_t)>& body) {
+  if (floats < kSerialBelowFloats) {
+    for (int64_t image = 0; image < n; ++image) body(image, 0, c, 0, rows);
+    return;
+  }
   const WorkSplit s = Split(n, c, rows);
   const int64_t per_image = s.slices * s.chunks;
   at::parallel_for(0, n * per_image, 1, [&](int64_t begin, int64_t end) {
@@ -123,6 +132,8 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
   TORCH_CHECK(k <= kFusedHaarMaxKernel && p.base_weight.size(3) == k, "FusedHaarForwardCpu: kernel ", k, "x",
               p.base_weight.size(3), " not supported");
   const FusedHaarKernels& kernels = Kernels(isa);
+  // Named in LibTorch's profiler (bench/models --profile), which sees only aten ops otherwise.
+  RECORD_FUNCTION("wtserve::fused_haar_wtconv2d", std::vector<c10::IValue>());
   constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
   const at::Tensor x = x_in.contiguous(kNhwc);
   const int64_t n = x.size(0);
@@ -160,7 +171,7 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
     at::Tensor low = at::empty({n, c, h, w}, x.options().memory_format(kNhwc));
     const float* src = in.data_ptr<float>();
     float* dst = low.data_ptr<float>();
-    ParallelTasks(n, c, h, [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
+    ParallelTasks(n, c, h, in.numel(), [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
       kernels.lowpass_rows(src + image * height * width * c + c0, height, width, channels, c,
                            dst + image * h * w * c + c0, begin, end);
     });
@@ -185,7 +196,7 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
     const float* in_data = in.data_ptr<float>();
     const float* ll_data = next.defined() ? next.data_ptr<float>() : nullptr;
     float* out_data = out.data_ptr<float>();
-    ParallelTasks(n, c, h, [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
+    ParallelTasks(n, c, h, in.numel(), [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
       FusedLevelArgs a = args;
       a.channels = channels;
       a.in = in_data + image * height * width * c + c0;
