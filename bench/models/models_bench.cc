@@ -4,7 +4,7 @@
 // Python reference (bench/models/bench_ref.py) with the same threads and prints the ratios.
 //
 //   models_bench [--threads=N] [--device=cpu|cuda] [--dtype=float32|bfloat16|float16]
-//                [--profile=ARCH:BATCH]
+//                [--batch_sizes=LIST] [--profile=ARCH:BATCH]
 //                [Google Benchmark flags]
 // --threads: LibTorch intra-op and OpenBLAS threads (default $WTSERVE_THREADS, else the usable
 // cores). --profile: instead of benchmarking, run one warm forward of ARCH at BATCH under
@@ -93,14 +93,35 @@ void BM_Forward(benchmark::State& state) {
                  " N=" + std::to_string(batch));
 }
 
+// Batch sizes per case: 1, 8, 32 at 224x224 and 1, 8, 64 for the compact pair, or the
+// --batch_sizes list for every case (scripts/bench-serving.sh passes the sizes the server formed).
+std::vector<int64_t> g_batch_sizes;
+
 void Cases(benchmark::internal::Benchmark* b) {
   for (int64_t i = 0; i < static_cast<int64_t>(kCases.size()); ++i) {
     const bool compact = kCases[i].size == 28;
-    for (int64_t n : compact ? std::vector<int64_t>{1, 8, 64} : std::vector<int64_t>{1, 8, 32}) b->Args({i, n});
+    std::vector<int64_t> batches = compact ? std::vector<int64_t>{1, 8, 64} : std::vector<int64_t>{1, 8, 32};
+    if (!g_batch_sizes.empty()) batches = g_batch_sizes;
+    for (int64_t n : batches) b->Args({i, n});
   }
   b->ArgNames({"case", "N"});
 }
-BENCHMARK(BM_Forward)->Apply(Cases)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// "1,8,13" -> {1, 8, 13}; empty on any malformed or non-positive entry.
+std::vector<int64_t> ParseBatchSizes(const std::string& list) {
+  std::vector<int64_t> sizes;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    const std::string item = list.substr(start, end - start);
+    char* rest = nullptr;
+    const long long v = std::strtoll(item.c_str(), &rest, 10);
+    if (item.empty() || *rest != '\0' || v < 1) return {};
+    sizes.push_back(v);
+    start = end + 1;
+  }
+  return sizes;
+}
 
 // One warm forward under LibTorch's (legacy) profiler; prints the top ops by self CPU time,
 // summed over threads.
@@ -167,6 +188,15 @@ int main(int argc, char** argv) {
   g_device = setup.device;
   g_dtype = setup.dtype;
   if (!profile.empty()) return Profile(profile);
+  if (const std::string list = wtserve::bench::TakeFlag(&argc, argv, "batch_sizes"); !list.empty()) {
+    g_batch_sizes = ParseBatchSizes(list);
+    if (g_batch_sizes.empty()) {
+      std::cerr << "models_bench: --batch_sizes must be a comma-separated list of positive integers\n";
+      return 2;
+    }
+  }
+  // Registered here, after --batch_sizes is known.
+  benchmark::RegisterBenchmark("BM_Forward", BM_Forward)->Apply(Cases)->UseRealTime()->Unit(benchmark::kMillisecond);
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
   benchmark::RunSpecifiedBenchmarks();
