@@ -68,7 +68,8 @@ class ConvNeXtMlpImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [..., dim] -> [..., dim]
   // The same on [N, dim, H, W] (channels_last in practice): fc1 and fc2 as 1x1 convolutions,
   // which LibTorch runs on oneDNN on CPU -- 1.9-5.8x faster than the OpenBLAS SGEMM behind
-  // Linear for ConvNeXt-T's shapes on the 2-core CI machine (docs/models.md). Same parameters.
+  // Linear for ConvNeXt-T's shapes with 2 threads on the 2-core CI machine, about even with one
+  // (docs/models.md). Same parameters.
   torch::Tensor forward_nchw(const torch::Tensor& x);
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
