@@ -118,24 +118,27 @@ void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t
   Zero(body + width * ch, right * ch);
 }
 
+// Which raw bands BandsRow writes.
+enum class BandSet { kHigh, kAll, kLowOnly };
+
 // Raw bands of band row r of `in` (height x width pixels, pixel stride `stride`, `ch` channels)
-// into compact rows [w][ch] starting at `bands`, one every `plane` floats: LH, HL, HH, and LL
-// too when `with_ll` (then LL first). Same association as haar_cpu.cc: LL (a+c) + (b+d),
-// LH (a-c) + (b-d), HL (a+c) - (b+d), HH (a-c) - (b-d).
-void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, int64_t r, bool with_ll,
-              float* bands, int64_t plane) {
+// into rows [w] of pixels `out_stride` floats apart, one row every `plane` floats: kHigh LH, HL,
+// HH; kAll LL, LH, HL, HH; kLowOnly LL. Same association as haar_cpu.cc: LL (a+c) + (b+d),
+// LH (a-c) + (b-d), HL (a+c) - (b+d), HH (a-c) - (b-d); pixels past an odd edge are zeros.
+void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, int64_t r, BandSet set,
+              float* bands, int64_t plane, int64_t out_stride) {
   const int64_t w = (width + 1) / 2;
   const float* top = in + 2 * r * width * stride;
   const bool has_bottom = 2 * r + 1 < height;
-  float* ll_row = with_ll ? bands : nullptr;
-  float* lh_row = with_ll ? bands + plane : bands;
+  float* ll_row = set == BandSet::kHigh ? nullptr : bands;
+  float* lh_row = set == BandSet::kHigh ? bands : set == BandSet::kAll ? bands + plane : nullptr;
   for (int64_t j = 0; j < w; ++j) {
     const bool has_right = 2 * j + 1 < width;
     const float* pa = top + 2 * j * stride;
-    float* ll = ll_row != nullptr ? ll_row + j * ch : nullptr;
-    float* lh = lh_row + j * ch;
-    float* hl = lh + plane;
-    float* hh = hl + plane;
+    float* ll = ll_row != nullptr ? ll_row + j * out_stride : nullptr;
+    float* lh = lh_row != nullptr ? lh_row + j * out_stride : nullptr;
+    float* hl = lh != nullptr ? lh + plane : nullptr;
+    float* hh = lh != nullptr ? hl + plane : nullptr;
     if (has_bottom && has_right) {
       const float* pb = pa + stride;
       const float* pc = pa + width * stride;
@@ -145,9 +148,11 @@ void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_
         const V a = Load<V>(pa + c), b = Load<V>(pb + c), cc = Load<V>(pc + c), d = Load<V>(pd + c);
         const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
         if (ll != nullptr) Store<V>(ll + c, pe + po);
-        Store<V>(lh + c, qe + qo);
-        Store<V>(hl + c, pe - po);
-        Store<V>(hh + c, qe - qo);
+        if (lh != nullptr) {
+          Store<V>(lh + c, qe + qo);
+          Store<V>(hl + c, pe - po);
+          Store<V>(hh + c, qe - qo);
+        }
       });
     } else {
       for (int64_t c = 0; c < ch; ++c) {
@@ -156,9 +161,11 @@ void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_
         const float d = has_right && has_bottom ? pa[width * stride + stride + c] : 0.f;
         const float pe = pa[c] + cc, po = b + d, qe = pa[c] - cc, qo = b - d;
         if (ll != nullptr) ll[c] = pe + po;
-        lh[c] = qe + qo;
-        hl[c] = pe - po;
-        hh[c] = qe - qo;
+        if (lh != nullptr) {
+          lh[c] = qe + qo;
+          hl[c] = pe - po;
+          hh[c] = qe - qo;
+        }
       }
     }
   }
@@ -257,8 +264,8 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     for (int64_t t = 0; t <= k; ++t) {
       const int64_t r = i + t - left;
       if (r < 0 || r >= h || band_slot_row[r % band_slots] == r) continue;
-      BandsRow(a.in, a.height, a.width, ch, ps, r, own_ll, band_ring + (r % band_slots) * bands * padded_band + left * ch,
-               padded_band);
+      BandsRow(a.in, a.height, a.width, ch, ps, r, own_ll ? BandSet::kAll : BandSet::kHigh,
+               band_ring + (r % band_slots) * bands * padded_band + left * ch, padded_band, ch);
       band_slot_row[r % band_slots] = r;
     }
     // conv holds [2 rows][bands][w][ch]; band 0 is LL when own_ll.
@@ -293,29 +300,7 @@ void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int
                  int64_t row_begin, int64_t row_end) {
   const int64_t w = (width + 1) / 2;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    const float* top = in + 2 * r * width * stride;
-    const bool has_bottom = 2 * r + 1 < height;
-    for (int64_t j = 0; j < w; ++j) {
-      const bool has_right = 2 * j + 1 < width;
-      const float* pa = top + 2 * j * stride;
-      float* o = out + (r * w + j) * stride;
-      if (has_bottom && has_right) {
-        const float* pb = pa + stride;
-        const float* pc = pa + width * stride;
-        const float* pd = pc + stride;
-        ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-          using V = decltype(tag);
-          Store<V>(o + c, (Load<V>(pa + c) + Load<V>(pc + c)) + (Load<V>(pb + c) + Load<V>(pd + c)));
-        });
-      } else {
-        for (int64_t c = 0; c < ch; ++c) {
-          const float b = has_right ? pa[stride + c] : 0.f;
-          const float cc = has_bottom ? pa[width * stride + c] : 0.f;
-          const float d = has_right && has_bottom ? pa[width * stride + stride + c] : 0.f;
-          o[c] = (pa[c] + cc) + (b + d);
-        }
-      }
-    }
+    BandsRow(in, height, width, ch, stride, r, BandSet::kLowOnly, out + r * w * stride, 0, stride);
   }
 }
 
