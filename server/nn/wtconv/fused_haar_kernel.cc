@@ -52,24 +52,37 @@ inline void ForEachChannelBlock(int64_t channels, Body body) {
 // Rows are zero-padded copies of one channel slice: a padded row holds (width + k - 1) pixels
 // of `ch` channels (compact), input column col at padded column col + left, so every output
 // column sees all k taps and no tap is clipped; a row outside the image is a row of zeros.
-//
+
+// The taps of a k x k kernel that can meet the image on a height x width map ('same' padding):
+// on maps smaller than the kernel the others only ever meet zero padding and are skipped (the
+// same sums; the deep levels and the compact model's 3x3 stage are mostly such taps).
+struct Taps {
+  int64_t a0, a1, b0, b1;  // rows [a0, a1], columns [b0, b1]
+};
+Taps UsefulTaps(int64_t k, int64_t height, int64_t width) {
+  const int64_t left = (k - 1) / 2;
+  const int64_t a0 = left - (height - 1), a1 = left + height - 1, b0 = left - (width - 1), b1 = left + width - 1;
+  return {a0 > 0 ? a0 : 0, a1 < k - 1 ? a1 : k - 1, b0 > 0 ? b0 : 0, b1 < k - 1 ? b1 : k - 1};
+}
+
 // Output rows r0 .. r0 + kRows - 1, columns [col, col + kCols), channels [c0, c0 + lanes):
 // rows[t] is padded row r0 + t - left (t < k + kRows - 1), weights tap-major with `w_stride`
 // floats per tap, out[i] a row with `out_stride` floats per pixel. One weight vector load feeds
 // kRows * kCols multiply-adds (8 for the 2 x 4 block: 8 accumulators of 16 AVX registers).
 template <typename V, int kRows, int kCols>
-inline void ConvBlock(const float* const* rows, int64_t k, int64_t ch, const float* w, int64_t w_stride,
-                      int64_t col, int64_t c0, const float* init, float* const* out, int64_t out_stride) {
+inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int64_t ch, const float* w,
+                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* const* out,
+                      int64_t out_stride) {
   V acc[kRows][kCols];
   const V start = init != nullptr ? Load<V>(init + c0) : V{};
   for (int i = 0; i < kRows; ++i) {
     for (int j = 0; j < kCols; ++j) acc[i][j] = start;
   }
-  for (int64_t a = 0; a < k; ++a) {
+  for (int64_t a = taps.a0; a <= taps.a1; ++a) {
     const float* wa = w + a * k * w_stride + c0;
     const float* x[kRows];
     for (int i = 0; i < kRows; ++i) x[i] = rows[a + i] + col * ch + c0;
-    for (int64_t b = 0; b < k; ++b) {
+    for (int64_t b = taps.b0; b <= taps.b1; ++b) {
       const V wv = Load<V>(wa + b * w_stride);
       for (int i = 0; i < kRows; ++i) {
         for (int j = 0; j < kCols; ++j) acc[i][j] += wv * Load<V>(x[i] + (b + j) * ch);
@@ -81,21 +94,24 @@ inline void ConvBlock(const float* const* rows, int64_t k, int64_t ch, const flo
   }
 }
 
-// kRows output rows of `width` pixels (+ init per channel) from padded rows. Channel blocks
-// outermost: one block walks the columns left to right, so the cache lines of its sliding
-// (4 + k - 1)-column window stay in L1 across the k * k taps.
+// kRows output rows of `width` pixels (+ init per channel) from padded rows of a map of `height`
+// rows. Channel blocks outermost: one block walks the columns left to right, so the cache lines
+// of its sliding (4 + k - 1)-column window stay in L1 across the k * k taps.
 template <int kRows>
-void ConvRows(const float* const* rows, int64_t k, int64_t width, int64_t ch, const float* w, int64_t w_stride,
-              const float* init, float* const* out, int64_t out_stride) {
+void ConvRows(const float* const* rows, int64_t k, int64_t height, int64_t width, int64_t ch, const float* w,
+              int64_t w_stride, const float* init, float* const* out, int64_t out_stride) {
+  const Taps taps = UsefulTaps(k, height, width);
   ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
     using V = decltype(tag);
     int64_t col = 0;
-    for (; col + 4 <= width; col += 4) ConvBlock<V, kRows, 4>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride);
+    for (; col + 4 <= width; col += 4) {
+      ConvBlock<V, kRows, 4>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    }
     // The one to three columns left over as one block.
     switch (width - col) {
-      case 3: ConvBlock<V, kRows, 3>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
-      case 2: ConvBlock<V, kRows, 2>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
-      case 1: ConvBlock<V, kRows, 1>(rows, k, ch, w, w_stride, col, c0, init, out, out_stride); break;
+      case 3: ConvBlock<V, kRows, 3>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
+      case 2: ConvBlock<V, kRows, 2>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
+      case 1: ConvBlock<V, kRows, 1>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
       default: break;
     }
   });
@@ -248,9 +264,9 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     for (int64_t t = 0; t <= k; ++t) rows[t] = input_row(r + t - left);
     float* out[2] = {a.out + r * a.width * ps, a.out + (r + 1) * a.width * ps};
     if (r + 1 < last) {
-      ConvRows<2>(rows, k, a.width, ch, a.direct_w, ps, a.bias, out, ps);
+      ConvRows<2>(rows, k, a.height, a.width, ch, a.direct_w, ps, a.bias, out, ps);
     } else {
-      ConvRows<1>(rows, k, a.width, ch, a.direct_w, ps, a.bias, out, ps);
+      ConvRows<1>(rows, k, a.height, a.width, ch, a.direct_w, ps, a.bias, out, ps);
     }
   };
   int64_t band_slot_row[kMaxKernel + 1];
@@ -277,9 +293,9 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
       const float* weights = own_ll ? (band == 0 ? a.ll_w : a.band_w + (band - 1) * kk) : a.band_w + band * kk;
       float* out[2] = {conv + band * plane, conv + (bands + band) * plane};
       if (pair) {
-        ConvRows<2>(rows, k, w, ch, weights, ps, nullptr, out, ch);
+        ConvRows<2>(rows, k, h, w, ch, weights, ps, nullptr, out, ch);
       } else {
-        ConvRows<1>(rows, k, w, ch, weights, ps, nullptr, out, ch);
+        ConvRows<1>(rows, k, h, w, ch, weights, ps, nullptr, out, ch);
       }
     }
     // The output rows of these band rows: direct conv, then the synthesis added on top.
