@@ -37,17 +37,17 @@ const FusedHaarKernels& Kernels(const std::string& isa) {
   TORCH_CHECK(false, "FusedHaarForwardCpu: ISA '", isa, "' is not compiled in or not supported by this CPU");
 }
 
-// Tap-major copy [k*k][C] of depthwise weights [C, 1, k, k] (channel c's weights start at
-// first_channel + c * channel_step), each channel times factor[c].
-std::vector<float> TapMajor(const float* w, const float* factor, int64_t c, int64_t kk, int64_t first_channel,
-                            int64_t channel_step, float scalar) {
-  std::vector<float> out(kk * c);
+// Appends to `out` a tap-major copy [k*k][C] of depthwise weights [C, 1, k, k] (channel c's
+// weights start at first_channel + c * channel_step), each channel times factor[...] * scalar.
+void AppendTapMajor(const float* w, const float* factor, int64_t c, int64_t kk, int64_t first_channel,
+                    int64_t channel_step, float scalar, std::vector<float>& out) {
+  const size_t base = out.size();
+  out.resize(base + kk * c);
   for (int64_t ch = 0; ch < c; ++ch) {
     const int64_t src = first_channel + ch * channel_step;
     const float f = factor[src] * scalar;
-    for (int64_t tap = 0; tap < kk; ++tap) out[tap * c + ch] = w[src * kk + tap] * f;
+    for (int64_t tap = 0; tap < kk; ++tap) out[base + tap * c + ch] = w[src * kk + tap] * f;
   }
-  return out;
 }
 
 // Vector lanes of the widest kernel; channel slices are multiples of it.
@@ -113,15 +113,6 @@ std::vector<std::string> FusedHaarIsas() {
   return names;
 }
 
-int64_t FusedLevelScratchFloats(const FusedLevelArgs& args) {
-  // k + 1 padded input rows and a padded zero row; k + 1 slots of 3 (4 with the LL band) padded
-  // band rows and two times as many convolved rows (the layout LevelRows in
-  // fused_haar_kernel.cc uses).
-  const int64_t k = args.kernel, c = args.channels, w = (args.width + 1) / 2;
-  const int64_t bands = args.ll_w != nullptr ? 4 : 3;
-  return (k + 2) * (args.width + k - 1) * c + bands * (k + 1) * (w + k - 1) * c + 2 * bands * w * c;
-}
-
 at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p, const std::string& isa) {
   TORCH_CHECK(x_in.device().is_cpu() && x_in.scalar_type() == at::kFloat && x_in.dim() == 4,
               "FusedHaarForwardCpu: expected a float32 CPU [N, C, H, W] tensor");
@@ -140,7 +131,8 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
 
   // Folded weights (see wtconv2d.cc's forward_haar for the derivation of the factors).
   const at::Tensor base_w = p.base_weight.contiguous(), base_s = p.base_scale.contiguous();
-  const std::vector<float> direct0 = TapMajor(base_w.data_ptr<float>(), base_s.data_ptr<float>(), c, kk, 0, 1, 1.f);
+  std::vector<float> direct0;
+  AppendTapMajor(base_w.data_ptr<float>(), base_s.data_ptr<float>(), c, kk, 0, 1, 1.f, direct0);
   std::vector<float> bias0;
   if (p.base_bias.defined()) {
     const at::Tensor b = p.base_bias.contiguous();
@@ -157,9 +149,7 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
                 "FusedHaarForwardCpu: level ", j, " parameters have the wrong shape");
     level_w[j].reserve(4 * kk * c);
     for (int64_t band = 0; band < 4; ++band) {
-      const std::vector<float> part =
-          TapMajor(w.data_ptr<float>(), s.data_ptr<float>(), c, kk, band, 4, static_cast<float>(cj / m));
-      level_w[j].insert(level_w[j].end(), part.begin(), part.end());
+      AppendTapMajor(w.data_ptr<float>(), s.data_ptr<float>(), c, kk, band, 4, static_cast<float>(cj / m), level_w[j]);
     }
   }
 
@@ -207,7 +197,7 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
       a.ll = ll_data != nullptr ? ll_data + image * h * w * c + c0 : nullptr;
       a.out = out_data + image * height * width * c + c0;
       // Uninitialised: every slot is written before it is read.
-      const std::unique_ptr<float[]> scratch(new float[FusedLevelScratchFloats(a)]);
+      const std::unique_ptr<float[]> scratch(new float[kernels.level_scratch_floats(a)]);
       kernels.level_rows(a, begin, end, scratch.get());
     });
     next = out;

@@ -230,20 +230,40 @@ void SynthesisRow(const float* ll, int64_t ll_stride, const float* v, int64_t pl
 
 constexpr int64_t kMaxKernel = 64;
 
+// Where LevelRows keeps its rows in the scratch buffer: k + 1 padded input rows, one padded
+// zero row, k + 1 slots of `bands` padded band rows, 2 x `bands` convolved band rows. One
+// function for LevelRows and for the caller's allocation (LevelScratchFloats).
+struct ScratchLayout {
+  int64_t padded_in, padded_band, bands, in_ring, zero_row, band_ring, conv, total;  // floats / offsets
+};
+ScratchLayout Layout(const FusedLevelArgs& a) {
+  const int64_t k = a.kernel, ch = a.channels, w = (a.width + 1) / 2;
+  ScratchLayout l;
+  l.padded_in = (a.width + k - 1) * ch;
+  l.padded_band = (w + k - 1) * ch;
+  l.bands = a.ll_w != nullptr ? 4 : 3;  // with ll_w the LL band is made and convolved here too
+  l.in_ring = 0;
+  l.zero_row = l.in_ring + (k + 1) * l.padded_in;
+  l.band_ring = l.zero_row + l.padded_in;
+  l.conv = l.band_ring + (k + 1) * l.bands * l.padded_band;
+  l.total = l.conv + 2 * l.bands * w * ch;
+  return l;
+}
+
+int64_t LevelScratchFloats(const FusedLevelArgs& a) { return Layout(a).total; }
+
 void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, float* scratch) {
   const int64_t k = a.kernel, left = (k - 1) / 2, ch = a.channels, ps = a.stride, kk = k * k * ps;
   const int64_t h = (a.height + 1) / 2, w = (a.width + 1) / 2;
-  const int64_t padded_in = (a.width + k - 1) * ch, padded_band = (w + k - 1) * ch;
+  const ScratchLayout layout = Layout(a);
+  const int64_t padded_in = layout.padded_in, padded_band = layout.padded_band, bands = layout.bands;
   // With ll_w the LL band is made and convolved here too (the deepest level), else LL comes in.
   const bool own_ll = a.ll_w != nullptr;
-  const int64_t bands = own_ll ? 4 : 3;
-  // Scratch (FusedLevelScratchFloats counts the same): k + 1 padded input rows, one padded zero
-  // row, k + 1 slots of `bands` padded band rows, 2 x `bands` convolved band rows.
   const int64_t in_slots = k + 1, band_slots = k + 1, plane = w * ch;
-  float* in_ring = scratch;
-  float* zero_row = in_ring + in_slots * padded_in;
-  float* band_ring = zero_row + padded_in;
-  float* conv = band_ring + band_slots * bands * padded_band;
+  float* in_ring = scratch + layout.in_ring;
+  float* zero_row = scratch + layout.zero_row;
+  float* band_ring = scratch + layout.band_ring;
+  float* conv = scratch + layout.conv;
   Zero(zero_row, padded_in);
   int64_t in_slot_row[kMaxKernel + 1];
   for (int64_t s = 0; s < in_slots; ++s) in_slot_row[s] = -1;
@@ -323,11 +343,11 @@ void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int
 }  // namespace
 
 #if WTSERVE_KERNEL_ISA == 512
-FusedHaarKernels FusedHaarKernelsAvx512() { return {"avx512", &LevelRows, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsAvx512() { return {"avx512", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #elif WTSERVE_KERNEL_ISA == 256
-FusedHaarKernels FusedHaarKernelsAvx2() { return {"avx2", &LevelRows, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsAvx2() { return {"avx2", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #else
-FusedHaarKernels FusedHaarKernelsBaseline() { return {"baseline", &LevelRows, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsBaseline() { return {"baseline", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #endif
 
 }  // namespace wtserve::nn::detail

@@ -37,13 +37,13 @@ struct FusedLevelArgs {
   float* out = nullptr;             // [height][width][stride], not overlapping the inputs
 };
 
-// Floats of scratch memory FusedLevelRows needs (ring buffers of padded rows, convolved rows).
-int64_t FusedLevelScratchFloats(const FusedLevelArgs& args);
-
 // Band rows [row_begin, row_end) of ceil(height/2): writes output rows 2*row_begin up to
-// min(2*row_end, height). `scratch` holds FusedLevelScratchFloats(args) floats, private to the
+// min(2*row_end, height). `scratch` holds level_scratch_floats(args) floats, private to the
 // caller.
 using FusedLevelRowsFn = void (*)(const FusedLevelArgs& args, int64_t row_begin, int64_t row_end, float* scratch);
+// Floats of scratch memory the level kernel needs for `args` (its ring buffers of padded rows and
+// convolved rows); defined next to the kernel that lays them out.
+using FusedLevelScratchFn = int64_t (*)(const FusedLevelArgs& args);
 
 // Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `channels` channels of `in`
 // [height][width][stride] into `out` [ceil(height/2)][ceil(width/2)][stride], band rows
@@ -54,6 +54,7 @@ using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t widt
 struct FusedHaarKernels {
   const char* isa;  // "avx512", "avx2" or "baseline"
   FusedLevelRowsFn level_rows;
+  FusedLevelScratchFn level_scratch_floats;
   HaarLowpassRowsFn lowpass_rows;
 };
 
