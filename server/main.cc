@@ -27,6 +27,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
+#include "server/api/drain.h"
 #include "server/api/inference_service.h"
 #include "server/api/server_state.h"
 #include "server/metrics/http_exposer.h"
@@ -188,16 +189,7 @@ int main(int argc, char** argv) {
   state.BeginShutdown();
   // A load still running finishes first; its models are then drained with the others.
   loader.join();
-  // Drains every batcher: accepted requests run and are answered (UNAVAILABLE past the deadline).
-  repository.ShutdownAll(deadline);
-  // Answered calls are still sending their responses, and open streams may still be used (new
-  // requests on them are refused): wait for every call to complete, then close at once. gRPC's
-  // own graceful shutdown would instead answer late arrivals CANCELLED, not UNAVAILABLE.
-  LogInfo("accepted requests answered; waiting for open calls to complete");
-  if (!service.WaitForCalls(deadline)) {
-    LogError("exit timeout: cancelling the calls still open");
-  }
-  server->Shutdown(std::chrono::system_clock::now());
+  wtserve::api::DrainAndClose(repository, service, *server, deadline);
   service.JoinBackgroundTasks();
   LogInfo("stopped");
   return 0;

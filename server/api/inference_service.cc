@@ -58,6 +58,8 @@ class CountedReactor final : public grpc::ServerUnaryReactor {
   InferenceService* const service_;
 };
 
+}  // namespace
+
 // One ModelStreamInfer call: requests are read one after another and answered in completion
 // order (responses carry the request id), one write in flight at a time. Finishes once the client
 // half-closed (or the call was cancelled) and every accepted request has been answered.
@@ -66,8 +68,20 @@ class StreamReactor final
  public:
   StreamReactor(InferenceService* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx) {
-    service_->CallStarted();
+    const bool closing = service_->StreamStarted(this);
     StartRead(&incoming_);
+    if (closing) Close();
+  }
+
+  // The server is closing: once every accepted request has been answered, end the stream with
+  // UNAVAILABLE (the client reconnects elsewhere) instead of waiting for the client to end it.
+  // Called with the service's stream registry locked, so `this` is alive.
+  void Close() {
+    {
+      absl::MutexLock lock(&mu_);
+      closing_ = true;
+    }
+    Progress();
   }
 
   void OnReadDone(bool ok) override {
@@ -108,6 +122,10 @@ class StreamReactor final
           }
           Progress();
         });
+    {
+      absl::MutexLock lock(&mu_);
+      if (finished_) return;  // a read after Finish is not allowed
+    }
     StartRead(&incoming_);
   }
 
@@ -124,14 +142,14 @@ class StreamReactor final
   }
 
   void OnDone() override {
-    service_->CallDone();
+    service_->StreamDone(this);
     delete this;
   }
 
  private:
   // Starts the next write or finishes the call; decided under the lock, done outside it.
   void Progress() {
-    enum { kNothing, kWrite, kFinish } action = kNothing;
+    enum { kNothing, kWrite, kFinish, kClose } action = kNothing;
     {
       absl::MutexLock lock(&mu_);
       if (finished_ || writing_) return;
@@ -140,13 +158,17 @@ class StreamReactor final
         current_ = std::move(queue_.front());
         queue_.pop_front();
         action = kWrite;
-      } else if (reads_done_ && pending_ == 0) {
+      } else if (pending_ == 0 && (reads_done_ || closing_)) {
         finished_ = true;
-        action = kFinish;
+        action = reads_done_ ? kFinish : kClose;
       }
     }
     if (action == kWrite) StartWrite(&current_);
     if (action == kFinish) Finish(grpc::Status::OK);
+    if (action == kClose) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                          "the server is shutting down; open a new stream to another instance"));
+    }
   }
 
   InferenceService* const service_;
@@ -161,9 +183,8 @@ class StreamReactor final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  bool closing_ ABSL_GUARDED_BY(mu_) = false;
 };
-
-}  // namespace
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -217,6 +238,27 @@ void InferenceService::CallStarted() {
 void InferenceService::CallDone() {
   absl::MutexLock lock(&calls_mu_);
   --active_calls_;
+}
+
+bool InferenceService::StreamStarted(StreamReactor* stream) {
+  absl::MutexLock lock(&calls_mu_);
+  ++active_calls_;
+  open_streams_.insert(stream);
+  return streams_closing_;
+}
+
+void InferenceService::StreamDone(StreamReactor* stream) {
+  absl::MutexLock lock(&calls_mu_);
+  open_streams_.erase(stream);
+  --active_calls_;
+}
+
+void InferenceService::CloseStreams() {
+  // Close() only starts the final write: gRPC reports OnDone (which takes calls_mu_) later, on
+  // one of its own threads, so holding the lock here keeps every stream alive without deadlock.
+  absl::MutexLock lock(&calls_mu_);
+  streams_closing_ = true;
+  for (StreamReactor* stream : open_streams_) stream->Close();
 }
 
 bool InferenceService::WaitForCalls(absl::Time deadline) {

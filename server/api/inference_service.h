@@ -19,6 +19,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +30,8 @@
 #include "server/runtime/model_repository.h"
 
 namespace wtserve::api {
+
+class StreamReactor;  // one ModelStreamInfer call (inference_service.cc)
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
@@ -49,6 +52,15 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   bool WaitForCalls(absl::Time deadline);
   void CallStarted();
   void CallDone();
+
+  // Ends every ModelStreamInfer stream, open now or opened later, with UNAVAILABLE as soon as
+  // its accepted requests are answered. Used at shutdown after the batchers drained: an idle
+  // stream would otherwise hold the process until --exit_timeout.
+  void CloseStreams();
+  // Stream bookkeeping (each stream counts as a call). StreamStarted returns whether streams are
+  // being closed already.
+  bool StreamStarted(StreamReactor* stream);
+  void StreamDone(StreamReactor* stream);
 
   // Validates and queues one inference request; calls `done` exactly once (inline on errors
   // found before queueing, else on a batcher thread) after filling `response` on success.
@@ -106,6 +118,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
 
   absl::Mutex calls_mu_;
   int active_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;
+  absl::flat_hash_set<StreamReactor*> open_streams_ ABSL_GUARDED_BY(calls_mu_);
+  bool streams_closing_ ABSL_GUARDED_BY(calls_mu_) = false;
 
   struct Task {
     std::thread thread;

@@ -6,6 +6,7 @@ void ServerState::SetHealthService(grpc::HealthCheckServiceInterface* health) {
   {
     absl::MutexLock lock(&health_mu_);
     health_ = health;
+    published_serving_.reset();
   }
   Update();
 }
@@ -18,10 +19,14 @@ void ServerState::MarkStartupDone() {
 void ServerState::BeginShutdown() {
   shutting_down_.store(true);
   absl::MutexLock lock(&health_mu_);
-  if (health_ != nullptr) {
-    health_->SetServingStatus("", false);
-    health_->SetServingStatus(kInferenceServiceName, false);
-  }
+  Publish(false);
+}
+
+void ServerState::Publish(bool serving) {
+  if (health_ == nullptr || published_serving_ == serving) return;
+  health_->SetServingStatus("", serving);
+  health_->SetServingStatus(kInferenceServiceName, serving);
+  published_serving_ = serving;
 }
 
 bool ServerState::ready() const {
@@ -32,11 +37,7 @@ void ServerState::Update() {
   // Read readiness under the health lock, so that a concurrent BeginShutdown cannot be
   // overwritten by an older "ready" value.
   absl::MutexLock lock(&health_mu_);
-  const bool serving = ready();
-  if (health_ != nullptr) {
-    health_->SetServingStatus("", serving);
-    health_->SetServingStatus(kInferenceServiceName, serving);
-  }
+  Publish(ready());
 }
 
 }  // namespace wtserve::api

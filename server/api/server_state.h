@@ -7,6 +7,7 @@
 #define WTSERVE_SERVER_API_SERVER_STATE_H_
 
 #include <atomic>
+#include <optional>
 
 #include <grpcpp/health_check_service_interface.h>
 
@@ -44,6 +45,12 @@ class ServerState {
   std::atomic<bool> shutting_down_{false};
   absl::Mutex health_mu_;  // orders SetServingStatus calls
   grpc::HealthCheckServiceInterface* health_ ABSL_GUARDED_BY(health_mu_) = nullptr;
+  // What the health service was last told (unset until the first publish). gRPC's default
+  // service sends every SetServingStatus call to every Watch, changed or not, so only changes
+  // are passed on: a watcher sees NOT_SERVING once at shutdown, not once per model unloaded.
+  std::optional<bool> published_serving_ ABSL_GUARDED_BY(health_mu_);
+
+  void Publish(bool serving) ABSL_EXCLUSIVE_LOCKS_REQUIRED(health_mu_);
 };
 
 }  // namespace wtserve::api

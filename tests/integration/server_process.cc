@@ -126,6 +126,15 @@ bool ServerProcess::WaitForMetric(const std::string& name, const std::string& la
   return true;
 }
 
+bool ServerProcess::WaitForLog(const std::string& text, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (Log().find(text) == std::string::npos) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));  // poll interval
+  }
+  return true;
+}
+
 int ServerProcess::WaitForExit(std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (pid_ > 0) {

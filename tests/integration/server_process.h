@@ -36,6 +36,8 @@ class ServerProcess {
   // whether it did. The condition is the server's own state, so this is not a sleep.
   bool WaitForMetric(const std::string& name, const std::string& labels, double value,
                      std::chrono::seconds timeout = std::chrono::seconds(30));
+  // Polls the server's log until it contains `text` or `timeout` passes; returns whether it did.
+  bool WaitForLog(const std::string& text, std::chrono::seconds timeout);
   // Health status now (UNKNOWN if the call fails).
   grpc::health::v1::HealthCheckResponse::ServingStatus Health();
 
