@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/nn/exception_text.h"
 
 namespace wtserve::runtime {
 
@@ -45,13 +46,6 @@ bool Compatible(const at::Tensor& a, const at::Tensor& b) {
          a.sizes().slice(1) == b.sizes().slice(1);
 }
 
-std::string ExceptionMessage(const std::exception& e) {
-  // c10::Error::what() carries a C++ backtrace that callers do not need.
-  if (const auto* c10_error = dynamic_cast<const c10::Error*>(&e)) {
-    return c10_error->what_without_backtrace();
-  }
-  return e.what();
-}
 
 }  // namespace
 
@@ -367,7 +361,7 @@ void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
   } catch (const std::exception& e) {
     output = absl::InternalError(absl::StrCat("model '", options_.model_name,
                                               "' failed on instance ", instance, ": ",
-                                              ExceptionMessage(e)));
+                                              nn::ExceptionText(e)));
   } catch (...) {
     output = absl::InternalError(absl::StrCat("model '", options_.model_name,
                                               "' failed on instance ", instance,

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "server/nn/exception_text.h"
 #include "server/nn/models/checkpoint.h"
 #include "server/nn/models/registry.h"
 #include "server/nn/models/torchscript.h"
@@ -53,7 +54,7 @@ absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> BuildNetwork(const config::M
     return network;
   } catch (const std::exception& e) {
     // c10::Error derives from std::exception; the nn layer names the file in its messages.
-    return absl::InvalidArgumentError(absl::StrCat(model_file, ": ", e.what()));
+    return absl::InvalidArgumentError(absl::StrCat(model_file, ": ", nn::ExceptionText(e)));
   }
 }
 
@@ -166,7 +167,7 @@ absl::StatusOr<at::Tensor> LoadedModel::Forward(const at::Tensor& images) const 
     }
     return logits.to(at::kCPU, at::kFloat).contiguous();
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("model execution failed: ", e.what()));
+    return absl::InternalError(absl::StrCat("model execution failed: ", nn::ExceptionText(e)));
   }
 }
 
@@ -225,7 +226,8 @@ absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
       }
     } catch (const std::exception& e) {
       return absl::FailedPreconditionError(
-          absl::StrCat(model_file, ": cannot place the model on ", device.str(), ": ", e.what()));
+          absl::StrCat(model_file, ": cannot place the model on ", device.str(), ": ",
+                       nn::ExceptionText(e)));
     }
     loaded.networks.push_back(std::make_shared<const LoadedModel>(
         *std::move(network), device, dtype, cfg.optimization().channels_last(),

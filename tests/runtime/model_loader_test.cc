@@ -147,5 +147,20 @@ TEST_F(ModelLoaderTest, Bf16AndChannelsLastOnCpu) {
   }
 }
 
+// A LibTorch failure inside the network (here a 4x4 stem on a 2x2 image) is reported with its
+// message only: c10::Error::what() would append a C++ backtrace (kilobytes) to the model's
+// RepositoryIndex reason and to the log.
+TEST_F(ModelLoaderTest, NetworkFailuresCarryTheMessageWithoutABacktrace) {
+  auto model = LoadModelForEvaluation(Config(), dir_.string(), 1, nullptr);
+  ASSERT_TRUE(model.ok()) << model.status();
+  auto logits = (*model)->Forward(at::zeros({1, 1, 2, 2}));
+  ASSERT_FALSE(logits.ok());
+  EXPECT_EQ(logits.status().code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(logits.status().message(), HasSubstr("Kernel size can't be greater"));
+  EXPECT_THAT(logits.status().message(), ::testing::Not(HasSubstr("frame #")));
+  EXPECT_THAT(logits.status().message(), ::testing::Not(HasSubstr("Exception raised from")));
+  EXPECT_LT(logits.status().message().size(), 600u) << logits.status().message();
+}
+
 }  // namespace
 }  // namespace wtserve::runtime

@@ -15,6 +15,8 @@
 #include <torch/serialize.h>
 #include <torch/utils.h>
 
+#include "server/nn/exception_text.h"
+
 namespace wtserve::nn {
 namespace {
 
@@ -433,7 +435,7 @@ StateDict ReadStateDict(const std::string& path) {
     PickleMachine machine(static_cast<const char*>(pkl.get()), size, *zip);
     root = machine.Run();
   } catch (const std::exception& e) {
-    throw std::runtime_error(where + e.what());
+    throw std::runtime_error(where + ExceptionText(e));
   }
   if (root->kind != PyObj::Kind::kDict) {
     throw std::runtime_error(where + "top-level object is a " + KindName(root->kind) +
