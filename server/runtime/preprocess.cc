@@ -90,6 +90,70 @@ bool HeaderSize(std::string_view bytes, int64_t* width, int64_t* height, const c
   return false;
 }
 
+// Whether a PNG's chunks run, each whole, to its IEND chunk. Checked before decoding so that a
+// cut-off upload is refused with a reason instead of libpng printing "PNG input buffer is
+// incomplete" to stderr on every such request.
+bool PngIsComplete(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t pos = 8;  // after the signature
+  while (pos + 12 <= n) {
+    const uint64_t length = BigEndian(p + pos, 4);
+    const bool end = std::equal(p + pos + 4, p + pos + 8, "IEND");
+    if (length > n - pos - 12) return false;
+    pos += 12 + static_cast<size_t>(length);  // length, type, data, CRC
+    if (end) return true;
+  }
+  return false;
+}
+
+// Whether a JPEG runs to its end-of-image marker. libjpeg (under cv::imdecode) decodes a
+// truncated file with only a warning and paints the missing rows grey, so a cut-off upload
+// would be classified as if it were whole; PIL refuses such files, and so do we. Walks the
+// marker segments, skipping their payloads (an EXIF thumbnail there has markers of its own),
+// and each scan's entropy-coded data, in which 0xFF is only ever followed by 0x00 (stuffing),
+// a restart marker or another 0xFF (fill); any other marker ends the scan.
+bool JpegIsComplete(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  size_t pos = 2;  // after SOI
+  while (pos + 2 <= n) {
+    if (p[pos] != 0xFF) return false;
+    const unsigned char marker = p[pos + 1];
+    if (marker == 0xFF) {  // fill byte
+      ++pos;
+      continue;
+    }
+    if (marker == 0xD9) return true;  // EOI
+    if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
+      pos += 2;  // markers without a length
+      continue;
+    }
+    if (pos + 4 > n) return false;
+    const uint32_t length = BigEndian(p + pos + 2, 2);
+    if (length < 2) return false;
+    pos += 2 + length;
+    if (marker != 0xDA) continue;
+    // SOS: entropy-coded data up to the next marker.
+    while (pos + 1 < n) {
+      if (p[pos] != 0xFF) {
+        ++pos;
+        continue;
+      }
+      const unsigned char next = p[pos + 1];
+      if (next == 0x00 || (next >= 0xD0 && next <= 0xD7)) {
+        pos += 2;
+      } else if (next == 0xFF) {
+        ++pos;
+      } else {
+        break;
+      }
+    }
+    if (pos + 1 >= n) return false;
+  }
+  return false;
+}
+
 }  // namespace
 
 absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
@@ -193,6 +257,12 @@ absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::M
         absl::StrCat("cannot decode the image: ", format, " of ", width, "x", height,
                      " pixels; at most ", kMaxDecodedPixels, " pixels are accepted"));
   }
+  const bool jpeg = std::string_view(format) == "JPEG";
+  if (jpeg ? !JpegIsComplete(encoded) : !PngIsComplete(encoded)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot decode the image: the ", format, " (", encoded.size(), " bytes) is truncated or ",
+        "damaged (its data does not reach the ", jpeg ? "end-of-image marker" : "IEND chunk", ")"));
+  }
   const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
                        const_cast<char*>(encoded.data()));
   const bool gray = input.dims_size() == 3 && input.dims(0) == 1;
@@ -200,7 +270,8 @@ absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::M
   try {
     decoded = cv::imdecode(buffer, gray ? cv::IMREAD_GRAYSCALE : cv::IMREAD_COLOR);
   } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: ", e.what()));
+    // cv::Exception::what() prefixes the OpenCV source path and line; err is the reason alone.
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: ", e.err));
   }
   if (decoded.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -181,5 +181,36 @@ TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
   EXPECT_THAT(bmp.status().message(), HasSubstr("not a PNG or JPEG"));
 }
 
+// A JPEG cut off part-way decodes in libjpeg with grey rows and only a warning: it must be
+// refused instead (PIL refuses it too). Whole files, progressive ones and files with bytes after
+// the end-of-image marker still decode. A cut-off PNG is refused before libpng sees it (which
+// would print an error line per request).
+TEST(Preprocess, TruncatedImagesAreRefused) {
+  const config::ModelConfig cfg =
+      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const cv::Mat image = Gradient(28, 28, CV_8UC1);
+  std::vector<uchar> progressive_buffer;
+  ASSERT_TRUE(cv::imencode(".jpg", image, progressive_buffer, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
+  const std::string progressive(progressive_buffer.begin(), progressive_buffer.end());
+  for (const std::string& whole : {Encode(image, ".jpg"), progressive}) {
+    EXPECT_TRUE(DecodeImage(whole, cfg.input(0), cfg.input_preprocessing()).ok());
+    EXPECT_TRUE(DecodeImage(whole + "trailing bytes", cfg.input(0), cfg.input_preprocessing()).ok());
+    for (const double kept : {0.6, 0.9, 0.99}) {
+      const std::string cut = whole.substr(0, static_cast<size_t>(kept * whole.size()));
+      auto result = DecodeImage(cut, cfg.input(0), cfg.input_preprocessing());
+      ASSERT_FALSE(result.ok()) << kept;
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(result.status().message(), HasSubstr("truncated"));
+    }
+  }
+  const std::string png = Encode(image, ".png");
+  auto cut_png = DecodeImage(png.substr(0, png.size() * 6 / 10), cfg.input(0),
+                             cfg.input_preprocessing());
+  ASSERT_FALSE(cut_png.ok());
+  EXPECT_EQ(cut_png.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(cut_png.status().message(), HasSubstr("truncated"));
+  EXPECT_TRUE(DecodeImage(png + "trailing bytes", cfg.input(0), cfg.input_preprocessing()).ok());
+}
+
 }  // namespace
 }  // namespace wtserve::runtime
