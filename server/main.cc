@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <ATen/Parallel.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -29,12 +30,14 @@
 #include "common/cli/usage.h"
 #include "server/api/drain.h"
 #include "server/api/inference_service.h"
+#include "server/api/request_parse_interceptor.h"
 #include "server/api/server_state.h"
 #include "server/metrics/http_exposer.h"
 #include "server/metrics/server_metrics.h"
 #include "server/process/heap.h"
 #include "server/process/threads.h"
 #include "server/runtime/log.h"
+#include "server/runtime/log_rate_limit.h"
 #include "server/runtime/model_repository.h"
 
 ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, health, reflection); 0 picks a free one");
@@ -95,6 +98,8 @@ int main(int argc, char** argv) {
                              absl::GetFlag(FLAGS_log_level), "\""));
   }
   wtserve::runtime::SetLogLevel(level);
+  // Libraries on the request path print complaints about bad input to stderr, one per request.
+  wtserve::runtime::RouteStderrThroughRateLimit();
   if (absl::GetFlag(FLAGS_retain_freed_memory)) {
     // Early, so that the models' allocations already follow them (glibc's thresholds are
     // process-wide).
@@ -158,6 +163,11 @@ int main(int argc, char** argv) {
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   builder.RegisterService(&service);
+  {
+    std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
+    factories.push_back(std::make_unique<wtserve::api::RequestParseFailureInterceptorFactory>());
+    builder.experimental().SetInterceptorCreators(std::move(factories));
+  }
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || selected_port == 0) {
     return Fail(absl::StrCat("cannot listen for gRPC on ", HostPort(bind_address, grpc_port)));
