@@ -152,7 +152,8 @@ int main(int argc, char** argv) {
 
   wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
-  wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout);
+  wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout,
+                                        max_message_bytes);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

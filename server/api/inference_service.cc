@@ -60,6 +60,9 @@ class CountedReactor final : public grpc::ServerUnaryReactor {
 
 }  // namespace
 
+// A ModelStreamInferResponse adds to its infer_response one field tag and a length varint.
+constexpr int64_t kStreamWrapperBytes = 1 + 5;
+
 // One ModelStreamInfer call: requests are read one after another and answered in completion
 // order (responses carry the request id), one write in flight at a time. Finishes once the client
 // half-closed (or the call was cancelled) and every accepted request has been answered.
@@ -103,7 +106,7 @@ class StreamReactor final
     grpc::CallbackServerContext* ctx = ctx_;
     service_->Infer(
         *request, absl::Now(), DeadlineOf(ctx),
-        [ctx] { return ctx->IsCancelled(); }, response.get(),
+        [ctx] { return ctx->IsCancelled(); }, response.get(), kStreamWrapperBytes,
         [this, request, response](absl::Status status) {
           ModelStreamInferResponse out;
           if (status.ok()) {
@@ -192,8 +195,13 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 }
 
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
-                                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout)
-    : repository_(repository), state_(state), metrics_(metrics), drain_timeout_(drain_timeout) {}
+                                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
+                                   int64_t max_response_bytes)
+    : repository_(repository),
+      state_(state),
+      metrics_(metrics),
+      drain_timeout_(drain_timeout),
+      max_response_bytes_(max_response_bytes) {}
 
 InferenceService::~InferenceService() { JoinBackgroundTasks(); }
 
@@ -269,7 +277,7 @@ bool InferenceService::WaitForCalls(absl::Time deadline) {
 
 void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
                              absl::Time deadline, std::function<bool()> is_cancelled,
-                             ModelInferResponse* response,
+                             ModelInferResponse* response, int64_t response_overhead,
                              absl::AnyInvocable<void(absl::Status)> done) {
   if (state_->shutting_down()) {
     metrics_->RecordFailure("", "", metrics::kReasonUnavailable);
@@ -307,17 +315,27 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   // Enqueue fails, so ownership moves into the callback only through this shared slot.
   auto shared_done = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
   // `served` outlives the callback: the repository drains a version before releasing it.
+  const int64_t response_limit = max_response_bytes_ - response_overhead;
   absl::Status queued = served->Enqueue(
       std::move(decoded->images), start, deadline, decoded->queue_timeout, std::move(is_cancelled),
-      [served, &request, response, outputs, shared_done](absl::StatusOr<at::Tensor> logits,
-                                                         const runtime::RequestTimings&) {
-        if (!logits.ok()) {
-          (*shared_done)(logits.status());
-          return;
+      [served, &request, response, outputs, shared_done, response_limit](
+          absl::StatusOr<at::Tensor> logits,
+          const runtime::RequestTimings&) -> runtime::ServedModel::Reply {
+        absl::Status status = logits.status();
+        if (status.ok()) {
+          EncodeInferResponse(request, served->version_string(), served->labels(), *outputs,
+                              *logits, response);
+          const int64_t bytes = static_cast<int64_t>(response->ByteSizeLong());
+          if (bytes > response_limit) {
+            response->Clear();
+            status = absl::ResourceExhaustedError(absl::StrCat(
+                "model '", served->config().name(), "' version ", served->version_string(),
+                ": the response is ", bytes, " bytes, more than the server's limit of ",
+                response_limit, " (--max_message_bytes); send fewer images per request or ask "
+                "for fewer outputs"));
+          }
         }
-        EncodeInferResponse(request, served->version_string(), served->labels(), *outputs,
-                            *logits, response);
-        (*shared_done)(absl::OkStatus());
+        return {status, [shared_done, status]() mutable { (*shared_done)(status); }};
       });
   if (!queued.ok()) (*shared_done)(queued);
 }
@@ -413,7 +431,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
                                                        ModelInferResponse* response) {
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   Infer(*request, absl::Now(), DeadlineOf(ctx),
-        [ctx] { return ctx->IsCancelled(); }, response,
+        [ctx] { return ctx->IsCancelled(); }, response, /*response_overhead=*/0,
         [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }

@@ -10,6 +10,7 @@
 #define WTSERVE_SERVER_API_INFERENCE_SERVICE_H_
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -38,9 +39,12 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 class InferenceService final : public inference::GRPCInferenceService::CallbackService {
  public:
   // All pointers must outlive the service. `drain_timeout` bounds how long an unload or reload
-  // waits for the old version's accepted requests.
+  // waits for the old version's accepted requests. `max_response_bytes` is the server's send
+  // limit: a response above it is answered RESOURCE_EXHAUSTED and counted as a failure (gRPC
+  // would fail the send after the request had been counted as a success).
   InferenceService(runtime::ModelRepository* repository, ServerState* state,
-                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout);
+                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
+                   int64_t max_response_bytes);
   ~InferenceService() override;
 
   // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
@@ -65,9 +69,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // Validates and queues one inference request; calls `done` exactly once (inline on errors
   // found before queueing, else on a batcher thread) after filling `response` on success.
   // `request` and `response` must stay alive until then.
+  // `response_overhead` is what the transport message adds around `response` (a stream wraps it
+  // in a ModelStreamInferResponse), counted against the send limit.
   void Infer(const inference::ModelInferRequest& request, absl::Time start, absl::Time deadline,
              std::function<bool()> is_cancelled, inference::ModelInferResponse* response,
-             absl::AnyInvocable<void(absl::Status)> done);
+             int64_t response_overhead, absl::AnyInvocable<void(absl::Status)> done);
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
                                        const inference::ServerLiveRequest* request,
@@ -115,6 +121,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   ServerState* const state_;
   metrics::ServerMetrics* const metrics_;
   const absl::Duration drain_timeout_;
+  const int64_t max_response_bytes_;
 
   absl::Mutex calls_mu_;
   int active_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;

@@ -9,6 +9,7 @@ std::string FailureReason(absl::StatusCode code) {
     case absl::StatusCode::kUnavailable: return kReasonUnavailable;
     case absl::StatusCode::kDeadlineExceeded: return kReasonDeadlineExceeded;
     case absl::StatusCode::kCancelled: return kReasonCancelled;
+    case absl::StatusCode::kResourceExhausted: return kReasonResourceExhausted;
     default: return kReasonInternal;
   }
 }

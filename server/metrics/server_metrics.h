@@ -30,6 +30,7 @@ inline constexpr char kReasonNotFound[] = "not_found";                // unknown
 inline constexpr char kReasonUnavailable[] = "unavailable";  // queue full, timeout, shutdown
 inline constexpr char kReasonDeadlineExceeded[] = "deadline_exceeded";
 inline constexpr char kReasonCancelled[] = "cancelled";
+inline constexpr char kReasonResourceExhausted[] = "resource_exhausted";  // response too large
 inline constexpr char kReasonInternal[] = "internal";  // model execution failed
 
 // The `reason` label of a failed request, from the status it was answered with.

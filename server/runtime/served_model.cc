@@ -108,11 +108,13 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
   request.on_complete = [this, request_start, elements, done = std::move(done)](
                             absl::StatusOr<at::Tensor> logits,
                             const RequestTimings& timings) mutable {
+    Reply reply = done(std::move(logits), timings);
     const absl::Time now = absl::Now();
     const absl::Duration request_time = now - request_start;
+    const bool ok = reply.status.ok();
     {
       absl::MutexLock lock(&stats_mu_);
-      if (logits.ok()) {
+      if (ok) {
         stats_.success.Add(request_time);
         stats_.queue.Add(timings.queue_time);
         stats_.compute_infer.Add(timings.compute_time);
@@ -124,15 +126,15 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
     }
     model_metrics_.queue_duration->Observe(absl::ToDoubleSeconds(timings.queue_time));
     model_metrics_.request_duration->Observe(absl::ToDoubleSeconds(request_time));
-    if (logits.ok()) {
+    if (ok) {
       model_metrics_.request_success->Increment();
       model_metrics_.inference_count->Increment(static_cast<double>(elements));
     } else {
       metrics_->RecordFailure(cfg_.name(), version_string_,
-                              metrics::FailureReason(logits.status().code()));
+                              metrics::FailureReason(reply.status.code()));
     }
     model_metrics_.inflight->Decrement();
-    done(std::move(logits), timings);
+    std::move(reply.send)();
   };
   model_metrics_.inflight->Increment();
   absl::Status status = batcher_->Enqueue(std::move(request));

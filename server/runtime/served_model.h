@@ -52,9 +52,17 @@ struct ModelStatsSnapshot {
 
 class ServedModel : private DynamicBatcherObserver {
  public:
+  // What the front end makes of a finished request: the status its client will get — a response
+  // that cannot be delivered (too large to send, say) is a failure although the model ran — and
+  // the action that delivers it. The statistics and metrics record `status`, then `send` runs, so
+  // a client that has its answer also sees it counted.
+  struct Reply {
+    absl::Status status;
+    absl::AnyInvocable<void() &&> send;
+  };
   // Receives the logits [n, num_classes] (float32, CPU) or the error, with the request's timings.
   using Callback =
-      absl::AnyInvocable<void(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
+      absl::AnyInvocable<Reply(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
 
   // Takes a loaded version (model_loader.h), starts its batcher. `metrics` must outlive this.
   static absl::StatusOr<std::unique_ptr<ServedModel>> Create(config::ModelConfig cfg,

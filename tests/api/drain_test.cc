@@ -125,7 +125,7 @@ class DrainTest : public ::testing::Test {
     state_ = std::make_unique<ServerState>(repository_.get(), true);
     state_->MarkStartupDone();
     service_ = std::make_unique<InferenceService>(repository_.get(), state_.get(), &metrics_,
-                                                  absl::Seconds(30));
+                                                  absl::Seconds(30), int64_t{64} << 20);
   }
   void TearDown() override {
     service_.reset();

@@ -159,5 +159,79 @@ TEST_F(BadInputTest, DamagedImagesAreRefusedAndLoggedBounded) {
   EXPECT_THAT(cut.error_message(), HasSubstr("truncated"));
 }
 
+// A response larger than the server's send limit: gRPC would fail the send (the client sees
+// RESOURCE_EXHAUSTED) after the request had been counted as a success. The server checks the
+// size itself: the client gets RESOURCE_EXHAUSTED with the sizes, and /metrics and
+// ModelStatistics count a failure, not a success.
+TEST(ResponseLimit, ResponseOverTheSendLimitIsAFailureEverywhere) {
+  const std::string root = MakeTempDir("wtserve_response_limit_");
+  WriteFmnistModel(root + "/repo", "labelled",
+                   R"pb(name: "labelled"
+                        architecture { name: "convnext_fmnist" }
+                        max_batch_size: 8
+                        input { name: "images" data_type: TYPE_STRING dims: [1, 28, 28] }
+                        output {
+                          name: "logits"
+                          data_type: TYPE_FP32
+                          dims: [10]
+                          label_filename: "labels.txt"
+                        })pb",
+                   {1});
+  // 1024 bytes: 6 small PNGs fit in a request; their top-10 classes with labels do not fit in a
+  // response.
+  ServerProcess server(root + "/repo", {"--max_message_bytes=1024"});
+  ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::SERVING)) << server.Log();
+  auto request_for = [](int images) {
+    inference::ModelInferRequest r;
+    r.set_model_name("labelled");
+    auto* in = r.add_inputs();
+    in->set_name("images");
+    in->set_datatype("BYTES");
+    in->add_shape(images);
+    cv::Mat flat(28, 28, CV_8UC1, cv::Scalar(60));
+    std::vector<uchar> png;
+    EXPECT_TRUE(cv::imencode(".png", flat, png));
+    for (int i = 0; i < images; ++i) {
+      in->mutable_contents()->add_bytes_contents(std::string(png.begin(), png.end()));
+    }
+    auto* out = r.add_outputs();
+    out->set_name("logits");
+    (*out->mutable_parameters())["classification"].set_int64_param(10);
+    return r;
+  };
+  auto stub = server.Stub();
+  auto infer = [&](const inference::ModelInferRequest& r) {
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    inference::ModelInferResponse response;
+    return stub->ModelInfer(&ctx, r, &response);
+  };
+  const inference::ModelInferRequest big = request_for(6);
+  ASSERT_LT(big.ByteSizeLong(), 1024u);
+  const grpc::Status too_large = infer(big);
+  EXPECT_EQ(too_large.error_code(), StatusCode::RESOURCE_EXHAUSTED) << too_large.error_message();
+  EXPECT_THAT(too_large.error_message(), HasSubstr("--max_message_bytes"));
+  const grpc::Status small = infer(request_for(1));
+  EXPECT_TRUE(small.ok()) << small.error_message();
+
+  const std::string metrics = HttpGet(server.metrics_port(), "/metrics");
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_success_total",
+                        "model=\"labelled\",version=\"1\""),
+            1);
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_failure_total",
+                        "model=\"labelled\",reason=\"resource_exhausted\",version=\"1\""),
+            1);
+  grpc::ClientContext ctx;
+  inference::ModelStatisticsRequest stats_request;
+  stats_request.set_name("labelled");
+  inference::ModelStatisticsResponse stats;
+  ASSERT_TRUE(stub->ModelStatistics(&ctx, stats_request, &stats).ok());
+  ASSERT_EQ(stats.model_stats_size(), 1);
+  EXPECT_EQ(stats.model_stats(0).inference_stats().success().count(), 1u);
+  EXPECT_EQ(stats.model_stats(0).inference_stats().fail().count(), 1u);
+  EXPECT_EQ(stats.model_stats(0).inference_count(), 1u);
+  std::filesystem::remove_all(root);
+}
+
 }  // namespace
 }  // namespace wtserve::testing
