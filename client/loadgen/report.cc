@@ -66,7 +66,9 @@ namespace {
 
 double PerSecond(int64_t count, double seconds) { return seconds > 0 ? static_cast<double>(count) / seconds : 0.0; }
 
-std::string Pct(double fraction) { return absl::StrFormat("%.2f", 100.0 * fraction); }
+std::string Pct(double fraction) {
+  return std::isnan(fraction) ? "n/a" : absl::StrFormat("%.2f", 100.0 * fraction);
+}
 std::string PctOr(const std::optional<double>& v) { return v ? absl::StrFormat("%.1f%%", 100.0 * *v) : "n/a"; }
 
 }  // namespace
@@ -89,16 +91,21 @@ std::string RenderText(const Report& report) {
                                           PerSecond(r.requests_ok, r.elapsed_s), PerSecond(r.images_ok, r.elapsed_s),
                                           r.elapsed_s));
     const LatencySummary& l = m.latency;
-    absl::StrAppend(&out, absl::StrFormat("   latency ms: min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
-                                          1e3 * l.min, 1e3 * l.mean, 1e3 * l.p50, 1e3 * l.p90, 1e3 * l.p95,
-                                          1e3 * l.p99, 1e3 * l.max));
+    if (l.count == 0) {
+      absl::StrAppend(&out, "   latency ms: n/a (no successful request)\n");
+    } else {
+      absl::StrAppend(&out, absl::StrFormat("   latency ms: min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
+                                            1e3 * l.min, 1e3 * l.mean, 1e3 * l.p50, 1e3 * l.p90, 1e3 * l.p95,
+                                            1e3 * l.p99, 1e3 * l.max));
+    }
     std::vector<std::string> codes;
     for (const auto& [code, n] : r.status_counts) codes.push_back(absl::StrCat(code, " ", n));
     absl::StrAppend(&out, "   status codes: ", absl::StrJoin(codes, ", "), "\n");
     for (const auto& [code, message] : r.first_message) absl::StrAppend(&out, "   first ", code, ": ", message, "\n");
     if (m.accuracy) {
       const AccuracyTable& a = *m.accuracy;
-      absl::StrAppend(&out, absl::StrFormat("   accuracy: clean %s%% (%d/%d)", Pct(a.clean.accuracy()), a.clean.correct,
+      absl::StrAppend(&out, absl::StrFormat("   accuracy: clean %s%s (%d/%d)", Pct(a.clean.accuracy()),
+                                            a.clean.total > 0 ? "%" : "", a.clean.correct,
                                             a.clean.total));
       if (auto mean = a.MeanCorruptionAccuracy()) absl::StrAppend(&out, ", mean corruption accuracy ", Pct(*mean), "%");
       if (m.unanswered > 0) absl::StrAppend(&out, "  [", m.unanswered, " items unanswered]");

@@ -33,7 +33,7 @@ LatencySummary Summarize(std::vector<double> latencies) {
 double AccuracyTable::CorruptionAccuracy(size_t c) const {
   double sum = 0;
   for (const Cell& cell : cells[c]) sum += cell.accuracy();
-  return cells[c].empty() ? 0.0 : sum / static_cast<double>(cells[c].size());
+  return cells[c].empty() ? kUndefined : sum / static_cast<double>(cells[c].size());
 }
 
 std::optional<double> AccuracyTable::MeanCorruptionAccuracy() const {
@@ -45,7 +45,7 @@ std::optional<double> AccuracyTable::MeanCorruptionAccuracy() const {
       ++n;
     }
   }
-  if (n == 0) return std::nullopt;
+  if (n == 0 || std::isnan(sum)) return std::nullopt;
   return sum / static_cast<double>(n);
 }
 
@@ -84,8 +84,11 @@ std::optional<CorruptionErrors> ComputeCorruptionErrors(const AccuracyTable& mod
       rel += model.cells[c][s].error() - model.clean.error();
       rel_base += baseline.cells[c][s].error() - baseline.clean.error();
     }
-    out.ce.push_back(err_base > 0 ? std::optional<double>(err / err_base) : std::nullopt);
-    out.relative_ce.push_back(rel_base > 0 ? std::optional<double>(rel / rel_base) : std::nullopt);
+    // NaN (an empty cell) compares false: undefined as well.
+    out.ce.push_back(err_base > 0 && !std::isnan(err) ? std::optional<double>(err / err_base)
+                                                      : std::nullopt);
+    out.relative_ce.push_back(rel_base > 0 && !std::isnan(rel) ? std::optional<double>(rel / rel_base)
+                                                               : std::nullopt);
     in_imagenet_c.push_back(std::find(imagenet_c_names.begin(), imagenet_c_names.end(), model.corruptions[c]) !=
                             imagenet_c_names.end());
   }

@@ -3,6 +3,7 @@
 #define WTSERVE_CLIENT_LOADGEN_STATS_H_
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,17 +15,25 @@ namespace wtserve::loadgen {
 // non-empty.
 double Percentile(const std::vector<double>& sorted, double p);
 
-// Latency summary in seconds. count = 0: every other field is 0.
+// NaN: a statistic of nothing (no successful request, an empty cell) is undefined, not 0; the
+// reports write it as null (JSON), empty (CSV) or n/a (text).
+inline constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
+
+// Latency summary in seconds. count = 0: every other field is kUndefined.
 struct LatencySummary {
   int64_t count = 0;
-  double min = 0, mean = 0, p50 = 0, p90 = 0, p95 = 0, p99 = 0, max = 0;
+  double min = kUndefined, mean = kUndefined, p50 = kUndefined, p90 = kUndefined, p95 = kUndefined,
+         p99 = kUndefined, max = kUndefined;
 };
 LatencySummary Summarize(std::vector<double> latencies_s);
 
-// Correct / total answers of one cell (clean, or one corruption at one severity).
+// Correct / total answers of one cell (clean, or one corruption at one severity). accuracy()
+// and error() are kUndefined for an empty cell (every request of it failed).
 struct Cell {
   int64_t correct = 0, total = 0;
-  double accuracy() const { return total == 0 ? 0.0 : static_cast<double>(correct) / static_cast<double>(total); }
+  double accuracy() const {
+    return total == 0 ? kUndefined : static_cast<double>(correct) / static_cast<double>(total);
+  }
   double error() const { return 1.0 - accuracy(); }
 };
 
@@ -35,9 +44,10 @@ struct AccuracyTable {
   std::vector<int> severities;
   std::vector<std::vector<Cell>> cells;
 
-  // Mean accuracy of corruption c over the severities.
+  // Mean accuracy of corruption c over the severities (kUndefined if any cell is).
   double CorruptionAccuracy(size_t c) const;
-  // Mean over all corruption x severity cells ("mean corruption accuracy"); nullopt if none.
+  // Mean over all corruption x severity cells ("mean corruption accuracy"); nullopt if there are
+  // none or any is undefined.
   std::optional<double> MeanCorruptionAccuracy() const;
 };
 

@@ -169,6 +169,55 @@ TEST(JsonReportTest, ParsesBackWithNullsForNonFiniteValues) {
   EXPECT_EQ(FormatDouble(std::nan("")), "");
 }
 
+// A run in which no request succeeded has no latency and no accuracy: the reports say null
+// (JSON), empty (CSV) and n/a (text), as docs/loadgen.md promises, never 0.
+TEST(JsonReportTest, ZeroSuccessesAreUndefinedNotZero) {
+  Report report;
+  report.config.model = "wt";
+  report.config.severities = {1};
+  report.config.corruptions = {"fog"};
+  ModelReport m;
+  m.model = "wt";
+  m.role = "model";
+  m.run.requests_sent = m.run.requests_failed = 3;
+  m.run.status_counts["UNAVAILABLE"] = 3;
+  m.latency = Summarize({});
+  AccuracyTable a;
+  a.corruptions = {"fog"};
+  a.severities = {1};
+  a.cells = {{Cell{}}};
+  m.accuracy = a;
+  m.unanswered = 3;
+  report.models.push_back(m);
+
+  const nlohmann::json j = nlohmann::json::parse(RenderJson(report));
+  const nlohmann::json& wt = j["models"][0];
+  EXPECT_EQ(wt["latency_ms"]["count"], 0);
+  for (const char* key : {"min", "mean", "p50", "p90", "p95", "p99", "max"}) {
+    EXPECT_TRUE(wt["latency_ms"][key].is_null()) << key;
+  }
+  EXPECT_TRUE(wt["accuracy"]["clean"]["accuracy"].is_null());
+  EXPECT_TRUE(wt["accuracy"]["mean_corruption_accuracy"].is_null());
+  EXPECT_TRUE(wt["accuracy"]["corruptions"][0]["mean_accuracy"].is_null());
+  const std::string text = RenderText(report);
+  EXPECT_THAT(text, HasSubstr("latency ms: n/a"));
+  EXPECT_THAT(text, HasSubstr("clean n/a (0/0)"));
+  EXPECT_THAT(text, ::testing::Not(HasSubstr("min 0.000")));
+  EXPECT_THAT(RenderCsv(report), HasSubstr("wt,model,clean,clean,0,0,0,,,"));
+
+  // An empty cell makes its corruption's CE undefined too.
+  std::string error;
+  AccuracyTable base = a;
+  base.clean = Cell{5, 10};
+  base.cells = {{Cell{2, 10}}};
+  AccuracyTable model = base;
+  model.cells = {{Cell{}}};
+  const auto ce = ComputeCorruptionErrors(model, base, {"fog"}, &error);
+  ASSERT_TRUE(ce.has_value()) << error;
+  EXPECT_FALSE(ce->ce[0].has_value());
+  EXPECT_FALSE(ce->mce.has_value());
+}
+
 data::ImageDataset SmallFmnist(int64_t n) {
   DataOptions options;
   options.samples = n;
