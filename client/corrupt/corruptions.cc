@@ -127,6 +127,24 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corrup
 absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity,
                                 uint64_t seed, uint64_t image_index) {
   if (image.empty()) return absl::InvalidArgumentError("cannot corrupt an empty image");
+  if (image.dims == 3 && image.channels() == 1 && (image.size[2] == 1 || image.size[2] == 3)) {
+    // An H x W x C array (how numpy, and a 3-D cv::Mat built from it, hold an image): the same
+    // bytes as a 2-D image with C interleaved channels. Corrupted as that, returned in its shape.
+    const cv::Mat continuous = image.isContinuous() ? image : image.clone();
+    const cv::Mat interleaved(continuous.size[0], continuous.size[1], CV_8UC(continuous.size[2]),
+                              continuous.data);
+    absl::StatusOr<cv::Mat> out = Corrupt(interleaved, corruption, severity, seed, image_index);
+    if (!out.ok()) return out;
+    const int sizes[3] = {image.size[0], image.size[1], image.size[2]};
+    return out->reshape(1, 3, sizes);
+  }
+  if (image.dims != 2) {
+    std::vector<int> sizes(image.size.p, image.size.p + image.dims);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "corruptions need a 2-D image (rows x cols with 1 or 3 channels) or an H x W x C array "
+        "with C = 1 or 3; got a ", image.dims, "-D array of ", absl::StrJoin(sizes, " x "),
+        " with ", image.channels(), " channel(s)"));
+  }
   if (image.type() != CV_8UC1 && image.type() != CV_8UC3) {
     return absl::InvalidArgumentError(
         absl::StrCat("corruptions need an 8-bit image with 1 (grey) or 3 (RGB) channels; got "
@@ -158,7 +176,7 @@ absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruptio
     // Not expected for valid inputs (the tests cover 1x1 and up); reported, never thrown.
     return absl::InternalError(absl::StrCat("corruption '", Absl(corruption), "' severity ",
                                             severity, " failed on a ", image.rows, "x",
-                                            image.cols, " image: ", e.what()));
+                                            image.cols, " image: ", e.err));
   }
 }
 

@@ -63,15 +63,17 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corrup
                     int severity);
 
 // Corrupts one image.
-//   image:      CV_8UC1 (grayscale) or CV_8UC3 (RGB channel order), any size >= 1x1; it is not
-//               modified.  Pixel values are treated as x/255 in [0, 1].
+//   image:      CV_8UC1 (grayscale) or CV_8UC3 (RGB channel order), any size >= 1x1; or a 3-D
+//               H x W x C array of CV_8UC1 with C = 1 or 3 (numpy's layout), corrupted as the
+//               same pixels and returned in the same shape.  It is not modified.  Pixel values
+//               are treated as x/255 in [0, 1].
 //   corruption: one of CorruptionNames() (exact, lower case).
 //   severity:   1..5.
 //   seed, image_index: together with corruption and severity they fully determine the output
 //               (bit-identical across calls and threads on one build).
 // Returns a new image of the same size and type.
-// Errors: InvalidArgument for an empty image, a type other than CV_8UC1/CV_8UC3, an unknown
-// corruption or a severity outside 1..5.
+// Errors: InvalidArgument for an empty image, another number of dimensions or channels, a type
+// other than CV_8UC1/CV_8UC3, an unknown corruption or a severity outside 1..5.
 absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity,
                                 uint64_t seed, uint64_t image_index);
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <string>
 #include <thread>
@@ -158,6 +159,34 @@ TEST(Corrupt, RejectsBadInputs) {
   EXPECT_EQ(Corrupt(gray, "fog", 0, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Corrupt(gray, "fog", 6, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Corrupt(gray, "FOG", 1, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// An H x W x C array (numpy's layout, as a 3-D cv::Mat) is the same image as the 2-D one with C
+// channels: every corruption gives the same bytes, in the input's shape. Other shapes are
+// InvalidArgument with a message that says what is accepted, never an OpenCV assertion.
+TEST(Corrupt, ThreeDimensionalArraysAreImagesInHwcLayout) {
+  const cv::Mat rgb = testing::SyntheticScene(28, 28);
+  for (const cv::Mat& image : {Gray(rgb), rgb}) {
+    const int sizes[3] = {image.rows, image.cols, image.channels()};
+    const cv::Mat hwc(3, sizes, CV_8UC1, image.data);
+    for (const std::string& name : CorruptionNames()) {
+      const auto out = Corrupt(hwc, name, 3, 1, 0);
+      ASSERT_TRUE(out.ok()) << name << ": " << out.status();
+      ASSERT_EQ(out->dims, 3) << name;
+      EXPECT_EQ(out->size[0], sizes[0]);
+      EXPECT_EQ(out->size[1], sizes[1]);
+      EXPECT_EQ(out->size[2], sizes[2]);
+      const cv::Mat flat = MustCorrupt(image, name, 3);
+      EXPECT_EQ(std::memcmp(out->data, flat.data, flat.total() * flat.elemSize()), 0) << name;
+    }
+  }
+  const int two_channels[3] = {28, 28, 2};
+  const auto bad = Corrupt(cv::Mat(3, two_channels, CV_8UC1, cv::Scalar(5)), "fog", 1, 0, 0);
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("28 x 28 x 2"));
+  const int four_d[4] = {2, 28, 28, 1};
+  EXPECT_EQ(Corrupt(cv::Mat(4, four_d, CV_8UC1, cv::Scalar(5)), "fog", 1, 0, 0).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST(Corrupt, AcceptsNonContinuousInputAndLeavesItAlone) {
