@@ -39,11 +39,26 @@ struct PyObj {
   torch::Tensor tensor;                          // storage (1-D) or tensor
 };
 
-PyRef Make(PyObj::Kind kind) {
-  auto o = std::make_shared<PyObj>();
-  o->kind = kind;
-  return o;
-}
+// Every object a PickleMachine creates, so that it can take them all apart at the end: a
+// hostile pickle can build cycles (a list appended to itself) that shared_ptr alone would leak,
+// and nesting a million deep that a recursive destructor chain would overflow the stack on.
+class ObjectArena {
+ public:
+  ~ObjectArena() {
+    for (const PyRef& o : objects_) {
+      o->items.clear();
+      o->entries.clear();
+    }
+  }
+  PyRef Make(PyObj::Kind kind) {
+    objects_.push_back(std::make_shared<PyObj>());
+    objects_.back()->kind = kind;
+    return objects_.back();
+  }
+
+ private:
+  std::vector<PyRef> objects_;
+};
 
 const char* KindName(PyObj::Kind k) {
   switch (k) {
@@ -75,6 +90,11 @@ const std::map<std::string, at::ScalarType>& StorageTypes() {
   return *types;
 }
 
+// Python ints are arbitrary precision; views of storages are checked in 64 bits without
+// overflow (a wrapped product could let a view past its storage through the bounds check).
+bool MulOverflows(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
+bool AddOverflows(int64_t a, int64_t b, int64_t* out) { return __builtin_add_overflow(a, b, out); }
+
 class PickleMachine {
  public:
   PickleMachine(const char* data, size_t size, caffe2::serialize::PyTorchStreamReader& zip)
@@ -94,9 +114,9 @@ class PickleMachine {
         case '0': Pop(); break;  // POP
         case '1': PopMark(); break;  // POP_MARK
         case '2': Push(Top()); break;  // DUP
-        case 'N': Push(Make(PyObj::Kind::kNone)); break;
+        case 'N': Push(arena_.Make(PyObj::Kind::kNone)); break;
         case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
-          auto o = Make(PyObj::Kind::kBool);
+          auto o = arena_.Make(PyObj::Kind::kBool);
           o->b = op == 0x88;
           Push(o);
           break;
@@ -115,7 +135,7 @@ class PickleMachine {
         case 'G': {  // BINFLOAT (big-endian double)
           uint64_t bits = 0;
           for (int k = 0; k < 8; ++k) bits = (bits << 8) | U8();
-          auto o = Make(PyObj::Kind::kFloat);
+          auto o = arena_.Make(PyObj::Kind::kFloat);
           std::memcpy(&o->f, &bits, sizeof bits);
           Push(o);
           break;
@@ -127,9 +147,9 @@ class PickleMachine {
         case 'U': PushStr(PyObj::Kind::kStr, U8()); break;  // SHORT_BINSTRING
         case 'B': PushStr(PyObj::Kind::kBytes, LittleEndian(4)); break;  // BINBYTES
         case 'C': PushStr(PyObj::Kind::kBytes, U8()); break;  // SHORT_BINBYTES
-        case ')': Push(Make(PyObj::Kind::kTuple)); break;  // EMPTY_TUPLE
+        case ')': Push(arena_.Make(PyObj::Kind::kTuple)); break;  // EMPTY_TUPLE
         case 't': {  // TUPLE
-          auto o = Make(PyObj::Kind::kTuple);
+          auto o = arena_.Make(PyObj::Kind::kTuple);
           o->items = PopMark();
           Push(o);
           break;
@@ -137,15 +157,15 @@ class PickleMachine {
         case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           if (stack_.size() < n) Fail("stack underflow in TUPLE" + std::to_string(n));
-          auto o = Make(PyObj::Kind::kTuple);
+          auto o = arena_.Make(PyObj::Kind::kTuple);
           o->items.assign(stack_.end() - n, stack_.end());
           stack_.resize(stack_.size() - n);
           Push(o);
           break;
         }
-        case ']': Push(Make(PyObj::Kind::kList)); break;  // EMPTY_LIST
+        case ']': Push(arena_.Make(PyObj::Kind::kList)); break;  // EMPTY_LIST
         case 'l': {  // LIST
-          auto o = Make(PyObj::Kind::kList);
+          auto o = arena_.Make(PyObj::Kind::kList);
           o->items = PopMark();
           Push(o);
           break;
@@ -161,9 +181,9 @@ class PickleMachine {
           list.insert(list.end(), vs.begin(), vs.end());
           break;
         }
-        case '}': Push(Make(PyObj::Kind::kDict)); break;  // EMPTY_DICT
+        case '}': Push(arena_.Make(PyObj::Kind::kDict)); break;  // EMPTY_DICT
         case 'd': {  // DICT
-          auto o = Make(PyObj::Kind::kDict);
+          auto o = arena_.Make(PyObj::Kind::kDict);
           SetItems(o, PopMark());
           Push(o);
           break;
@@ -249,12 +269,12 @@ class PickleMachine {
 
   void Push(PyRef o) { stack_.push_back(std::move(o)); }
   void PushInt(int64_t v) {
-    auto o = Make(PyObj::Kind::kInt);
+    auto o = arena_.Make(PyObj::Kind::kInt);
     o->i = v;
     Push(o);
   }
   void PushStr(PyObj::Kind kind, uint64_t n) {
-    auto o = Make(kind);
+    auto o = arena_.Make(kind);
     o->s = Bytes(n);
     Push(o);
   }
@@ -303,7 +323,7 @@ class PickleMachine {
     bool ok = StorageTypes().count(name) > 0;
     for (const char* allowed : kAllowed) ok = ok || name == allowed;
     if (!ok) Fail("unsupported Python global '" + name + "' (not a tensor state dict)");
-    auto o = Make(PyObj::Kind::kGlobal);
+    auto o = arena_.Make(PyObj::Kind::kGlobal);
     o->s = name;
     Push(o);
   }
@@ -322,7 +342,7 @@ class PickleMachine {
   PyRef Call(const std::string& fn, const std::vector<PyRef>& args) {
     if (fn == "collections.OrderedDict" || fn == "builtins.dict") {
       if (!args.empty()) Fail(fn + " with arguments");
-      return Make(PyObj::Kind::kDict);
+      return arena_.Make(PyObj::Kind::kDict);
     }
     if (fn == "torch.jit._pickle.restore_type_tag") {
       if (args.size() != 2) Fail("restore_type_tag expects 2 arguments");
@@ -346,13 +366,19 @@ class PickleMachine {
       for (size_t d = 0; d < sizes.size(); ++d) {
         if (sizes[d] < 0 || strides[d] < 0) Fail("negative size or stride");
         if (sizes[d] == 0) empty = true;
-        last += (sizes[d] - 1) * strides[d];
+      }
+      for (size_t d = 0; d < sizes.size() && !empty; ++d) {
+        int64_t span = 0;
+        if (MulOverflows(sizes[d] - 1, strides[d], &span) || AddOverflows(last, span, &last)) {
+          Fail("tensor view of size " + ShapeOf(sizes) + " and stride " + ShapeOf(strides) +
+               " overflows 64 bits");
+        }
       }
       if (offset < 0 || (!empty && last >= storage.numel())) {
         Fail("tensor view exceeds its storage of " + std::to_string(storage.numel()) +
              " elements");
       }
-      auto o = Make(PyObj::Kind::kTensor);
+      auto o = arena_.Make(PyObj::Kind::kTensor);
       o->tensor = empty ? torch::empty(sizes, storage.options())
                         : storage.as_strided(sizes, strides, offset).clone();
       return o;
@@ -377,7 +403,9 @@ class PickleMachine {
       if (!zip_.hasRecord(record)) Fail("missing tensor record '" + record + "'");
       auto [ptr, nbytes] = zip_.getRecord(record);
       const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype_it->second));
-      if (numel < 0 || static_cast<int64_t>(nbytes) != numel * elem) {
+      int64_t expected_bytes = 0;
+      if (numel < 0 || MulOverflows(numel, elem, &expected_bytes) ||
+          static_cast<int64_t>(nbytes) != expected_bytes) {
         Fail("record '" + record + "' holds " + std::to_string(nbytes) + " bytes, expected " +
              std::to_string(numel) + " x " + std::to_string(elem));
       }
@@ -385,11 +413,19 @@ class PickleMachine {
       if (nbytes) std::memcpy(t.data_ptr(), ptr.get(), nbytes);
       cached = storages_.emplace(key, t).first;
     }
-    auto o = Make(PyObj::Kind::kStorage);
+    auto o = arena_.Make(PyObj::Kind::kStorage);
     o->tensor = cached->second;
     return o;
   }
 
+  static std::string ShapeOf(const std::vector<int64_t>& v) {
+    std::string out = "[";
+    for (size_t k = 0; k < v.size(); ++k) out += (k ? ", " : "") + std::to_string(v[k]);
+    return out + "]";
+  }
+
+  // Declared first: destroyed last, after the stack and memo let go of their references.
+  ObjectArena arena_;
   const char* data_;
   size_t size_;
   size_t pos_ = 0;
@@ -415,6 +451,41 @@ std::string JoinLimited(const std::vector<std::string>& items, size_t limit = 40
 
 }  // namespace
 
+namespace {
+
+// Reads the state dict from an open archive; `where` prefixes every error message.
+StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where) {
+  StateDict out;
+  try {
+    if (!zip.hasRecord("data.pkl")) throw std::runtime_error("no data.pkl record");
+    auto [pkl, size] = zip.getRecord("data.pkl");
+    // The machine (and every object it made) lives until the tensors have been taken out.
+    PickleMachine machine(static_cast<const char*>(pkl.get()), size, zip);
+    const PyRef root = machine.Run();
+    if (root->kind != PyObj::Kind::kDict) {
+      throw std::runtime_error("top-level object is a " + std::string(KindName(root->kind)) +
+                               ", expected a dict of tensors (model.state_dict())");
+    }
+    for (const auto& [key, value] : root->entries) {
+      if (key->kind != PyObj::Kind::kStr || value->kind != PyObj::Kind::kTensor) {
+        throw std::runtime_error("entry " + std::to_string(out.size()) + " maps a " +
+                                 KindName(key->kind) + " to a " + KindName(value->kind) +
+                                 ", expected str -> tensor");
+      }
+      out.emplace_back(key->s, value->tensor);
+    }
+  } catch (const std::exception& e) {
+    throw std::runtime_error(where + ExceptionText(e));
+  }
+  return out;
+}
+
+constexpr char kNotAZipCheckpoint[] =
+    "not a PyTorch zip checkpoint (torch.save of PyTorch >= 1.6 or torch::pickle_save; the "
+    "legacy format is not supported)";
+
+}  // namespace
+
 StateDict ReadStateDict(const std::string& path) {
   const std::string where = "checkpoint '" + path + "': ";
   if (!std::ifstream(path, std::ios::binary)) {
@@ -424,33 +495,21 @@ StateDict ReadStateDict(const std::string& path) {
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const std::exception& e) {
-    throw std::runtime_error(where +
-                             "not a PyTorch zip checkpoint (torch.save of PyTorch >= 1.6 or "
-                             "torch::pickle_save; the legacy format is not supported)");
+    throw std::runtime_error(where + kNotAZipCheckpoint);
   }
-  PyRef root;
+  return ReadStateDictFrom(*zip, where);
+}
+
+StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name) {
+  const std::string where = "checkpoint '" + name + "': ";
+  std::istringstream in(bytes);
+  std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
-    if (!zip->hasRecord("data.pkl")) throw std::runtime_error("no data.pkl record");
-    auto [pkl, size] = zip->getRecord("data.pkl");
-    PickleMachine machine(static_cast<const char*>(pkl.get()), size, *zip);
-    root = machine.Run();
+    zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&in);
   } catch (const std::exception& e) {
-    throw std::runtime_error(where + ExceptionText(e));
+    throw std::runtime_error(where + kNotAZipCheckpoint);
   }
-  if (root->kind != PyObj::Kind::kDict) {
-    throw std::runtime_error(where + "top-level object is a " + KindName(root->kind) +
-                             ", expected a dict of tensors (model.state_dict())");
-  }
-  StateDict out;
-  for (const auto& [key, value] : root->entries) {
-    if (key->kind != PyObj::Kind::kStr || value->kind != PyObj::Kind::kTensor) {
-      throw std::runtime_error(where + "entry " + std::to_string(out.size()) + " maps a " +
-                               KindName(key->kind) + " to a " + KindName(value->kind) +
-                               ", expected str -> tensor");
-    }
-    out.emplace_back(key->s, value->tensor);
-  }
-  return out;
+  return ReadStateDictFrom(*zip, where);
 }
 
 StateDict ModuleStateDict(const torch::nn::Module& module) {

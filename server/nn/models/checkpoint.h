@@ -32,6 +32,9 @@ using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 // Throws std::runtime_error naming `path` when the file is missing, not a zip checkpoint,
 // malformed, uses an unsupported Python global, or holds something else than str -> tensor.
 StateDict ReadStateDict(const std::string& path);
+// The same for a checkpoint held in memory (the whole file's bytes); `name` stands for the path
+// in error messages.
+StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name);
 
 // The module's parameters and buffers in Python state_dict() order (module by module: own
 // parameters, then own buffers). Frozen parameters are included.
