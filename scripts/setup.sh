@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev openssl
   python3-torch python3-pywt python3-numpy python3-grpcio python3-grpc-tools python3-protobuf
   prometheus
+  # fuzzing (scripts/fuzz.sh: libFuzzer, sanitizers) and its seed generator
+  clang libclang-rt-14-dev python3-pil
   # deployment checks (tests/deploy)
   yamllint shellcheck docker-compose python3-yaml
   # data and reports

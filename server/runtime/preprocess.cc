@@ -252,7 +252,8 @@ absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::M
     return absl::InvalidArgumentError(absl::StrCat("cannot decode the image (", encoded.size(),
                                                    " bytes): not a PNG or JPEG"));
   }
-  if (width < 1 || height < 1 || width * height > kMaxDecodedPixels) {
+  // A PNG header holds 32-bit sides: their product can overflow int64, so divide instead.
+  if (width < 1 || height < 1 || width > kMaxDecodedPixels / height) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot decode the image: ", format, " of ", width, "x", height,
                      " pixels; at most ", kMaxDecodedPixels, " pixels are accepted"));

@@ -165,6 +165,12 @@ TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
   auto huge = DecodeImage(png, cfg.input(0), cfg.input_preprocessing());
   ASSERT_FALSE(huge.ok());
   EXPECT_THAT(huge.status().message(), HasSubstr("PNG of 9000x8000 pixels"));
+  // Sides whose product overflows 64 bits (found by fuzz_image): refused the same way.
+  const unsigned char giant[8] = {0xC2, 0xC2, 0xC2, 0xC2, 0xC2, 0xC2, 0xC2, 0xC2};
+  png.replace(16, 8, reinterpret_cast<const char*>(giant), 8);
+  auto giant_png = DecodeImage(png, cfg.input(0), cfg.input_preprocessing());
+  ASSERT_FALSE(giant_png.ok());
+  EXPECT_THAT(giant_png.status().message(), HasSubstr("PNG of 3267543746x3267543746 pixels"));
   // The same for a JPEG's SOF header.
   std::string jpeg = Encode(Gradient(8, 8, CV_8UC1), ".jpg");
   const size_t sof = jpeg.find("\xFF\xC0");
