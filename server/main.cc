@@ -49,6 +49,8 @@ ABSL_FLAG(int32_t, intra_op_threads, 0,
 ABSL_FLAG(int32_t, blas_threads, 0, "OpenBLAS threads (its own pool, used by Linear layers); 0 = --intra_op_threads' value");
 ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30), "On SIGTERM/SIGINT, how long accepted requests may take to finish before exit");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "Largest gRPC request/response message in bytes");
+ABSL_FLAG(int32_t, max_concurrent_streams, 0,
+          "HTTP/2 streams (calls) one client connection may have open at once; 0 = gRPC's default (no limit)");
 ABSL_FLAG(bool, strict_readiness, true, "Ready only when every model of the repository is ready (false: when at least one is)");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warning or error");
 ABSL_FLAG(bool, retain_freed_memory, true,
@@ -163,6 +165,9 @@ int main(int argc, char** argv) {
                            &selected_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
+  if (const int streams = absl::GetFlag(FLAGS_max_concurrent_streams); streams > 0) {
+    builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, streams);
+  }
   builder.RegisterService(&service);
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
