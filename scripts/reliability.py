@@ -131,17 +131,33 @@ class Server:
         return code
 
 
-def loadgen(build, target, out_json, *flags, wait=False):
+def loadgen_args(build, target, out_json, flags, wait=False):
     args = PIN["client"] + [os.path.join(build, "client", "loadgen", "wtserve-loadgen"), "--target=" + target,
-            "--model=" + MODEL, "--input=uint8", "--samples=2000", "--progress=false",
-            "--output_json=" + out_json] + list(flags)
+                            "--model=" + MODEL, "--input=uint8", "--samples=2000", "--progress=false",
+                            "--output_json=" + out_json] + list(flags)
     if wait:
         args.append("--wait_for_server=120s")
-    proc = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return args
+
+
+def read_report(out_json, output=""):
     if not os.path.exists(out_json):
-        raise RuntimeError("wtserve-loadgen wrote no report:\n" + proc.stdout)
+        raise RuntimeError("wtserve-loadgen wrote no report:\n" + output)
     with open(out_json) as f:
         return json.load(f)["models"][0]
+
+
+def loadgen(build, target, out_json, *flags, wait=False):
+    """Runs wtserve-loadgen to the end; returns its JSON report of the model."""
+    proc = subprocess.run(loadgen_args(build, target, out_json, flags, wait), stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, text=True)
+    return read_report(out_json, proc.stdout)
+
+
+def start_loadgen(build, target, out_json, *flags):
+    """Starts wtserve-loadgen in the background (read_report once it has exited)."""
+    return subprocess.Popen(loadgen_args(build, target, out_json, flags), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 def statuses(report):
@@ -221,11 +237,8 @@ def run(args):
                 "--concurrency=8", "--requests=500", wait=True)
         print("soak: open loop %.0f req/s for %d s" % (0.7 * capacity, args.soak_s), flush=True)
         soak_json = os.path.join(work, "soak.json")
-        soak = subprocess.Popen(
-            PIN["client"] + [os.path.join(args.build, "client", "loadgen", "wtserve-loadgen"), "--target=" + server.target,
-             "--model=" + MODEL, "--input=uint8", "--samples=2000", "--progress=false", "--transport=async",
-             "--rate=%.1f" % (0.7 * capacity), "--duration=%ds" % args.soak_s, "--deadline=5s",
-             "--output_json=" + soak_json], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        soak = start_loadgen(args.build, server.target, soak_json, "--transport=async",
+                             "--rate=%.1f" % (0.7 * capacity), "--duration=%ds" % args.soak_s, "--deadline=5s")
         samples = []
         t0 = time.monotonic()
         interval = max(1.0, args.soak_s / 60)
@@ -233,8 +246,7 @@ def run(args):
             samples.append((time.monotonic() - t0, server.rss_kib(), server.fds()))
             time.sleep(interval)  # sampling period of a monitor, not synchronisation
         samples.append((time.monotonic() - t0, server.rss_kib(), server.fds()))
-        with open(soak_json) as f:
-            soak_report = json.load(f)["models"][0]
+        soak_report = read_report(soak_json)
         # Warm-up: the first third. The allocator's footprint steps up while the batcher meets new
         # batch-size mixes (seen here at 8 min of 30, flat to 0.04 % afterwards): growth is measured
         # from the plateau, so that a leak, which keeps growing, is what fails the check.
@@ -263,18 +275,14 @@ def run(args):
         loadgen(args.build, server.target, os.path.join(work, "drain-warm.json"), "--transport=async",
                 "--concurrency=8", "--requests=200", wait=True)
         drain_json = os.path.join(work, "drain.json")
-        drain = subprocess.Popen(
-            PIN["client"] + [os.path.join(args.build, "client", "loadgen", "wtserve-loadgen"), "--target=" + server.target,
-             "--model=" + MODEL, "--input=uint8", "--samples=2000", "--progress=false", "--transport=async",
-             "--rate=%.1f" % (0.5 * capacity), "--duration=%ds" % args.drain_s, "--deadline=10s",
-             "--output_json=" + drain_json], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        drain = start_loadgen(args.build, server.target, drain_json, "--transport=async",
+                              "--rate=%.1f" % (0.5 * capacity), "--duration=%ds" % args.drain_s, "--deadline=10s")
         time.sleep(args.drain_s / 2)  # let the load run half its time, then the signal (the event under test)
         server.proc.send_signal(signal.SIGTERM)
         code = server.proc.wait(timeout=60)
         server.log.close()
         drain.wait(timeout=120)
-        with open(drain_json) as f:
-            drained = json.load(f)["models"][0]
+        drained = read_report(drain_json)
         codes = statuses(drained)
         sent = drained["requests"]["sent"]
         answered = sum(codes.values())

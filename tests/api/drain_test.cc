@@ -154,16 +154,6 @@ class DrainTest : public ::testing::Test {
   std::unique_ptr<InferenceService> service_;
 };
 
-inference::ModelInferRequest OneImage() {
-  inference::ModelInferRequest r;
-  r.set_model_name("fmnist");
-  auto* in = r.add_inputs();
-  in->set_name("images");
-  in->set_datatype("FP32");
-  for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
-  r.add_raw_input_contents(std::string(28 * 28 * sizeof(float), '\0'));
-  return r;
-}
 
 // The held call is in gRPC's hands, invisible to the service's call count, when the drain ends
 // and the server closes. It must still reach the handler and be answered UNAVAILABLE.
@@ -177,7 +167,7 @@ TEST_F(DrainTest, CallHeldBeforeItsHandlerIsAnsweredNotCancelled) {
 
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
-  const inference::ModelInferRequest request = OneImage();
+  const inference::ModelInferRequest request = testing::FmnistZerosRequest("fmnist");
   inference::ModelInferResponse response;
   grpc::Status status;
   absl::Notification answered;
@@ -217,7 +207,7 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
   // The first ModelInfer is the interceptor's; let it through untouched.
   {
     grpc::ClientContext ctx;
-    const inference::ModelInferRequest request = OneImage();
+    const inference::ModelInferRequest request = testing::FmnistZerosRequest("fmnist");
     inference::ModelInferResponse response;
     absl::Notification answered;
     grpc::Status status;
@@ -234,7 +224,7 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
   grpc::ClientContext stream_ctx;
   auto stream = stub->ModelStreamInfer(&stream_ctx);
   inference::ModelStreamInferResponse streamed;
-  ASSERT_TRUE(stream->Write(OneImage()));
+  ASSERT_TRUE(stream->Write(testing::FmnistZerosRequest("fmnist")));
   ASSERT_TRUE(stream->Read(&streamed));
   ASSERT_EQ(streamed.error_message(), "");
 
@@ -242,11 +232,11 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
   {
     grpc::ClientContext ctx;
     inference::ModelInferResponse response;
-    const grpc::Status refused = stub->ModelInfer(&ctx, OneImage(), &response);
+    const grpc::Status refused = stub->ModelInfer(&ctx, testing::FmnistZerosRequest("fmnist"), &response);
     EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE) << refused.error_message();
     EXPECT_THAT(refused.error_message(), HasSubstr("shutting down"));
   }
-  ASSERT_TRUE(stream->Write(OneImage()));
+  ASSERT_TRUE(stream->Write(testing::FmnistZerosRequest("fmnist")));
   ASSERT_TRUE(stream->Read(&streamed));
   EXPECT_THAT(streamed.error_message(), HasSubstr("UNAVAILABLE"));
   {

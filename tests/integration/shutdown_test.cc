@@ -25,17 +25,6 @@ using ::testing::HasSubstr;
 
 constexpr auto kExitWithin = std::chrono::seconds(20);
 
-inference::ModelInferRequest OneImage(const std::string& model) {
-  inference::ModelInferRequest r;
-  r.set_model_name(model);
-  auto* in = r.add_inputs();
-  in->set_name("images");
-  in->set_datatype("FP32");
-  for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
-  r.add_raw_input_contents(std::string(28 * 28 * sizeof(float), '\0'));
-  return r;
-}
-
 class ShutdownTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -59,7 +48,7 @@ TEST_F(ShutdownTest, IdleStreamIsClosedByTheDrain) {
   ctx.set_deadline(std::chrono::system_clock::now() + kExitWithin);
   auto stream = stub->ModelStreamInfer(&ctx);
   // One answered request proves the stream is established on the server before the signal.
-  ASSERT_TRUE(stream->Write(OneImage("fmnist")));
+  ASSERT_TRUE(stream->Write(FmnistZerosRequest("fmnist")));
   inference::ModelStreamInferResponse response;
   ASSERT_TRUE(stream->Read(&response));
   ASSERT_EQ(response.error_message(), "");

@@ -57,4 +57,15 @@ std::string MakeTempDir(const std::string& prefix) {
   return pattern;
 }
 
+inference::ModelInferRequest FmnistZerosRequest(const std::string& model) {
+  inference::ModelInferRequest r;
+  r.set_model_name(model);
+  auto* in = r.add_inputs();
+  in->set_name("images");
+  in->set_datatype("FP32");
+  for (int64_t d : {1, 1, 28, 28}) in->add_shape(d);
+  r.add_raw_input_contents(std::string(28 * 28 * sizeof(float), '\0'));
+  return r;
+}
+
 }  // namespace wtserve::testing

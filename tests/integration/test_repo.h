@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "inference.pb.h"
+
 namespace wtserve::testing {
 
 // The Fashion-MNIST class names, one per class index.
@@ -20,6 +22,10 @@ void WriteFmnistModel(const std::string& repo, const std::string& name, const st
 // The config used by most tests: FP32 [1, 28, 28] -> 10 logits, max_batch_size 8, a short
 // batching delay, all versions served.
 std::string FmnistConfig(const std::string& name, const std::string& extra = "");
+
+// A request for a model written with FmnistConfig: input "images", FP32 [1, 1, 28, 28] of zeros
+// in raw_input_contents.
+inference::ModelInferRequest FmnistZerosRequest(const std::string& model);
 
 // A fresh empty folder under the system temp folder.
 std::string MakeTempDir(const std::string& prefix);
