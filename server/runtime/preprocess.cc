@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -48,90 +49,71 @@ uint32_t BigEndian(const unsigned char* p, int bytes) {
   return value;
 }
 
-// Width x height from a PNG (IHDR) or JPEG (first SOFn) header. False when the bytes are
-// neither, or the header is cut short.
-bool HeaderSize(std::string_view bytes, int64_t* width, int64_t* height, const char** format) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
-  static constexpr unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-  if (n >= 24 && std::equal(kPng, kPng + 8, p) && std::equal(p + 12, p + 16, "IHDR")) {
-    *format = "PNG";
-    *width = BigEndian(p + 16, 4);
-    *height = BigEndian(p + 20, 4);
-    return true;
-  }
-  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
-    *format = "JPEG";
-    size_t pos = 2;
-    while (pos + 4 <= n) {
-      if (p[pos] != 0xFF) return false;
-      const unsigned char marker = p[pos + 1];
-      if (marker == 0xFF) {  // fill byte
-        ++pos;
-        continue;
-      }
-      if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
-        pos += 2;  // markers without a length
-        continue;
-      }
-      const uint32_t length = BigEndian(p + pos + 2, 2);
-      const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                       marker != 0xCC;
-      if (sof) {
-        if (pos + 9 > n) return false;
-        *height = BigEndian(p + pos + 5, 2);
-        *width = BigEndian(p + pos + 7, 2);
-        return true;
-      }
-      if (length < 2) return false;
-      pos += 2 + length;
-    }
-  }
-  return false;
-}
+// What DecodeImage needs to know before it lets a decoder near the bytes.
+struct ImageHeader {
+  const char* format = "";  // "PNG" or "JPEG"
+  int64_t width = 0, height = 0;
+  // The file runs to its end marker. libjpeg (under cv::imdecode) decodes a truncated JPEG with
+  // only a warning and paints the missing rows grey, so a cut-off upload would be classified as if
+  // it were whole (PIL refuses such files); libpng refuses a cut-off PNG but prints "PNG input
+  // buffer is incomplete" to stderr for each one.
+  bool complete = false;
+};
 
-// Whether a PNG's chunks run, each whole, to its IEND chunk. Checked before decoding so that a
-// cut-off upload is refused with a reason instead of libpng printing "PNG input buffer is
-// incomplete" to stderr on every such request.
-bool PngIsComplete(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
-  size_t pos = 8;  // after the signature
-  while (pos + 12 <= n) {
+// PNG: the size from IHDR; complete when the chunks (length, type, data, CRC) run, each whole,
+// to IEND.
+ImageHeader ReadPng(const unsigned char* p, size_t n) {
+  ImageHeader h;
+  h.format = "PNG";
+  h.width = BigEndian(p + 16, 4);
+  h.height = BigEndian(p + 20, 4);
+  for (size_t pos = 8; pos + 12 <= n;) {  // after the signature
     const uint64_t length = BigEndian(p + pos, 4);
     const bool end = std::equal(p + pos + 4, p + pos + 8, "IEND");
-    if (length > n - pos - 12) return false;
-    pos += 12 + static_cast<size_t>(length);  // length, type, data, CRC
-    if (end) return true;
+    if (length > n - pos - 12) break;
+    pos += 12 + static_cast<size_t>(length);
+    if (end) {
+      h.complete = true;
+      break;
+    }
   }
-  return false;
+  return h;
 }
 
-// Whether a JPEG runs to its end-of-image marker. libjpeg (under cv::imdecode) decodes a
-// truncated file with only a warning and paints the missing rows grey, so a cut-off upload
-// would be classified as if it were whole; PIL refuses such files, and so do we. Walks the
-// marker segments, skipping their payloads (an EXIF thumbnail there has markers of its own),
-// and each scan's entropy-coded data, in which 0xFF is only ever followed by 0x00 (stuffing),
-// a restart marker or another 0xFF (fill); any other marker ends the scan.
-bool JpegIsComplete(std::string_view bytes) {
-  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
-  const size_t n = bytes.size();
+// JPEG, in one walk: the marker segments, skipping their payloads (an EXIF thumbnail there has
+// markers of its own), the size from the first SOFn, and each scan's entropy-coded data, in which
+// 0xFF is only ever followed by 0x00 (stuffing), a restart marker or another 0xFF (fill); any
+// other marker ends the scan. Complete when EOI is reached. nullopt without a SOFn.
+std::optional<ImageHeader> ReadJpeg(const unsigned char* p, size_t n) {
+  ImageHeader h;
+  h.format = "JPEG";
+  bool sized = false;
   size_t pos = 2;  // after SOI
-  while (pos + 2 <= n) {
-    if (p[pos] != 0xFF) return false;
+  while (pos + 2 <= n && p[pos] == 0xFF) {
     const unsigned char marker = p[pos + 1];
     if (marker == 0xFF) {  // fill byte
       ++pos;
       continue;
     }
-    if (marker == 0xD9) return true;  // EOI
+    if (marker == 0xD9) {  // EOI
+      h.complete = true;
+      break;
+    }
     if (marker == 0xD8 || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD7)) {
       pos += 2;  // markers without a length
       continue;
     }
-    if (pos + 4 > n) return false;
+    if (pos + 4 > n) break;
     const uint32_t length = BigEndian(p + pos + 2, 2);
-    if (length < 2) return false;
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
+                     marker != 0xCC;
+    if (sof && !sized) {
+      if (pos + 9 > n) break;
+      h.height = BigEndian(p + pos + 5, 2);
+      h.width = BigEndian(p + pos + 7, 2);
+      sized = true;
+    }
+    if (length < 2) break;
     pos += 2 + length;
     if (marker != 0xDA) continue;
     // SOS: entropy-coded data up to the next marker.
@@ -149,9 +131,21 @@ bool JpegIsComplete(std::string_view bytes) {
         break;
       }
     }
-    if (pos + 1 >= n) return false;
   }
-  return false;
+  if (!sized) return std::nullopt;
+  return h;
+}
+
+// The header of a PNG or JPEG; nullopt when the bytes are neither or the size is cut off.
+std::optional<ImageHeader> ReadImageHeader(std::string_view bytes) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  const size_t n = bytes.size();
+  static constexpr unsigned char kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  if (n >= 24 && std::equal(kPng, kPng + 8, p) && std::equal(p + 12, p + 16, "IHDR")) {
+    return ReadPng(p, n);
+  }
+  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) return ReadJpeg(p, n);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -246,23 +240,24 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
 absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::ModelInput& input,
                                        const config::InputPreprocessing& pp) {
   if (encoded.empty()) return absl::InvalidArgumentError("cannot decode an empty image");
-  int64_t width = 0, height = 0;
-  const char* format = "";
-  if (!HeaderSize(encoded, &width, &height, &format)) {
+  const std::optional<ImageHeader> header = ReadImageHeader(encoded);
+  if (!header) {
     return absl::InvalidArgumentError(absl::StrCat("cannot decode the image (", encoded.size(),
                                                    " bytes): not a PNG or JPEG"));
   }
+  const int64_t width = header->width, height = header->height;
   // A PNG header holds 32-bit sides: their product can overflow int64, so divide instead.
   if (width < 1 || height < 1 || width > kMaxDecodedPixels / height) {
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot decode the image: ", format, " of ", width, "x", height,
+        absl::StrCat("cannot decode the image: ", header->format, " of ", width, "x", height,
                      " pixels; at most ", kMaxDecodedPixels, " pixels are accepted"));
   }
-  const bool jpeg = std::string_view(format) == "JPEG";
-  if (jpeg ? !JpegIsComplete(encoded) : !PngIsComplete(encoded)) {
+  if (!header->complete) {
+    const bool jpeg = std::string_view(header->format) == "JPEG";
     return absl::InvalidArgumentError(absl::StrCat(
-        "cannot decode the image: the ", format, " (", encoded.size(), " bytes) is truncated or ",
-        "damaged (its data does not reach the ", jpeg ? "end-of-image marker" : "IEND chunk", ")"));
+        "cannot decode the image: the ", header->format, " (", encoded.size(),
+        " bytes) is truncated or damaged (its data does not reach the ",
+        jpeg ? "end-of-image marker" : "IEND chunk", ")"));
   }
   const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
                        const_cast<char*>(encoded.data()));
