@@ -65,6 +65,9 @@ ABSL_FLAG(std::string, output_json, "", "write the full report (every number) as
 ABSL_FLAG(std::string, output_csv, "", "write the accuracy grid as CSV to this file");
 ABSL_FLAG(std::string, dump_samples, "", "write PNG grids of sample images under every corruption/severity here");
 ABSL_FLAG(int32_t, dump_count, 4, "how many images --dump_samples shows");
+ABSL_FLAG(int32_t, bootstrap_replicates, 2000,
+          "with a baseline: resamples of the images for the paired bootstrap intervals (0: none)");
+ABSL_FLAG(double, confidence, 0.95, "coverage of the bootstrap intervals, in (0, 1)");
 ABSL_FLAG(bool, progress, true, "live progress line on stderr (only when stderr is a terminal)");
 
 namespace wtserve::loadgen {
@@ -124,6 +127,12 @@ std::optional<Fail> Main() {
   }
   if (absl::GetFlag(FLAGS_fp32_scale) <= 0) return Fail{kExitUsage, "--fp32_scale must be > 0"};
   if (absl::GetFlag(FLAGS_dump_count) < 1) return Fail{kExitUsage, "--dump_count must be >= 1"};
+  const int bootstrap_replicates = absl::GetFlag(FLAGS_bootstrap_replicates);
+  if (bootstrap_replicates == 1 || bootstrap_replicates < 0) {
+    return Fail{kExitUsage, "--bootstrap_replicates must be 0 (no intervals) or >= 2"};
+  }
+  const double confidence = absl::GetFlag(FLAGS_confidence);
+  if (!(confidence > 0 && confidence < 1)) return Fail{kExitUsage, "--confidence must be in (0, 1)"};
   if (absl::GetFlag(FLAGS_baseline_model) == model &&
       absl::GetFlag(FLAGS_baseline_version) == absl::GetFlag(FLAGS_model_version)) {
     return Fail{kExitUsage, "--baseline_model/--baseline_version must name another model or version than --model"};
@@ -262,11 +271,24 @@ std::optional<Fail> Main() {
     if (run.single_pass && result->requests_failed > 0) failed_accuracy_requests = true;
     report.models.push_back(MakeModelReport(name, version, m == 0 ? "model" : "baseline", *workload, *std::move(result)));
   }
+  const std::vector<std::string> imagenet_c(corrupt::CorruptionNames().begin(),
+                                            corrupt::CorruptionNames().begin() + 15);
   if (report.models.size() == 2 && report.models[0].accuracy && !corruptions.empty()) {
     std::string error;
-    std::vector<std::string> imagenet_c(corrupt::CorruptionNames().begin(), corrupt::CorruptionNames().begin() + 15);
     report.corruption_errors =
         ComputeCorruptionErrors(*report.models[0].accuracy, *report.models[1].accuracy, imagenet_c, &error);
+  }
+  // Paired intervals need every item answered once by each model on the same images.
+  if (report.models.size() == 2 && report.models[0].accuracy && run.single_pass && bootstrap_replicates > 0) {
+    BootstrapOptions bootstrap;
+    bootstrap.replicates = bootstrap_replicates;
+    bootstrap.confidence = confidence;
+    bootstrap.seed = run.seed;
+    absl::StatusOr<PairedStatistics> paired =
+        ComputePairedStatistics(BuildOutcomeGrid(*workload, report.models[0].run.predictions),
+                                BuildOutcomeGrid(*workload, report.models[1].run.predictions), imagenet_c, bootstrap);
+    if (!paired.ok()) return Fail{kExitFailure, std::string(paired.status().message())};
+    report.paired = *std::move(paired);
   }
 
   std::fputs(RenderText(report).c_str(), stdout);

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/ascii.h"
 #include "client/corrupt/corruptions.h"
 
 namespace wtserve::loadgen {
@@ -71,6 +72,49 @@ std::string Pct(double fraction) {
 }
 std::string PctOr(const std::optional<double>& v) { return v ? absl::StrFormat("%.1f%%", 100.0 * *v) : "n/a"; }
 
+// " [low, high]" in percent; "" without paired statistics; " [n/a]" when the statistic is undefined
+// in some resample (a relative CE whose baseline lost nothing there).
+std::string IntervalText(const PairedStatistics* paired, const Interval& i, int decimals) {
+  if (paired == nullptr) return "";
+  if (!i.defined()) return " [n/a]";
+  return absl::StrFormat(" [%.*f, %.*f]", decimals, 100.0 * i.low, decimals, 100.0 * i.high);
+}
+// A model - baseline accuracy difference in percentage points, signed, with its interval.
+std::string DifferenceText(double d, const Interval& i) {
+  if (std::isnan(d)) return "n/a";
+  std::string text = absl::StrFormat("%+.2f", 100.0 * d);
+  if (i.defined()) absl::StrAppend(&text, absl::StrFormat(" [%+.2f, %+.2f]", 100.0 * i.low, 100.0 * i.high));
+  return text + " points";
+}
+
+std::string ModelName(const ModelReport& m) { return m.version.empty() ? m.model : absl::StrCat(m.model, " v", m.version); }
+
+void AppendPairedSummary(const Report& report, std::string* out) {
+  const PairedStatistics& p = *report.paired;
+  const ModelReport &model = report.models[0], &baseline = report.models[1];
+  const AccuracyTable &a = *model.accuracy, &b = *baseline.accuracy;
+  absl::StrAppend(out, "== paired comparison of ", ModelName(model), " and ", ModelName(baseline), " on the same ",
+                  p.images, " images: ", absl::StrFormat("%g", 100.0 * p.options.confidence),
+                  "% bootstrap intervals (", p.options.replicates, " resamples of the images, seed ", p.options.seed,
+                  ")\n");
+  absl::StrAppend(out, "   clean accuracy: model ", Pct(a.clean.accuracy()), "%", IntervalText(&p, p.model.clean, 2),
+                  ", baseline ", Pct(b.clean.accuracy()), "%", IntervalText(&p, p.baseline.clean, 2),
+                  "; difference ", DifferenceText(p.difference_estimate.clean, p.difference.clean), "\n");
+  if (p.clean_mcnemar) {
+    absl::StrAppend(out, absl::StrFormat("   McNemar exact test (clean): %d images right only for the model, %d only "
+                                         "for the baseline; two-sided p = %.3g\n",
+                                         p.clean_mcnemar->model_only, p.clean_mcnemar->baseline_only,
+                                         p.clean_mcnemar->p_value));
+  }
+  if (!a.corruptions.empty()) {
+    const std::optional<double> ma = a.MeanCorruptionAccuracy(), mb = b.MeanCorruptionAccuracy();
+    absl::StrAppend(out, "   mean corruption accuracy: model ", ma ? Pct(*ma) + "%" : "n/a",
+                    IntervalText(&p, p.model.mean_corruption, 2), ", baseline ", mb ? Pct(*mb) + "%" : "n/a",
+                    IntervalText(&p, p.baseline.mean_corruption, 2), "; difference ",
+                    DifferenceText(p.difference_estimate.mean_corruption, p.difference.mean_corruption), "\n");
+  }
+}
+
 }  // namespace
 
 std::string RenderText(const Report& report) {
@@ -122,17 +166,30 @@ std::string RenderText(const Report& report) {
       }
     }
   }
+  const PairedStatistics* paired = report.paired && report.models.size() == 2 ? &*report.paired : nullptr;
+  if (paired != nullptr) AppendPairedSummary(report, &out);
   if (report.corruption_errors && report.models.size() == 2) {
     const CorruptionErrors& e = *report.corruption_errors;
-    const auto name = [](const ModelReport& m) { return m.version.empty() ? m.model : absl::StrCat(m.model, " v", m.version); };
-    absl::StrAppend(&out, "== corruption error of ", name(report.models[0]), " relative to ", name(report.models[1]),
-                    " (100% = as robust as the baseline; lower is better)\n");
-    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), ", relative mCE ", PctOr(e.relative_mce),
-                    " (ImageNet-C corruptions); over all selected: mCE ", PctOr(e.mce_all), ", relative mCE ",
-                    PctOr(e.relative_mce_all), "\n");
+    absl::StrAppend(&out, "== corruption error of ", ModelName(report.models[0]), " relative to ",
+                    ModelName(report.models[1]), " (100% = as robust as the baseline; lower is better)\n");
+    const Interval none;
+    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), IntervalText(paired, paired ? paired->mce : none, 1),
+                    ", relative mCE ", PctOr(e.relative_mce),
+                    IntervalText(paired, paired ? paired->relative_mce : none, 1),
+                    " (ImageNet-C corruptions); over all selected: mCE ", PctOr(e.mce_all),
+                    IntervalText(paired, paired ? paired->mce_all : none, 1), ", relative mCE ",
+                    PctOr(e.relative_mce_all), IntervalText(paired, paired ? paired->relative_mce_all : none, 1),
+                    "\n");
     for (size_t i = 0; i < e.corruptions.size(); ++i) {
-      absl::StrAppend(&out, absl::StrFormat("   %-18s CE %8s  relative CE %8s\n", e.corruptions[i], PctOr(e.ce[i]),
-                                            PctOr(e.relative_ce[i])));
+      std::string line = absl::StrFormat("   %-18s CE %6s%-16s relative CE %6s%-16s", e.corruptions[i],
+                                         PctOr(e.ce[i]), IntervalText(paired, paired ? paired->ce[i] : none, 1),
+                                         PctOr(e.relative_ce[i]),
+                                         IntervalText(paired, paired ? paired->relative_ce[i] : none, 1));
+      if (paired != nullptr) {
+        absl::StrAppend(&line, " accuracy difference ",
+                        DifferenceText(paired->difference_estimate.corruption[i], paired->difference.corruption[i]));
+      }
+      absl::StrAppend(&out, absl::StripTrailingAsciiWhitespace(line), "\n");
     }
   }
   return out;
@@ -251,6 +308,67 @@ Json CorruptionErrorsJson(const Report& report) {
               {"corruptions", std::move(corruptions)}};
 }
 
+Json IntervalJson(const Interval& i, double estimate = kUndefined, bool with_estimate = false) {
+  Json j = Json::object();
+  if (with_estimate) j["estimate"] = Number(estimate);
+  j["low"] = Number(i.low);
+  j["high"] = Number(i.high);
+  return j;
+}
+
+// estimate: the point differences (difference intervals only), else the intervals alone.
+Json AccuracyIntervalsJson(const AccuracyIntervals& i, const std::vector<std::string>& corruptions,
+                           const std::vector<int>& severities, const AccuracyDifferences* estimate) {
+  const bool e = estimate != nullptr;
+  Json rows = Json::array();
+  for (size_t c = 0; c < corruptions.size(); ++c) {
+    Json cells = Json::array();
+    for (size_t s = 0; s < severities.size(); ++s) {
+      Json cell = IntervalJson(i.cells[c][s], e ? estimate->cells[c][s] : kUndefined, e);
+      cell["severity"] = severities[s];
+      cells.push_back(std::move(cell));
+    }
+    rows.push_back(Json{{"name", corruptions[c]},
+                        {"mean", IntervalJson(i.corruption[c], e ? estimate->corruption[c] : kUndefined, e)},
+                        {"severities", std::move(cells)}});
+  }
+  return Json{{"clean", IntervalJson(i.clean, e ? estimate->clean : kUndefined, e)},
+              {"mean_corruption", IntervalJson(i.mean_corruption, e ? estimate->mean_corruption : kUndefined, e)},
+              {"corruptions", std::move(rows)}};
+}
+
+Json PairedStatisticsJson(const Report& report) {
+  if (!report.paired || report.models.size() != 2) return nullptr;
+  const PairedStatistics& p = *report.paired;
+  const AccuracyTable& a = *report.models[0].accuracy;
+  Json ce = Json::array();
+  for (size_t c = 0; c < p.ce.size(); ++c) {
+    ce.push_back(Json{{"name", a.corruptions[c]}, {"ce", IntervalJson(p.ce[c])},
+                      {"relative_ce", IntervalJson(p.relative_ce[c])}});
+  }
+  Json mcnemar = nullptr;
+  if (p.clean_mcnemar) {
+    mcnemar = Json{{"model_only", p.clean_mcnemar->model_only},
+                   {"baseline_only", p.clean_mcnemar->baseline_only},
+                   {"p_value", Number(p.clean_mcnemar->p_value)}};
+  }
+  return Json{{"method", "paired percentile bootstrap: images resampled with replacement, the same draw for both "
+                         "models and every condition"},
+              {"replicates", p.options.replicates},
+              {"confidence", Number(p.options.confidence)},
+              {"seed", p.options.seed},
+              {"images", p.images},
+              {"clean_mcnemar_exact", std::move(mcnemar)},
+              {"model", AccuracyIntervalsJson(p.model, a.corruptions, a.severities, nullptr)},
+              {"baseline", AccuracyIntervalsJson(p.baseline, a.corruptions, a.severities, nullptr)},
+              {"difference", AccuracyIntervalsJson(p.difference, a.corruptions, a.severities, &p.difference_estimate)},
+              {"mce", IntervalJson(p.mce)},
+              {"relative_mce", IntervalJson(p.relative_mce)},
+              {"mce_all", IntervalJson(p.mce_all)},
+              {"relative_mce_all", IntervalJson(p.relative_mce_all)},
+              {"corruption_errors", std::move(ce)}};
+}
+
 }  // namespace
 
 std::string FormatDouble(double value) {
@@ -267,32 +385,71 @@ std::string RenderJson(const Report& report) {
                       {"tool", "wtserve-loadgen"},
                       {"config", ConfigJson(report.config)},
                       {"models", std::move(models)},
-                      {"corruption_errors", CorruptionErrorsJson(report)}};
+                      {"corruption_errors", CorruptionErrorsJson(report)},
+                      {"paired_statistics", PairedStatisticsJson(report)}};
   return document.dump(2) + "\n";
 }
 
+namespace {
+
+// ",low,high" of an interval, empty cells when undefined.
+std::string CsvInterval(const Interval* i) {
+  return i == nullptr ? ",," : absl::StrCat(",", FormatDouble(i->low), ",", FormatDouble(i->high));
+}
+
+}  // namespace
+
 std::string RenderCsv(const Report& report) {
-  std::string out = "model,role,corruption,group,severity,correct,total,accuracy,ce,relative_ce\n";
-  for (const ModelReport& m : report.models) {
+  std::string out =
+      "model,role,corruption,group,severity,correct,total,accuracy,ce,relative_ce,accuracy_low,accuracy_high,"
+      "ce_low,ce_high,relative_ce_low,relative_ce_high\n";
+  const PairedStatistics* paired = report.paired && report.models.size() == 2 ? &*report.paired : nullptr;
+  for (size_t index = 0; index < report.models.size(); ++index) {
+    const ModelReport& m = report.models[index];
     if (!m.accuracy) continue;
     const AccuracyTable& a = *m.accuracy;
+    const AccuracyIntervals* intervals =
+        paired == nullptr ? nullptr : index == 0 ? &paired->model : &paired->baseline;
+    const auto accuracy_interval = [&](const Interval& i) { return CsvInterval(intervals ? &i : nullptr); };
     absl::StrAppend(&out, m.model, ",", m.role, ",clean,clean,0,", a.clean.correct, ",", a.clean.total, ",",
-                    FormatDouble(a.clean.accuracy()), ",,\n");
+                    FormatDouble(a.clean.accuracy()), ",,", accuracy_interval(intervals ? intervals->clean : Interval{}),
+                    ",,,,\n");
     const bool with_ce = report.corruption_errors && m.role == "model";
     for (size_t i = 0; i < a.corruptions.size(); ++i) {
       const std::string group(corrupt::GroupOf(a.corruptions[i]));
       for (size_t s = 0; s < a.severities.size(); ++s) {
         const Cell& cell = a.cells[i][s];
         absl::StrAppend(&out, m.model, ",", m.role, ",", a.corruptions[i], ",", group, ",", a.severities[s], ",",
-                        cell.correct, ",", cell.total, ",", FormatDouble(cell.accuracy()), ",,\n");
+                        cell.correct, ",", cell.total, ",", FormatDouble(cell.accuracy()), ",,",
+                        accuracy_interval(intervals ? intervals->cells[i][s] : Interval{}), ",,,,\n");
       }
       std::string ce, relative_ce;
       if (with_ce && report.corruption_errors->ce[i]) ce = FormatDouble(*report.corruption_errors->ce[i]);
       if (with_ce && report.corruption_errors->relative_ce[i]) {
         relative_ce = FormatDouble(*report.corruption_errors->relative_ce[i]);
       }
+      const bool ce_intervals = with_ce && paired != nullptr;
       absl::StrAppend(&out, m.model, ",", m.role, ",", a.corruptions[i], ",", group, ",mean,,,",
-                      FormatDouble(a.CorruptionAccuracy(i)), ",", ce, ",", relative_ce, "\n");
+                      FormatDouble(a.CorruptionAccuracy(i)), ",", ce, ",", relative_ce,
+                      accuracy_interval(intervals ? intervals->corruption[i] : Interval{}),
+                      CsvInterval(ce_intervals ? &paired->ce[i] : nullptr),
+                      CsvInterval(ce_intervals ? &paired->relative_ce[i] : nullptr), "\n");
+    }
+  }
+  if (paired != nullptr && report.models[0].accuracy) {
+    const AccuracyTable& a = *report.models[0].accuracy;
+    const AccuracyIntervals& d = paired->difference;
+    const AccuracyDifferences& e = paired->difference_estimate;
+    const std::string who = absl::StrCat(report.models[0].model, "-", report.models[1].model, ",difference,");
+    absl::StrAppend(&out, who, "clean,clean,0,,,", FormatDouble(e.clean), ",,", CsvInterval(&d.clean), ",,,,\n");
+    for (size_t i = 0; i < a.corruptions.size(); ++i) {
+      const std::string group(corrupt::GroupOf(a.corruptions[i]));
+      for (size_t s = 0; s < a.severities.size(); ++s) {
+        absl::StrAppend(&out, who, a.corruptions[i], ",", group, ",", a.severities[s], ",,,", FormatDouble(e.cells[i][s]),
+                        ",,", CsvInterval(&d.cells[i][s]), ",,,,\n");
+      }
+      absl::StrAppend(&out, who, a.corruptions[i], ",", group, ",mean,,,", FormatDouble(e.corruption[i]), ",,",
+                      CsvInterval(&d.corruption[i]), ",,,,\n");
     }
   }
   return out;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "client/loadgen/paired_stats.h"
 #include "client/loadgen/runner.h"
 #include "client/loadgen/stats.h"
 #include "client/loadgen/workload.h"
@@ -48,6 +49,9 @@ struct Report {
   RunConfig config;
   std::vector<ModelReport> models;
   std::optional<CorruptionErrors> corruption_errors;  // model relative to baseline
+  // Paired bootstrap intervals and McNemar's test, when a labelled baseline was measured on the
+  // same items in a single pass (and --bootstrap_replicates > 0).
+  std::optional<PairedStatistics> paired;
 };
 
 // The accuracy grid from a workload and the answers. unanswered items are not counted.
@@ -62,8 +66,12 @@ std::string RenderText(const Report& report);
 // fixed order, two-space indents, numbers in shortest round-trip form, NaN/inf as null.
 std::string RenderJson(const Report& report);
 // Long format, one row per model x condition: model,role,corruption,group,severity,correct,total,
-// accuracy,ce,relative_ce. Clean rows have corruption "clean", severity 0; one row per
-// corruption with severity "mean" carries the mean accuracy and (for the model) CE values.
+// accuracy,ce,relative_ce,accuracy_low,accuracy_high,ce_low,ce_high,relative_ce_low,
+// relative_ce_high. Clean rows have corruption "clean", severity 0; one row per corruption with
+// severity "mean" carries the mean accuracy and (for the model) CE values. With paired
+// statistics, *_low/*_high are the bootstrap interval's ends and rows of role "difference"
+// (model "<model>-<baseline>") carry accuracy differences (model - baseline) and their
+// intervals.
 std::string RenderCsv(const Report& report);
 
 // Shortest text that reads back as exactly `value` ("0.1", "1e-07"); "" (an empty CSV cell) for
