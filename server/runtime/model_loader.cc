@@ -171,6 +171,21 @@ absl::StatusOr<at::Tensor> LoadedModel::Forward(const at::Tensor& images) const 
   }
 }
 
+absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> LoadNetworkForGradients(const config::ModelConfig& cfg,
+                                                                            const std::string& model_dir,
+                                                                            int64_t version) {
+  const std::string model_file = Join(Join(model_dir, std::to_string(version)), cfg.default_model_filename());
+  std::error_code ec;
+  if (!fs::is_regular_file(model_file, ec)) {
+    return absl::NotFoundError(absl::StrCat(model_file, ": model file not found"));
+  }
+  absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> network = BuildNetwork(cfg, model_file);
+  if (!network.ok()) return network.status();
+  (*network)->eval();
+  for (at::Tensor& p : (*network)->parameters()) p.set_requires_grad(false);
+  return network;
+}
+
 absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
                                                const std::string& model_dir, int64_t version,
                                                const std::vector<c10::Device>& devices) {

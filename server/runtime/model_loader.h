@@ -93,6 +93,13 @@ absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
                                                const std::string& model_dir, int64_t version,
                                                const std::vector<c10::Device>& devices);
 
+// For analyses that take gradients (wtserve-eval --erf_output): the float32 CPU network of
+// `version` in eval mode, parameters frozen (requires_grad false), for use outside
+// InferenceMode. Errors as LoadModelVersion.
+absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> LoadNetworkForGradients(const config::ModelConfig& cfg,
+                                                                            const std::string& model_dir,
+                                                                            int64_t version);
+
 // For tools (offline evaluation): loads `version` onto the first instance device of `cfg` and
 // returns that network; `labels` (optional) receives the labels (empty if none).
 absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModelForEvaluation(

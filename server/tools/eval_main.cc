@@ -17,11 +17,13 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "common/cli/usage.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
+#include "server/tools/erf.h"
 #include "server/process/heap.h"
 #include "server/process/threads.h"
 
@@ -35,9 +37,44 @@ ABSL_FLAG(int64_t, batch_size, 64, "Images per forward pass");
 ABSL_FLAG(int64_t, limit, 0, "Evaluate only the first N images (0: all)");
 ABSL_FLAG(int64_t, intra_op_threads, 0, "LibTorch intra-op threads (0: all cores)");
 ABSL_FLAG(std::string, output_json, "", "Also write the result as JSON to this file");
+ABSL_FLAG(std::string, erf_output, "",
+          "Also compute the effective receptive field over the first --erf_images images and write "
+          "it as JSON to this file (docs/models.md)");
+ABSL_FLAG(int64_t, erf_images, 500, "Inputs averaged into the effective receptive field");
+ABSL_FLAG(int64_t, erf_tiles, 1,
+          "Effective receptive field on mosaics of T x T test images (1: the images themselves), so "
+          "that the input border does not cut it off");
 
 namespace wtserve::tools {
 namespace {
+
+absl::Status WriteErfJson(const std::string& path, const std::string& model, int64_t version, int64_t tiles,
+                          const EffectiveReceptiveField& erf) {
+  std::vector<std::string> rows, squares;
+  for (int64_t y = 0; y < erf.height; ++y) {
+    std::vector<std::string> row;
+    for (int64_t x = 0; x < erf.width; ++x) {
+      row.push_back(absl::StrFormat("%.6g", erf.contribution[static_cast<size_t>(y * erf.width + x)]));
+    }
+    rows.push_back(absl::StrCat("[", absl::StrJoin(row, ", "), "]"));
+  }
+  for (size_t i = 0; i < erf.squares.size(); ++i) {
+    const CentredSquare& sq = erf.squares[i];
+    squares.push_back(absl::StrFormat(
+        "{\"mass_fraction\": %g, \"side\": %d, \"area_fraction\": %.6g, \"pixel_fraction\": %.6g}",
+        sq.mass_fraction, sq.side, sq.area_fraction, erf.pixel_fractions[i]));
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << absl::StrFormat(
+      "{\n  \"model\": \"%s\",\n  \"version\": %d,\n  \"tiles\": %d,\n  \"images\": %d,\n  \"height\": %d,\n  \"width\": %d,\n"
+      "  \"feature_height\": %d,\n  \"feature_width\": %d,\n"
+      "  \"method\": \"mean over images of sum_c relu(d s / d x_c), s = sum_k relu(F_k at the centre of the last "
+      "feature map)\",\n  \"centred_squares\": [%s],\n  \"contribution\": [\n    %s\n  ]\n}\n",
+      model, version, tiles, erf.images, erf.height, erf.width, erf.feature_height, erf.feature_width,
+      absl::StrJoin(squares, ", "), absl::StrJoin(rows, ",\n    "));
+  if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
 
 absl::Status Run() {
   const std::string model_dir = absl::GetFlag(FLAGS_model_dir);
@@ -45,6 +82,8 @@ absl::Status Run() {
   const int64_t batch_size = absl::GetFlag(FLAGS_batch_size);
   if (batch_size < 1) return absl::InvalidArgumentError("--batch_size must be >= 1");
   if (absl::GetFlag(FLAGS_limit) < 0) return absl::InvalidArgumentError("--limit must be >= 0");
+  if (absl::GetFlag(FLAGS_erf_images) < 1) return absl::InvalidArgumentError("--erf_images must be >= 1");
+  if (absl::GetFlag(FLAGS_erf_tiles) < 1) return absl::InvalidArgumentError("--erf_tiles must be >= 1");
   int64_t threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (threads < 0) return absl::InvalidArgumentError("--intra_op_threads must be >= 0");
   if (threads == 0) threads = process::UsableCores();
@@ -124,6 +163,28 @@ absl::Status Run() {
         "  \"correct\": %d,\n  \"accuracy\": %.4f\n}\n",
         cfg->name(), version, source, n, correct, accuracy);
     if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", json_path));
+  }
+  const std::string erf_path = absl::GetFlag(FLAGS_erf_output);
+  if (!erf_path.empty()) {
+    const int64_t tiles = absl::GetFlag(FLAGS_erf_tiles);
+    const int64_t erf_images = tiles == 1 ? std::min(n, absl::GetFlag(FLAGS_erf_images)) : absl::GetFlag(FLAGS_erf_images);
+    auto network = runtime::LoadNetworkForGradients(*cfg, model_dir, version);
+    if (!network.ok()) return network.status();
+    auto x = runtime::NormalizePixels(
+        tiles == 1 ? pixels->pixels.slice(0, 0, erf_images) : TileImages(pixels->pixels, tiles, erf_images),
+        cfg->input_preprocessing());
+    if (!x.ok()) return x.status();
+    auto erf = ComputeEffectiveReceptiveField(**network, *x, batch_size, {0.2, 0.5, 0.9, 0.99});
+    if (!erf.ok()) return erf.status();
+    if (absl::Status s = WriteErfJson(erf_path, cfg->name(), version, tiles, *erf); !s.ok()) return s;
+    std::printf("effective receptive field over %lld images (%lldx%lld input, %lldx%lld feature map): "
+                "%.0f%% of the contribution within the central %.1f%% of the input, 90%% within %.1f%%; "
+                "50%% on the top %.1f%% of pixels\n",
+                static_cast<long long>(erf->images), static_cast<long long>(erf->height),
+                static_cast<long long>(erf->width), static_cast<long long>(erf->feature_height),
+                static_cast<long long>(erf->feature_width), 100 * erf->squares[1].mass_fraction,
+                100 * erf->squares[1].area_fraction, 100 * erf->squares[2].area_fraction,
+                100 * erf->pixel_fractions[1]);
   }
   return absl::OkStatus();
 }

@@ -162,10 +162,12 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtOptions& opts) : options(opts) {
 
 void ConvNeXtImpl::InitWeights() { InitConvLinearTruncNormal(*this, 0.02); }
 
-torch::Tensor ConvNeXtImpl::forward(torch::Tensor images) {
+torch::Tensor ConvNeXtImpl::forward(torch::Tensor images) { return head(forward_features(std::move(images))); }
+
+torch::Tensor ConvNeXtImpl::forward_features(torch::Tensor images) {
   auto x = stem->forward(images.contiguous(at::MemoryFormat::ChannelsLast));
   for (const auto& stage : *stages) x = stage->as<ConvNeXtStageImpl>()->forward(x);
-  return head(x);
+  return x;
 }
 
 }  // namespace wtserve::nn

@@ -117,6 +117,7 @@ class ConvNeXtImpl : public ClassifierImpl {
   // Throws std::invalid_argument for inconsistent options.
   explicit ConvNeXtImpl(const ConvNeXtOptions& options);
   torch::Tensor forward(torch::Tensor images) override;
+  torch::Tensor forward_features(torch::Tensor images) override;  // stem + stages, channels_last
 
   ConvNeXtOptions options;
   torch::nn::Sequential stem{nullptr};

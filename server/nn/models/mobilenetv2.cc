@@ -108,9 +108,10 @@ MobileNetV2Impl::MobileNetV2Impl(const MobileNetV2Options& opts) : options(opts)
   }
 }
 
+torch::Tensor MobileNetV2Impl::forward_features(torch::Tensor images) { return features->forward(images); }
+
 torch::Tensor MobileNetV2Impl::forward(torch::Tensor images) {
-  auto x = features->forward(images);
-  x = x.mean({2, 3});
+  auto x = forward_features(std::move(images)).mean({2, 3});
   return classifier->forward(x);
 }
 

@@ -66,6 +66,7 @@ class MobileNetV2Impl : public ClassifierImpl {
  public:
   explicit MobileNetV2Impl(const MobileNetV2Options& options);
   torch::Tensor forward(torch::Tensor images) override;
+  torch::Tensor forward_features(torch::Tensor images) override;  // `features`
 
   MobileNetV2Options options;
   torch::nn::Sequential features{nullptr};

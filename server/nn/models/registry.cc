@@ -8,6 +8,11 @@
 #include "server/nn/models/mobilenetv2.h"
 
 namespace wtserve::nn {
+
+torch::Tensor ClassifierImpl::forward_features(torch::Tensor) {
+  throw std::logic_error(name() + " does not expose its feature map (forward_features)");
+}
+
 namespace {
 
 using Factory = std::function<std::shared_ptr<ClassifierImpl>(const ClassifierOptions&)>;

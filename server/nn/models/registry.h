@@ -27,9 +27,12 @@ struct ClassifierOptions {
 
 // An image classifier. forward: images [N, in_chans, H, W] float (normalised pixels) ->
 // logits [N, num_classes] float, same dtype/device as the parameters.
+// forward_features: the last feature map before global pooling, [N, C, h, w] (what receptive
+// field analyses look at); throws std::logic_error for networks that do not expose it.
 class ClassifierImpl : public torch::nn::Module {
  public:
   virtual torch::Tensor forward(torch::Tensor images) = 0;
+  virtual torch::Tensor forward_features(torch::Tensor images);
 };
 
 // Builds a freshly initialised network by name. Throws std::invalid_argument for an unknown
