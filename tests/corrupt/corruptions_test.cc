@@ -648,4 +648,30 @@ TEST(ExactParameters, SaturateScalesHsvSaturation) {
 }
 
 }  // namespace
+// Kept faithful to the published scripts: their disk kernel is normalised *before* the
+// anti-aliasing Gaussian, which (OpenCV's reflect-101 border inside the kernel grid) adds back
+// mass wherever the disk touches the grid's edge: radius 8 in its 17x17 grid (ImageNet severity 4)
+// and radius 10 in its 21x21 grid (severity 5) sum to ~1.01, so flat regions brighten by 1-3
+// levels there (docs/corruptions.md). The small-image tables (radius <= 3) keep a constant image.
+TEST(ExactParameters, DefocusKernelGainAsPublished) {
+  const auto level_after = [](int size, int level, int severity) {
+    const cv::Mat flat(size, size, CV_8UC1, cv::Scalar(level));
+    const cv::Mat out = MustCorrupt(flat, "defocus_blur", severity);
+    double low = 0, high = 0;
+    cv::minMaxLoc(out, &low, &high);
+    EXPECT_EQ(low, high) << "a constant image stays constant";
+    return static_cast<int>(high);
+  };
+  for (int size : {28, 64}) {
+    for (int s = 1; s <= 5; ++s) EXPECT_EQ(level_after(size, 200, s), 200) << size << " severity " << s;
+  }
+  for (int s = 1; s <= 3; ++s) EXPECT_EQ(level_after(224, 200, s), 200) << "severity " << s;
+  EXPECT_EQ(level_after(224, 100, 4), 101);
+  EXPECT_EQ(level_after(224, 200, 4), 203);
+  EXPECT_EQ(level_after(224, 250, 4), 253);
+  EXPECT_EQ(level_after(224, 200, 5), 202);
+  EXPECT_EQ(level_after(224, 250, 5), 253);
+  EXPECT_EQ(level_after(224, 255, 4), 255);  // clipped
+}
+
 }  // namespace wtserve::corrupt
