@@ -68,7 +68,8 @@ ABSL_FLAG(int32_t, dump_count, 4, "how many images --dump_samples shows");
 ABSL_FLAG(int32_t, bootstrap_replicates, 2000,
           "with a baseline: resamples of the images for the paired bootstrap intervals (0: none)");
 ABSL_FLAG(double, confidence, 0.95, "coverage of the bootstrap intervals, in (0, 1)");
-ABSL_FLAG(bool, progress, true, "live progress line on stderr (only when stderr is a terminal)");
+ABSL_FLAG(bool, progress, true,
+          "progress on stderr: a live bar on a terminal, otherwise a line every 5 s (done/total, img/s, ETA)");
 
 namespace wtserve::loadgen {
 namespace {
@@ -150,7 +151,9 @@ std::optional<Fail> Main() {
   run.request_deadline = absl::GetFlag(FLAGS_deadline);
   run.seed = absl::GetFlag(FLAGS_seed);
   run.fp32_scale = static_cast<float>(absl::GetFlag(FLAGS_fp32_scale));
-  run.progress = absl::GetFlag(FLAGS_progress) && isatty(STDERR_FILENO);
+  run.progress = !absl::GetFlag(FLAGS_progress) ? ProgressMode::kOff
+                 : isatty(STDERR_FILENO)       ? ProgressMode::kTerminal
+                                               : ProgressMode::kLines;
   if (absl::Status s = ValidateRunOptions(run); !s.ok()) return Fail{kExitUsage, std::string(s.message())};
   const int64_t warmup = absl::GetFlag(FLAGS_warmup);
   if (warmup < 0) return Fail{kExitUsage, "--warmup must be >= 0"};
@@ -260,7 +263,7 @@ std::optional<Fail> Main() {
       warm.max_requests = warmup;
       warm.duration = absl::ZeroDuration();
       warm.rate = 0;
-      warm.progress = false;
+      warm.progress = ProgressMode::kOff;
       absl::StatusOr<RunResult> w = Run(**client, *workload, ios[m], name, version, warm);
       if (!w.ok()) return Fail{kExitFailure, absl::StrCat("warmup of '", name, "': ", w.status().message())};
     }

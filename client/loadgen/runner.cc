@@ -78,7 +78,7 @@ class Engine {
       end_ = start_ + std::chrono::duration_cast<Clock::duration>(absl::ToChronoNanoseconds(options_.duration));
     }
     std::thread progress;
-    if (options_.progress) progress = std::thread([this] { ProgressLoop(); });
+    if (options_.progress != ProgressMode::kOff) progress = std::thread([this] { ProgressLoop(); });
     absl::Status status = options_.rate > 0 ? OpenLoop() : ClosedLoop();
     {
       absl::MutexLock lock(&mu_);
@@ -316,18 +316,31 @@ class Engine {
   }
 
   void ProgressLoop() {
+    const bool terminal = options_.progress == ProgressMode::kTerminal;
+    const absl::Duration interval = terminal ? absl::Milliseconds(500) : options_.progress_interval;
     absl::MutexLock lock(&mu_);
-    while (!finished_) {
-      mu_.AwaitWithTimeout(absl::Condition(&finished_), absl::Milliseconds(500));
-      const double elapsed = Seconds(Clock::now() - start_);
-      std::string total = options_.single_pass ? absl::StrCat("/", num_batches_)
-                          : options_.max_requests > 0 ? absl::StrCat("/", options_.max_requests) : "";
-      std::fprintf(stderr, "\r%s: %lld%s requests, %.1f req/s, %lld errors, %.1f s   ", options_.label.c_str(),
-                   static_cast<long long>(result_.requests_sent), total.c_str(),
-                   elapsed > 0 ? result_.requests_sent / elapsed : 0.0,
-                   static_cast<long long>(result_.requests_failed), elapsed);
+    while (!finished_) {  // the last pass (finished) shows the final count
+      mu_.AwaitWithTimeout(absl::Condition(&finished_), interval);
+      std::fputs(FormatProgress(Snapshot(), options_.progress).c_str(), stderr);
     }
-    std::fprintf(stderr, "\n");
+    if (terminal) std::fputs("\n", stderr);
+  }
+
+  ProgressSnapshot Snapshot() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    ProgressSnapshot s;
+    s.label = options_.label;
+    s.done = result_.requests_ok + result_.requests_failed;
+    s.total = options_.single_pass ? num_batches_ : options_.max_requests;
+    s.failed = result_.requests_failed;
+    s.images_ok = result_.images_ok;
+    s.elapsed_s = Seconds(Clock::now() - start_);
+    s.duration_s = absl::ToDoubleSeconds(options_.duration);
+    if (next_ > 0 && workload_.size() > 0) {
+      const int64_t item = ((next_ - 1) * options_.batch_size) % workload_.size();
+      const Condition& c = workload_.conditions[static_cast<size_t>(workload_.condition_of[static_cast<size_t>(item)])];
+      s.condition = c.corruption.empty() ? "clean" : absl::StrCat(c.corruption, " s", c.severity);
+    }
+    return s;
   }
 
   Client& client_;

@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/loadgen/progress.h"
 #include "client/loadgen/workload.h"
 #include "wtserve/client.h"
 
@@ -40,8 +41,9 @@ struct RunOptions {
   absl::Duration request_deadline = absl::Seconds(30);
   uint64_t seed = 0;  // Poisson arrivals
   float fp32_scale = 1.0f / 255.0f;
-  bool progress = false;  // live line on stderr
-  std::string label;      // shown in the progress line
+  ProgressMode progress = ProgressMode::kOff;  // on stderr
+  absl::Duration progress_interval = absl::Seconds(5);  // kLines: one line per interval
+  std::string label;  // shown in the progress line
 };
 
 struct RunResult {

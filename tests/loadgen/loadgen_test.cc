@@ -16,6 +16,7 @@
 
 #include "client/corrupt/corruptions.h"
 #include "client/loadgen/cli.h"
+#include "client/loadgen/progress.h"
 #include "client/loadgen/report.h"
 #include "client/loadgen/runner.h"
 #include "client/loadgen/stats.h"
@@ -25,6 +26,7 @@
 namespace wtserve::loadgen {
 namespace {
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 TEST(StatsTest, NearestRankPercentiles) {
   std::vector<double> v;
@@ -78,6 +80,35 @@ TEST(StatsTest, CorruptionErrorsFollowHendrycks) {
 
   base.severities = {1, 3};
   EXPECT_FALSE(ComputeCorruptionErrors(model, base, {}, &error).has_value());
+}
+
+TEST(ProgressTest, BarAndLinesShowDoneTotalRateAndEta) {
+  ProgressSnapshot s;
+  s.label = "wt";
+  s.condition = "fog s3";
+  s.done = 250;
+  s.total = 1000;
+  s.images_ok = 2000;
+  s.elapsed_s = 10;
+  const std::string bar = FormatProgress(s, ProgressMode::kTerminal);
+  EXPECT_EQ(bar.front(), '\r');
+  EXPECT_THAT(bar, HasSubstr("wt [######------------------]  25%  250/1000 req  200 img/s  0 errors  fog s3  ETA 0:30"));
+  const std::string line = FormatProgress(s, ProgressMode::kLines);
+  EXPECT_EQ(line, "wt: 25% (250/1000 requests), 200 img/s, 0 errors, at fog s3, 0:10 elapsed, ETA 0:30\n");
+  // Bounded by time only: the fraction follows the clock.
+  ProgressSnapshot timed;
+  timed.label = "m";
+  timed.done = 7;
+  timed.elapsed_s = 15;
+  timed.duration_s = 60;
+  EXPECT_DOUBLE_EQ(ProgressFraction(timed), 0.25);
+  EXPECT_THAT(FormatProgress(timed, ProgressMode::kLines), HasSubstr("m: 25% (7 requests)"));
+  // Nothing answered yet, no bound: no percentage, no ETA.
+  ProgressSnapshot start;
+  start.label = "m";
+  EXPECT_EQ(FormatProgress(start, ProgressMode::kLines), "m: 0 requests, 0 img/s, 0 errors, 0:00 elapsed\n");
+  s.done = s.total;
+  EXPECT_THAT(FormatProgress(s, ProgressMode::kLines), Not(HasSubstr("ETA")));
 }
 
 TEST(CliTest, Severities) {
