@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # The main job: build wtserve, serve the shipped model repository (the WTConv classifier and its
-# ConvNeXt baseline), measure both over gRPC on Fashion-MNIST test images, clean and under all 19
-# corruptions at severities 1-5, then stop the server with SIGTERM and write a report folder.
+# ConvNeXt baseline, three training seeds each), measure every seed pair over gRPC on
+# Fashion-MNIST test images, clean and under all 19 corruptions at severities 1-5, stop the
+# server with SIGTERM, compute each model's effective receptive field offline, and write a
+# report folder.
 #
-# Usage: bash scripts/main-job.sh [--samples N | --full] [--out DIR] [--concurrency N]
+# Usage: bash scripts/main-job.sh [--samples N | --full] [--seeds N] [--out DIR] [--concurrency N]
 #   --samples N      test images per condition (default 1000; --full: all 10000)
+#   --seeds N        training seeds measured per architecture, 1-3 (default 3)
 #   --out DIR        report folder (default ./report)
 #   --concurrency N  requests in flight per model (default 16)
 #   --input FORM     wire form of the images: uint8 (default), fp32 or png
@@ -12,8 +15,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
+job_start=$(date +%s)
 
 samples=1000
+seeds=3
 out="$root/report"
 concurrency=16
 input=uint8
@@ -22,35 +27,43 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --samples) samples=${2:?--samples needs a number}; shift 2 ;;
     --full) samples=0; shift ;;
+    --seeds) seeds=${2:?--seeds needs a number}; shift 2 ;;
     --out) out=${2:?--out needs a folder}; shift 2 ;;
     --concurrency) concurrency=${2:?--concurrency needs a number}; shift 2 ;;
     --input) input=${2:?--input needs uint8, fp32 or png}; shift 2 ;;
     --prebuilt) prebuilt=${2:?--prebuilt needs a build folder}; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "main-job.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$samples" in ''|*[!0-9]*) echo "main-job.sh: --samples must be a non-negative integer" >&2; exit 2 ;; esac
+case "$seeds" in 1|2|3) ;; *) echo "main-job.sh: --seeds must be 1, 2 or 3" >&2; exit 2 ;; esac
 case "$concurrency" in ''|*[!0-9]*|0) echo "main-job.sh: --concurrency must be a positive integer" >&2; exit 2 ;; esac
 
 python=/usr/bin/python3
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
 if [ -n "$prebuilt" ]; then
   build=$(cd "$prebuilt" && pwd)
 else
-  bash scripts/setup.sh
-  build=$root/build/release
-  mkdir -p "$out"
-  echo "== building wtserve, wtserve-loadgen and wtserve-health in $build (log: $out/build.log)"
-  if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release &&
-         cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health; } >"$out/build.log" 2>&1; then
+  bash scripts/setup.sh --job --log "$out/setup.log"
+  # Its own build folder: without tests and benchmarks it needs fewer packages, and flipping
+  # those options in build/release would drop the tests that scripts/test.sh builds there.
+  build=$root/build/job
+  build_start=$(date +%s)
+  printf '== building wtserve, wtserve-loadgen, wtserve-health and wtserve-eval in %s (log: %s) ... ' "$build" "$out/build.log"
+  if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DWTSERVE_BUILD_TESTS=OFF \
+           -DWTSERVE_BUILD_BENCHMARKS=OFF &&
+         cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health wtserve-eval; } >"$out/build.log" 2>&1; then
+    echo "failed"
     tail -n 40 "$out/build.log" >&2
     echo "main-job.sh: build failed (full log: $out/build.log)" >&2
     exit 1
   fi
+  echo "ok ($(( $(date +%s) - build_start )) s)"
 fi
 
-mkdir -p "$out"
-rm -rf "$out/samples"
+rm -rf "$out/samples" "$out"/seed* "$out/erf"
 free_port() { "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 grpc_port=$(free_port)
 metrics_port=$(free_port)
@@ -75,13 +88,24 @@ until "$build/deploy/health/wtserve-health" --address="$target" --timeout=2s >/d
 done
 echo "== wtserve is SERVING"
 
-echo "== measuring wtconvnext_fmnist against convnext_fmnist ($([ "$samples" = 0 ] && echo all || echo "$samples") test images x (clean + 19 corruptions x 5 severities))"
-"$build/client/loadgen/wtserve-loadgen" --target="$target" \
-  --model=wtconvnext_fmnist --baseline_model=convnext_fmnist \
-  --data=fmnist --samples="$samples" --corruptions=all --severities=1-5 --seed=0 \
-  --transport=async --concurrency="$concurrency" --input="$input" --warmup=64 \
-  --output_json="$out/loadgen.json" --output_csv="$out/loadgen.csv" \
-  --dump_samples="$out/samples" --progress=false >"$out/loadgen.txt"
+# Seed 0 is the models' plain folder; seeds 1 and 2 are <model>_seed<N> (models/README.md).
+folder_of() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1_seed$2"; fi; }
+images_text=$([ "$samples" = 0 ] && echo all || echo "$samples")
+for seed in $(seq 0 $((seeds - 1))); do
+  model=$(folder_of wtconvnext_fmnist "$seed")
+  baseline=$(folder_of convnext_fmnist "$seed")
+  mkdir -p "$out/seed$seed"
+  dump=()
+  [ "$seed" = 0 ] && dump=(--dump_samples="$out/samples")
+  echo "== seed $((seed + 1))/$seeds: $model against $baseline ($images_text test images x (clean + 19 corruptions x 5 severities))"
+  # Progress goes to stderr: a live bar on a terminal, a line every 5 s otherwise.
+  "$build/client/loadgen/wtserve-loadgen" --target="$target" \
+    --model="$model" --baseline_model="$baseline" \
+    --data=fmnist --samples="$samples" --corruptions=all --severities=1-5 --seed=0 \
+    --transport=async --concurrency="$concurrency" --input="$input" --warmup=64 \
+    --output_json="$out/seed$seed/loadgen.json" --output_csv="$out/seed$seed/loadgen.csv" \
+    "${dump[@]}" >"$out/seed$seed/loadgen.txt"
+done
 
 "$python" - "$metrics_port" "$out/metrics.txt" <<'PY'
 import sys, urllib.request
@@ -100,5 +124,26 @@ if [ "$server_rc" -ne 0 ]; then
   exit 1
 fi
 
-"$python" scripts/report.py "$out"
-echo "== report written to $out"
+# Offline, with gradients (docs/models.md "Effective receptive field"): on 500 test images and on
+# 200 mosaics of 4x4 test images (112x112), where the input border does not cut the field off.
+mkdir -p "$out/erf"
+for seed in $(seq 0 $((seeds - 1))); do
+  for arch in wtconvnext_fmnist convnext_fmnist; do
+    model=$(folder_of "$arch" "$seed")
+    printf '== effective receptive field of %s ... ' "$model"
+    for tiles in 1 4; do
+      count=$([ "$tiles" = 1 ] && echo 500 || echo 200)
+      if ! "$build/server/tools/wtserve-eval" --model_dir="$root/models/$model" --limit=500 \
+             --erf_output="$out/erf/${model}_tiles$tiles.json" --erf_tiles="$tiles" --erf_images="$count" \
+             >>"$out/erf/eval.log" 2>&1; then
+        echo "failed"; tail -n 20 "$out/erf/eval.log" >&2; exit 1
+      fi
+    done
+    echo "ok"
+  done
+done
+
+"$python" scripts/report.py "$out" | tee "$out/report.txt"
+elapsed=$(( $(date +%s) - job_start ))
+echo "== report: $out/report.txt (plots and data beside it in $out)"
+echo "== main job took $((elapsed / 60)) min $((elapsed % 60)) s"
