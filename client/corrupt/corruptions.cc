@@ -19,7 +19,7 @@ struct Entry {
   CorruptionFn fn;
 };
 
-// REFERENCE order: the 15 ImageNet-C corruptions, then the 4 extras.
+// ImageNet-C's order (docs/corruptions.md): its 15 corruptions, then the 4 extras.
 constexpr std::array<Entry, 19> kEntries = {{
     {"gaussian_noise", "noise", &GaussianNoise},
     {"shot_noise", "noise", &ShotNoise},

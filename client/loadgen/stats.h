@@ -1,4 +1,4 @@
-// Numbers of a loadgen report: latency percentiles and robustness metrics (REFERENCE §7).
+// Numbers of a loadgen report: latency percentiles and robustness metrics (docs/loadgen.md).
 #ifndef WTSERVE_CLIENT_LOADGEN_STATS_H_
 #define WTSERVE_CLIENT_LOADGEN_STATS_H_
 

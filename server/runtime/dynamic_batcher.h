@@ -3,7 +3,7 @@
 // Requests carry an input tensor [n, ...] (n >= 1 batch elements). Workers concatenate queued
 // requests along dim 0 into batches of at most max_batch_size elements (a request is never split),
 // run them through the injected ExecuteFn (the model) and hand each caller exactly its rows of the
-// output. Batch formation follows Triton's dynamic_batching semantics (REFERENCE.md §5); see
+// output. Batch formation follows Triton's dynamic_batching semantics; see
 // docs/batcher.md for the rules in full:
 //   - a batch of a preferred size that can be formed from the oldest requests runs at once
 //     (the largest such size);

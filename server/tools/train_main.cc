@@ -222,7 +222,7 @@ absl::Status Run(const std::string& command_line) {
   if (mean->empty() != std->empty()) return absl::InvalidArgumentError("set both --mean and --std");
   if (mean->empty()) {
     if (fmnist) {
-      *mean = {0.2860f};  // REFERENCE §3
+      *mean = {0.2860f};  // docs/reference.md §3
       *std = {0.3530f};
     } else {
       MeasureMeanStd(pixels_train->pixels, &*mean, &*std);

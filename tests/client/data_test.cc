@@ -57,7 +57,7 @@ TEST(FashionMnistTest, ReadsDebianTestSplit) {
   ASSERT_EQ(data->class_names.size(), 10u);
   EXPECT_EQ(data->class_names[0], "T-shirt/top");
   EXPECT_EQ(data->class_names[9], "Ankle boot");
-  // 1000 test images per class (REFERENCE §3).
+  // 1000 test images per class (docs/reference.md §3).
   std::vector<int> per_class(10, 0);
   for (int64_t label : data->labels) ++per_class[static_cast<size_t>(label)];
   for (int count : per_class) EXPECT_EQ(count, 1000);

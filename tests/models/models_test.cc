@@ -64,7 +64,7 @@ TEST(RegistryTest, UnknownNameListsRegisteredOnes) {
   EXPECT_THROW(CreateClassifier("convnext_fmnist", bad), std::invalid_argument);
 }
 
-// REFERENCE §2: released parameter counts include the frozen wavelet filters; tiny has 356 keys.
+// docs/reference.md §2: released parameter counts include the frozen wavelet filters; tiny has 356 keys.
 TEST(ArchitectureTest, WtConvNeXtMatchesReleasedCounts) {
   const std::map<std::string, double> released_millions = {
       {"wtconvnext_tiny", 30.6}, {"wtconvnext_small", 54.4}, {"wtconvnext_base", 94.2}};

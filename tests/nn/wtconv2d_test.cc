@@ -183,7 +183,7 @@ TEST(WTConv2dTest, HaarFiltersRoundTrip) {
   const at::Tensor bands = at::conv2d(x, filters.first, {}, 2, at::IntArrayRef{0}, 1, c);
   const at::Tensor back = at::conv_transpose2d(bands, filters.second, {}, 2, at::IntArrayRef{0}, 0, c);
   EXPECT_LE(MaxAbsDiff(back, x), 1e-6);
-  // The 2x2 block formulas of REFERENCE.md §1 for channel 0's first block.
+  // The 2x2 block formulas of docs/reference.md §1 for channel 0's first block.
   const at::Tensor blk = x.index({0, 0, Slice(0, 2), Slice(0, 2)});
   const double a = blk[0][0].item<double>(), b = blk[0][1].item<double>();
   const double cc = blk[1][0].item<double>(), d = blk[1][1].item<double>();

@@ -1,7 +1,7 @@
 """Python reference of wtserve's classifier zoo (server/nn/models), written for its tests.
 
 Same architectures, parameter names, shapes and registration order as the C++ modules, which
-follow timm's ConvNeXt, the released WTConvNeXt checkpoints (REFERENCE.md section 2) and
+follow timm's ConvNeXt, the released WTConvNeXt checkpoints (docs/reference.md §2) and
 torchvision's MobileNetV2. WTConv2d comes from wtconv_ref.py (the layer's own reference).
 The C++ tests load the state dicts this writes (torch.save(model.state_dict()), an OrderedDict)
 and must reproduce the logits; and this loads the checkpoints the C++ side writes.

@@ -1,5 +1,5 @@
 // wtserve C++ client: the Open Inference Protocol v2 gRPC API (inference.GRPCInferenceService,
-// REFERENCE §4) plus grpc.health.v1, for wtserve and other OIP v2 servers (Triton, KServe).
+// docs/reference.md §4) plus grpc.health.v1, for wtserve and other OIP v2 servers (Triton, KServe).
 //
 //   wtserve::ClientOptions options;
 //   options.target = "localhost:8001";

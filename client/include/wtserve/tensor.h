@@ -1,5 +1,5 @@
 // Tensors as the Open Inference Protocol v2 (KServe v2) carries them: a name, a datatype string,
-// a shape and row-major little-endian bytes (REFERENCE §4: raw_input_contents /
+// a shape and row-major little-endian bytes (docs/reference.md §4: raw_input_contents /
 // raw_output_contents). The client library never interprets model semantics here.
 #ifndef WTSERVE_CLIENT_TENSOR_H_
 #define WTSERVE_CLIENT_TENSOR_H_

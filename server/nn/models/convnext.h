@@ -1,6 +1,6 @@
 // ConvNeXt (Liu et al., "A ConvNet for the 2020s", CVPR 2022) as implemented by timm, and
 // WTConvNeXt (Finder et al., "Wavelet Convolutions for Large Receptive Fields", ECCV 2024): the
-// same network with each block's depthwise conv replaced by WTConv2d (REFERENCE §2).
+// same network with each block's depthwise conv replaced by WTConv2d (docs/reference.md §2).
 //
 // Layout (state-dict keys as timm / the released WTConvNeXt checkpoints):
 //   stem.0 Conv2d(in_chans, d0, k=p, s=p, bias)  stem.1 LayerNorm2d(d0)

@@ -17,7 +17,7 @@ namespace {
 
 using Factory = std::function<std::shared_ptr<ClassifierImpl>(const ClassifierOptions&)>;
 
-// REFERENCE §2: WTConvNeXt uses WTConv2d(kernel 5) with wt_levels (5, 4, 3, 2) per stage.
+// docs/reference.md §2: WTConvNeXt uses WTConv2d(kernel 5) with wt_levels (5, 4, 3, 2) per stage.
 const std::vector<int64_t> kImageNetWtLevels = {5, 4, 3, 2};
 
 Factory ConvNeXtFactory(std::vector<int64_t> depths, std::vector<int64_t> dims,

@@ -2,7 +2,7 @@
 // name. LibTorch only (no abseil): errors are exceptions.
 //
 // Registered names (see docs/models.md for parameter counts):
-//   wtconvnext_{tiny,small,base}  WTConvNeXt as released with the WTConv paper (REFERENCE §2)
+//   wtconvnext_{tiny,small,base}  WTConvNeXt as released with the WTConv paper (docs/reference.md §2)
 //   convnext_{tiny,small,base}    the ConvNeXt baseline (timm key names)
 //   wtmobilenetv2, mobilenetv2    MobileNetV2 (torchvision key names), WTConv in place of each
 //                                 3x3 depthwise conv for the wt variant; width_mult applies

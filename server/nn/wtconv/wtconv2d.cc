@@ -155,7 +155,7 @@ at::Tensor WTConv2dImpl::forward(const at::Tensor& x) {
   return uses_fast_haar() ? forward_haar(x) : forward_general(x);
 }
 
-// The reference forward, op for op (see REFERENCE.md §1).
+// The reference forward, op for op (docs/reference.md §1).
 at::Tensor WTConv2dImpl::forward_general(const at::Tensor& x) {
   CheckInput(x);
   const int64_t n = x.size(0), c = options.channels();
