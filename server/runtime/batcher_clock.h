@@ -1,6 +1,7 @@
 // Time source for the dynamic batcher: a real clock for serving and a fake clock whose time only
 // moves when a test advances it, so that tests of delays and timeouts are deterministic.
-#pragma once
+#ifndef WTSERVE_SERVER_RUNTIME_BATCHER_CLOCK_H_
+#define WTSERVE_SERVER_RUNTIME_BATCHER_CLOCK_H_
 
 #include <cstdint>
 #include <vector>
@@ -64,3 +65,5 @@ class FakeClock : public Clock {
 };
 
 }  // namespace wtserve::runtime
+
+#endif  // WTSERVE_SERVER_RUNTIME_BATCHER_CLOCK_H_

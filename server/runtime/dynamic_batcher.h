@@ -23,7 +23,8 @@
 // thread of its instance (one call at a time per instance, instances in parallel). Completion
 // callbacks and observer calls run on batcher threads; they must be short, must not throw and
 // must not call Shutdown() (which joins those threads).
-#pragma once
+#ifndef WTSERVE_SERVER_RUNTIME_DYNAMIC_BATCHER_H_
+#define WTSERVE_SERVER_RUNTIME_DYNAMIC_BATCHER_H_
 
 #include <cstdint>
 #include <functional>
@@ -197,3 +198,5 @@ class DynamicBatcher {
 };
 
 }  // namespace wtserve::runtime
+
+#endif  // WTSERVE_SERVER_RUNTIME_DYNAMIC_BATCHER_H_

@@ -1,7 +1,8 @@
 // Test doubles for the dynamic batcher: a fake model that the test can hold at a gate, and a
 // collector of completion callbacks. Waits are condition waits with a real-time limit, so a bug
 // fails the test instead of hanging it.
-#pragma once
+#ifndef WTSERVE_TESTS_RUNTIME_BATCHER_TEST_UTIL_H_
+#define WTSERVE_TESTS_RUNTIME_BATCHER_TEST_UTIL_H_
 
 #include <cstdint>
 #include <deque>
@@ -201,3 +202,5 @@ class RecordingObserver : public DynamicBatcherObserver {
 };
 
 }  // namespace wtserve::runtime::testing
+
+#endif  // WTSERVE_TESTS_RUNTIME_BATCHER_TEST_UTIL_H_
