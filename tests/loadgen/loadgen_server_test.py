@@ -213,8 +213,22 @@ class LoadgenServerTest(unittest.TestCase):
             self.assertAlmostEqual(e["mce"], sum(ces[n] for n in in_c) / len(in_c), places=12)
         with open(csv_path) as f:
             rows = f.read().splitlines()
-        self.assertEqual(rows[0], "model,role,corruption,group,severity,correct,total,accuracy,ce,relative_ce")
-        self.assertEqual(len(rows), 1 + 2 * (1 + 4 * 6))
+        self.assertEqual(rows[0], "model,role,corruption,group,severity,correct,total,accuracy,ce,relative_ce,"
+                                  "accuracy_low,accuracy_high,ce_low,ce_high,relative_ce_low,relative_ce_high")
+        # Per model: clean + 4 corruptions x (5 severities + mean); then the same rows of differences.
+        self.assertEqual(len(rows), 1 + 3 * (1 + 4 * 6))
+        self.assertTrue(all(len(r.split(",")) == 16 for r in rows))
+        # Paired bootstrap over the 100 images: each point estimate inside its interval.
+        p = report["paired_statistics"]
+        self.assertEqual(p["images"], 100)
+        for role, m in (("model", model), ("baseline", base)):
+            acc, ci = m["accuracy"]["clean"]["accuracy"], p[role]["clean"]
+            self.assertLessEqual(ci["low"], acc)
+            self.assertGreaterEqual(ci["high"], acc)
+        d = p["difference"]["clean"]
+        self.assertAlmostEqual(d["estimate"], model["accuracy"]["clean"]["accuracy"] - base["accuracy"]["clean"]["accuracy"],
+                               places=12)
+        self.assertLessEqual(p["clean_mcnemar_exact"]["p_value"], 1.0)
         self.assertTrue(os.path.getsize(os.path.join(grids, "sample_1.png")) > 0)
 
     def test_errors_exit_non_zero_with_a_clear_message(self):
