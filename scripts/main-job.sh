@@ -72,7 +72,7 @@ target="127.0.0.1:$grpc_port"
 "$build/server/wtserve" --model_repository="$root/models" --bind_address=127.0.0.1 \
   --grpc_port="$grpc_port" --metrics_port="$metrics_port" >"$out/server.log" 2>&1 &
 server_pid=$!
-stop_server() { kill -TERM "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null || true; }
+stop_server() { if kill -TERM "$server_pid" 2>/dev/null; then wait "$server_pid" 2>/dev/null || true; fi; }
 trap stop_server EXIT
 
 echo "== waiting for wtserve (pid $server_pid) to report SERVING on $target"
@@ -88,7 +88,7 @@ until "$build/deploy/health/wtserve-health" --address="$target" --timeout=2s >/d
 done
 echo "== wtserve is SERVING"
 
-# Seed 0 is the models' plain folder; seeds 1 and 2 are <model>_seed<N> (models/README.md).
+# Seed 0 is the plain model folder; seeds 1 and 2 are <model>_seed<N> (docs/models.md, "Shipped models").
 folder_of() { if [ "$2" = 0 ]; then echo "$1"; else echo "$1_seed$2"; fi; }
 images_text=$([ "$samples" = 0 ] && echo all || echo "$samples")
 for seed in $(seq 0 $((seeds - 1))); do
@@ -97,7 +97,7 @@ for seed in $(seq 0 $((seeds - 1))); do
   mkdir -p "$out/seed$seed"
   dump=()
   [ "$seed" = 0 ] && dump=(--dump_samples="$out/samples")
-  echo "== seed $((seed + 1))/$seeds: $model against $baseline ($images_text test images x (clean + 19 corruptions x 5 severities))"
+  echo "== seed $seed ($((seed + 1)) of $seeds): $model against $baseline ($images_text test images x (clean + 19 corruptions x 5 severities))"
   # Progress goes to stderr: a live bar on a terminal, a line every 5 s otherwise.
   "$build/client/loadgen/wtserve-loadgen" --target="$target" \
     --model="$model" --baseline_model="$baseline" \

@@ -196,8 +196,9 @@ def square(e, fraction):
 def print_erf(erf, seeds):
     if not erf:
         return
-    print("\nEffective receptive field (offline, wtserve-eval --erf_output; docs/models.md): the share of the"
-          " input area inside the smallest centred square holding 50% / 90% of the centre unit's gradient mass")
+    print("\nEffective receptive field (offline, wtserve-eval --erf_output; docs/models.md): the share (%) of the"
+          " input area inside the smallest centred square holding 50% / 90% of the centre unit's gradient mass,"
+          " and the share of pixels, strongest first, holding 50%")
     for tiles in sorted({t for _, t in erf}):
         example = next(e for (m, t), e in erf.items() if t == tiles)
         what = "test images" if tiles == 1 else f"mosaics of {tiles}x{tiles} test images"
@@ -210,8 +211,10 @@ def print_erf(erf, seeds):
                 continue
             fifty = [square(r, 0.5)["area_fraction"] for r in rows]
             ninety = [square(r, 0.9)["area_fraction"] for r in rows]
+            top = [square(r, 0.5)["pixel_fraction"] for r in rows]
             per_seed = ", ".join(f"{100 * a:.1f}/{100 * b:.1f}" for a, b in zip(fifty, ninety))
-            print(f"    {arch:<18} 50%: {mean_sd(fifty)}   90%: {mean_sd(ninety)}   (per seed {per_seed})")
+            print(f"    {arch:<18} 50%: {mean_sd(fifty)}   90%: {mean_sd(ninety)}   (per seed {per_seed});"
+                  f" strongest pixels holding 50%: {mean_sd(top)}")
 
 
 def plot_accuracy(runs, path):

@@ -79,4 +79,6 @@ step() {
 echo "setup: ${#missing[@]} of ${#packages[@]} packages ($profile) missing; apt's log: $log"
 export DEBIAN_FRONTEND=noninteractive
 step "apt-get update" apt-get update -q
-step "installing ${#missing[@]} packages" apt-get install -y -q --no-install-recommends "${missing[@]}"
+noun=packages
+[ ${#missing[@]} -eq 1 ] && noun=package
+step "installing ${#missing[@]} $noun" apt-get install -y -q --no-install-recommends "${missing[@]}"

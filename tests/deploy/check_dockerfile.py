@@ -54,10 +54,11 @@ def stages(lines):
 
 def setup_packages(root):
     text = open(os.path.join(root, "scripts/setup.sh")).read()
-    body = re.search(r"packages=\((.*?)\n\)", text, re.S).group(1)
+    # Every package array (job_packages, test_packages): the union is what setup.sh can install.
     words = []
-    for line in body.splitlines():
-        words += line.split("#", 1)[0].split()
+    for body in re.findall(r"^\w*packages=\((.*?)\n\)", text, re.S | re.M):
+        for line in body.splitlines():
+            words += line.split("#", 1)[0].split()
     return set(words)
 
 
