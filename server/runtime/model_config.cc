@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "google/protobuf/io/tokenizer.h"
@@ -161,6 +162,13 @@ absl::Status ValidatePlatform(ModelConfig& cfg, const Validator& v) {
     if (!std::isfinite(a.width_mult()) || a.width_mult() <= 0 || a.width_mult() > 16) {
       return v.Error("architecture.width_mult",
                      absl::StrCat("must be in (0, 16], got ", a.width_mult()));
+    }
+    if (a.checkpoint_entry().size() > 256 ||
+        !std::all_of(a.checkpoint_entry().begin(), a.checkpoint_entry().end(),
+                     [](char c) { return absl::ascii_isgraph(static_cast<unsigned char>(c)); })) {
+      return v.Error("architecture.checkpoint_entry",
+                     "must be a top-level key of the checkpoint (printable, no spaces, at most 256 "
+                     "bytes), e.g. \"state_dict_ema\"");
     }
   } else if (cfg.platform() == kPlatformTorchScript) {
     if (cfg.has_architecture()) {

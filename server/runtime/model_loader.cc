@@ -50,7 +50,9 @@ absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> BuildNetwork(const config::M
     } catch (const std::invalid_argument& e) {
       return absl::InvalidArgumentError(absl::StrCat("architecture.name: ", e.what()));
     }
-    nn::LoadStateDict(*network, model_file);
+    nn::CheckpointOptions checkpoint;
+    checkpoint.entry = cfg.architecture().checkpoint_entry();
+    nn::LoadStateDict(*network, model_file, checkpoint);
     return network;
   } catch (const std::exception& e) {
     // c10::Error derives from std::exception; the nn layer names the file in its messages.

@@ -114,6 +114,7 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
       {"architecture { in_chans: 3 }", kMinimal, "architecture.in_chans: 3 does not match"},
       {"architecture { num_classes: 7 }", kMinimal, "architecture.num_classes: 7 does not match"},
       {"architecture { width_mult: -1 }", kMinimal, "architecture.width_mult"},
+      {"architecture { checkpoint_entry: \"state dict\" }", kMinimal, "architecture.checkpoint_entry"},
       {"default_model_filename: \"../x.pt\"", kMinimal, "default_model_filename"},
       {"max_batch_size: 0", kMinimal, "max_batch_size: must be in [1, 4096]"},
       {"input { name: \"b\" data_type: TYPE_FP32 dims: [1, 2, 2] }", kMinimal,

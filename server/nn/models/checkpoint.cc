@@ -1,5 +1,6 @@
 #include "server/nn/models/checkpoint.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -27,13 +28,16 @@ struct PyObj;
 using PyRef = std::shared_ptr<PyObj>;
 
 struct PyObj {
+  // kObject: an instance of a class outside the allow-list (argparse.Namespace in a training
+  // checkpoint, a numpy scalar): recorded by name, never constructed. It may sit in entries
+  // beside the weights; weights that contain one are refused.
   enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kTuple, kList, kDict, kGlobal,
-                    kStorage, kTensor };
+                    kStorage, kTensor, kObject };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;  // str, bytes, or "module.name" of a global
+  std::string s;  // str, bytes, "module.name" of a global or of an object's class
   std::vector<PyRef> items;                      // tuple, list
   std::vector<std::pair<PyRef, PyRef>> entries;  // dict (insertion order)
   torch::Tensor tensor;                          // storage (1-D) or tensor
@@ -74,6 +78,7 @@ const char* KindName(PyObj::Kind k) {
     case PyObj::Kind::kGlobal: return "global";
     case PyObj::Kind::kStorage: return "storage";
     case PyObj::Kind::kTensor: return "tensor";
+    case PyObj::Kind::kObject: return "object";
   }
   return "?";
 }
@@ -126,10 +131,32 @@ class PickleMachine {
         case 'M': PushInt(static_cast<int64_t>(LittleEndian(2))); break;  // BININT2
         case 0x8a: {  // LONG1
           const size_t n = U8();
-          if (n > 8) Fail("integer wider than 64 bits");
+          if (n > 8) {  // wider than 64 bits: kept as an opaque value, never a tensor size
+            Bytes(n);
+            Push(MakeObject("int wider than 64 bits"));
+            break;
+          }
           uint64_t v = n ? LittleEndian(n) : 0;
           if (n && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
           PushInt(static_cast<int64_t>(v));
+          break;
+        }
+        case 0x8b: {  // LONG4: only ever wider than 64 bits in practice
+          Bytes(LittleEndian(4));
+          Push(MakeObject("int wider than 64 bits"));
+          break;
+        }
+        case 0x8f: Push(arena_.Make(PyObj::Kind::kList)); break;  // EMPTY_SET (kept as a list)
+        case 0x90: {  // ADDITEMS
+          auto vs = PopMark();
+          auto& set = Expect(Top(), PyObj::Kind::kList, "ADDITEMS")->items;
+          set.insert(set.end(), vs.begin(), vs.end());
+          break;
+        }
+        case 0x91: {  // FROZENSET
+          auto o = arena_.Make(PyObj::Kind::kList);
+          o->items = PopMark();
+          Push(o);
           break;
         }
         case 'G': {  // BINFLOAT (big-endian double)
@@ -213,13 +240,28 @@ class PickleMachine {
         }
         case 'R': {  // REDUCE
           auto args = Expect(Pop(), PyObj::Kind::kTuple, "REDUCE");
-          auto fn = Expect(Pop(), PyObj::Kind::kGlobal, "REDUCE");
-          Push(Call(fn->s, args->items));
+          auto fn = Pop();
+          if (fn->kind == PyObj::Kind::kObject || (fn->kind == PyObj::Kind::kGlobal && fn->b)) {
+            Push(MakeObject(fn->s));  // a call of something outside the allow-list: not made
+            break;
+          }
+          Push(Call(Expect(fn, PyObj::Kind::kGlobal, "REDUCE")->s, args->items));
           break;
         }
-        case 'b': {  // BUILD: only OrderedDict's instance state (state_dict()._metadata)
+        case 0x81: {  // NEWOBJ: cls.__new__(cls, *args), only ever an opaque object here
+          Expect(Pop(), PyObj::Kind::kTuple, "NEWOBJ");
+          Push(MakeObject(Class(Pop(), "NEWOBJ")));
+          break;
+        }
+        case 0x92: {  // NEWOBJ_EX
+          Expect(Pop(), PyObj::Kind::kDict, "NEWOBJ_EX");
+          Expect(Pop(), PyObj::Kind::kTuple, "NEWOBJ_EX");
+          Push(MakeObject(Class(Pop(), "NEWOBJ_EX")));
+          break;
+        }
+        case 'b': {  // BUILD: OrderedDict's instance state (state_dict()._metadata), or an object's
           Pop();
-          Expect(Top(), PyObj::Kind::kDict, "BUILD");
+          if (Top()->kind != PyObj::Kind::kObject) Expect(Top(), PyObj::Kind::kDict, "BUILD");
           break;
         }
         case 'Q': {  // BINPERSID
@@ -322,10 +364,22 @@ class PickleMachine {
                                      "torch.jit._pickle.restore_type_tag"};
     bool ok = StorageTypes().count(name) > 0;
     for (const char* allowed : kAllowed) ok = ok || name == allowed;
-    if (!ok) Fail("unsupported Python global '" + name + "' (not a tensor state dict)");
     auto o = arena_.Make(PyObj::Kind::kGlobal);
     o->s = name;
+    o->b = !ok;  // outside the allow-list: calling it only ever gives an opaque kObject
     Push(o);
+  }
+
+  PyRef MakeObject(const std::string& class_name) {
+    auto o = arena_.Make(PyObj::Kind::kObject);
+    o->s = class_name;
+    return o;
+  }
+  std::string Class(const PyRef& cls, const char* where) const {
+    if (cls->kind != PyObj::Kind::kGlobal && cls->kind != PyObj::Kind::kObject) {
+      Fail(std::string(where) + " expects a class, got " + KindName(cls->kind));
+    }
+    return cls->s;
   }
 
   int64_t Int(const PyRef& o, const char* what) const {
@@ -453,8 +507,79 @@ std::string JoinLimited(const std::vector<std::string>& items, size_t limit = 40
 
 namespace {
 
+// What a top-level value is, for messages: "dict of 182 entries (182 tensors)", "int",
+// "'argparse.Namespace' object (not constructed)".
+std::string Describe(const PyRef& v) {
+  if (v->kind == PyObj::Kind::kObject) return "'" + v->s + "' object (not constructed)";
+  if (v->kind != PyObj::Kind::kDict) return KindName(v->kind);
+  size_t tensors = 0;
+  for (const auto& [key, value] : v->entries) tensors += value->kind == PyObj::Kind::kTensor;
+  return "dict of " + std::to_string(v->entries.size()) + " entries (" + std::to_string(tensors) +
+         " tensors)";
+}
+
+// Whether `v` is a dict of str -> tensor (a state dict).
+bool IsStateDict(const PyRef& v) {
+  if (v->kind != PyObj::Kind::kDict || v->entries.empty()) return false;
+  for (const auto& [key, value] : v->entries) {
+    if (key->kind != PyObj::Kind::kStr || value->kind != PyObj::Kind::kTensor) return false;
+  }
+  return true;
+}
+
+// The wrapper entries training scripts use, in timm's order of preference.
+constexpr const char* kWrapperKeys[] = {"state_dict_ema", "model_ema", "state_dict", "model"};
+
+// The dict that holds the weights: the root itself when it is a state dict, else the wrapper
+// entry `options.entry` names or the only wrapper entry that holds a state dict.
+PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
+  if (root->kind != PyObj::Kind::kDict) {
+    throw std::runtime_error("top-level object is a " + Describe(root) +
+                             ", expected a dict of tensors (model.state_dict())");
+  }
+  std::map<std::string, PyRef> by_key;
+  std::vector<std::string> listing;
+  for (const auto& [key, value] : root->entries) {
+    if (key->kind != PyObj::Kind::kStr) continue;
+    by_key.emplace(key->s, value);
+    listing.push_back(key->s + " (" + Describe(value) + ")");
+  }
+  const std::string contents = "its top-level entries: " + JoinLimited(listing, 12);
+  if (!options.entry.empty()) {
+    auto it = by_key.find(options.entry);
+    if (it == by_key.end()) {
+      throw std::runtime_error("has no top-level entry '" + options.entry +
+                               "' (architecture.checkpoint_entry); " + contents);
+    }
+    if (!IsStateDict(it->second)) {
+      throw std::runtime_error("entry '" + options.entry + "' is a " + Describe(it->second) +
+                               ", expected a dict of str -> tensor");
+    }
+    return it->second;
+  }
+  if (root->entries.empty() || IsStateDict(root)) return root;
+  std::vector<std::string> candidates;
+  for (const char* key : kWrapperKeys) {
+    auto it = by_key.find(key);
+    if (it != by_key.end() && IsStateDict(it->second)) candidates.push_back(key);
+  }
+  if (candidates.size() == 1) return by_key[candidates[0]];
+  if (candidates.size() > 1) {
+    std::string names;
+    for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
+    throw std::runtime_error("holds several state dicts (" + names +
+                             "): set architecture.checkpoint_entry in config.pbtxt to the one to "
+                             "serve, e.g. checkpoint_entry: \"" + candidates[0] + "\"");
+  }
+  throw std::runtime_error(
+      "is neither a state dict (str -> tensor) nor a dict wrapping one under state_dict_ema, "
+      "model_ema, state_dict or model; " + contents +
+      " (set architecture.checkpoint_entry to the entry that holds the weights)");
+}
+
 // Reads the state dict from an open archive; `where` prefixes every error message.
-StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where) {
+StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where,
+                            const CheckpointOptions& options) {
   StateDict out;
   try {
     if (!zip.hasRecord("data.pkl")) throw std::runtime_error("no data.pkl record");
@@ -462,17 +587,15 @@ StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const s
     // The machine (and every object it made) lives until the tensors have been taken out.
     PickleMachine machine(static_cast<const char*>(pkl.get()), size, zip);
     const PyRef root = machine.Run();
-    if (root->kind != PyObj::Kind::kDict) {
-      throw std::runtime_error("top-level object is a " + std::string(KindName(root->kind)) +
-                               ", expected a dict of tensors (model.state_dict())");
-    }
-    for (const auto& [key, value] : root->entries) {
-      if (key->kind != PyObj::Kind::kStr || value->kind != PyObj::Kind::kTensor) {
-        throw std::runtime_error("entry " + std::to_string(out.size()) + " maps a " +
-                                 KindName(key->kind) + " to a " + KindName(value->kind) +
-                                 ", expected str -> tensor");
-      }
-      out.emplace_back(key->s, value->tensor);
+    const PyRef weights = SelectStateDict(root, options);
+    for (const auto& [key, value] : weights->entries) out.emplace_back(key->s, value->tensor);
+    // Saved from torch.nn.DataParallel / DistributedDataParallel: every key starts "module.".
+    const std::string prefix = "module.";
+    const bool wrapped_module = !out.empty() && std::all_of(out.begin(), out.end(), [&](const auto& kv) {
+      return kv.first.compare(0, prefix.size(), prefix) == 0;
+    });
+    if (wrapped_module) {
+      for (auto& kv : out) kv.first.erase(0, prefix.size());
     }
   } catch (const std::exception& e) {
     throw std::runtime_error(where + ExceptionText(e));
@@ -480,36 +603,53 @@ StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const s
   return out;
 }
 
-constexpr char kNotAZipCheckpoint[] =
-    "not a PyTorch zip checkpoint (torch.save of PyTorch >= 1.6 or torch::pickle_save; the "
-    "legacy format is not supported)";
+// torch.save's legacy (pre-1.6) format starts with a pickled magic number,
+// 0x1950a86a20f9469cfc6c (LONG1 of 10 bytes), after the PROTO opcode.
+bool IsLegacyTorchSave(const char* data, size_t size) {
+  static const unsigned char kMagic[] = {0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19};
+  return size >= 2 + sizeof kMagic && static_cast<unsigned char>(data[0]) == 0x80 &&
+         std::memcmp(data + 2, kMagic, sizeof kMagic) == 0;
+}
+
+std::string NotAZipCheckpoint(const char* data, size_t size) {
+  if (IsLegacyTorchSave(data, size)) {
+    return "legacy torch.save format (PyTorch < 1.6, or _use_new_zipfile_serialization=False), "
+           "which wtserve does not read; convert it once with Python: "
+           "python3 -c \"import torch; torch.save(torch.load('IN.pth', map_location='cpu'), "
+           "'OUT.pth')\"";
+  }
+  return "not a PyTorch zip checkpoint (torch.save of PyTorch >= 1.6 or torch::pickle_save)";
+}
 
 }  // namespace
 
-StateDict ReadStateDict(const std::string& path) {
+StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options) {
   const std::string where = "checkpoint '" + path + "': ";
-  if (!std::ifstream(path, std::ios::binary)) {
-    throw std::runtime_error(where + "cannot open the file");
-  }
+  std::ifstream file(path, std::ios::binary);
+  if (!file) throw std::runtime_error(where + "cannot open the file");
+  char head[16] = {};
+  file.read(head, sizeof head);
+  const size_t head_size = static_cast<size_t>(file.gcount());
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);
   } catch (const std::exception& e) {
-    throw std::runtime_error(where + kNotAZipCheckpoint);
+    throw std::runtime_error(where + NotAZipCheckpoint(head, head_size));
   }
-  return ReadStateDictFrom(*zip, where);
+  return ReadStateDictFrom(*zip, where, options);
 }
 
-StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name) {
+StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name,
+                                  const CheckpointOptions& options) {
   const std::string where = "checkpoint '" + name + "': ";
   std::istringstream in(bytes);
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
   try {
     zip = std::make_unique<caffe2::serialize::PyTorchStreamReader>(&in);
   } catch (const std::exception& e) {
-    throw std::runtime_error(where + kNotAZipCheckpoint);
+    throw std::runtime_error(where + NotAZipCheckpoint(bytes.data(), bytes.size()));
   }
-  return ReadStateDictFrom(*zip, where);
+  return ReadStateDictFrom(*zip, where, options);
 }
 
 StateDict ModuleStateDict(const torch::nn::Module& module) {
@@ -530,8 +670,8 @@ StateDict ModuleStateDict(const torch::nn::Module& module) {
   return out;
 }
 
-void LoadStateDict(torch::nn::Module& module, const std::string& path) {
-  const StateDict file = ReadStateDict(path);
+void LoadStateDict(torch::nn::Module& module, const std::string& path, const CheckpointOptions& options) {
+  const StateDict file = ReadStateDict(path, options);
   const StateDict model = ModuleStateDict(module);
   std::map<std::string, const torch::Tensor*> in_file;
   for (const auto& [key, t] : file) in_file[key] = &t;

@@ -8,10 +8,18 @@
 // small pickle interpreter restricted to what torch.save emits for tensor dicts (protocol 2-5
 // opcodes, OrderedDict/dict, tensors via torch._utils._rebuild_tensor_v2 / _rebuild_parameter,
 // typed storages) on top of LibTorch's own zip reader (caffe2::serialize::PyTorchStreamReader).
-// Any other Python global is rejected: loading never executes arbitrary code.
+// Any other Python global is never called: an instance of it (argparse.Namespace in a training
+// checkpoint, a numpy scalar) is kept as an opaque placeholder that may sit beside the weights
+// but is refused inside them. Loading never executes code from the file.
 //
 // Supported: the zip format of torch.save (PyTorch >= 1.6, the default) and of
-// torch::pickle_save. Not supported: the legacy pre-1.6 tar/pickle format (clear error).
+// torch::pickle_save, holding
+//   - a flat state dict (str -> tensor), as the released WTConvNeXt files;
+//   - a dict wrapping one under state_dict_ema, model_ema, state_dict or model (training
+//     checkpoints; other entries such as epoch, optimizer or args are ignored); when several
+//     hold state dicts, CheckpointOptions::entry picks one;
+//   - keys that all start with "module." (DataParallel / DistributedDataParallel): stripped.
+// Not supported: the legacy pre-1.6 format; the error says how to convert it.
 #ifndef WTSERVE_SERVER_NN_MODELS_CHECKPOINT_H_
 #define WTSERVE_SERVER_NN_MODELS_CHECKPOINT_H_
 
@@ -27,14 +35,22 @@ namespace wtserve::nn {
 // Key -> tensor in file order.
 using StateDict = std::vector<std::pair<std::string, torch::Tensor>>;
 
-// Reads a checkpoint whose top-level object is a dict/OrderedDict of str -> tensor. Tensors come
-// back on CPU with their saved dtype, shape and strides' values (contiguous copies).
-// Throws std::runtime_error naming `path` when the file is missing, not a zip checkpoint,
-// malformed, uses an unsupported Python global, or holds something else than str -> tensor.
-StateDict ReadStateDict(const std::string& path);
+struct CheckpointOptions {
+  // The top-level entry that holds the weights ("state_dict_ema", ...). Empty: the file itself
+  // when it is a flat state dict, else the only wrapper entry (see above) that holds one.
+  std::string entry;
+};
+
+// Reads the state dict of a checkpoint (see above for the layouts). Tensors come back on CPU
+// with their saved dtype, shape and strides' values (contiguous copies), keys in file order.
+// Throws std::runtime_error naming `path` when the file is missing, not a zip checkpoint (the
+// legacy format is named as such), malformed, or holds no state dict where one was looked for;
+// messages list the top-level entries and what each holds.
+StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options = {});
 // The same for a checkpoint held in memory (the whole file's bytes); `name` stands for the path
 // in error messages.
-StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name);
+StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name,
+                                  const CheckpointOptions& options = {});
 
 // The module's parameters and buffers in Python state_dict() order (module by module: own
 // parameters, then own buffers). Frozen parameters are included.
@@ -43,7 +59,8 @@ StateDict ModuleStateDict(const torch::nn::Module& module);
 // Copies a checkpoint into `module` (dtypes converted to the module's). All keys must match
 // exactly: otherwise throws std::runtime_error naming `path` and listing every missing,
 // unexpected and mis-shaped key in one message; the module is left unchanged then.
-void LoadStateDict(torch::nn::Module& module, const std::string& path);
+void LoadStateDict(torch::nn::Module& module, const std::string& path,
+                   const CheckpointOptions& options = {});
 
 // Writes ModuleStateDict(module) as a str -> tensor dict in PyTorch's zip format
 // (torch::pickle_save); Python: torch.load(path) gives a dict with the same keys, and
