@@ -11,10 +11,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${1:-60}
 shift || true
+all_targets=(fuzz_checkpoint fuzz_pickle fuzz_model_config fuzz_infer_request fuzz_image fuzz_idx)
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then
-  targets=(fuzz_checkpoint fuzz_pickle fuzz_model_config fuzz_infer_request fuzz_image fuzz_idx)
-fi
+[ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
+for target in "${targets[@]}"; do
+  case " ${all_targets[*]} " in
+    *" $target "*) ;;
+    *) echo "fuzz.sh: unknown target '$target' (targets: ${all_targets[*]})" >&2; exit 2 ;;
+  esac
+done
 bash scripts/setup.sh
 build=${WTSERVE_FUZZ_BUILD_DIR:-$root/build/fuzz}
 CXX=clang++ cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DWTSERVE_FUZZ=ON \
