@@ -1,7 +1,7 @@
 // Cross-check of the C++ WTConv2d against the project's Python reference
 // (tests/reference/wtconv_ref.py): the ctest fixture wtconv_reference_cases runs
 // tests/reference/wtconv_ref_cases.py, which writes pywt's filter banks, the reference's filters,
-// inputs, random weights and the reference outputs for 1440 configurations into the file named by
+// inputs, random weights and the reference outputs for 2160 configurations into the file named by
 // $WTCONV_REFERENCE_CASES. Here the C++ layer loads the same weights, runs the same inputs and
 // must agree to 1e-5 (max abs difference) on every case, on both paths for db1.
 #include <algorithm>
@@ -88,7 +88,7 @@ TEST_F(WTConvCrossCheck, EveryCaseMatchesThePythonReference) {
   const auto inputs = Get("inputs").toGenericDict();
   const auto states = Get("states").toGenericDict();
   const auto cases = Get("cases").toList();
-  ASSERT_EQ(cases.size(), 1440u);
+  ASSERT_EQ(cases.size(), 2160u);
 
   std::map<std::string, double> worst;  // by wavelet/path
   size_t checked = 0;

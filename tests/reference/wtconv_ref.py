@@ -15,9 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-SUPPORTED_WAVELETS = ["haar"] + [f"db{i}" for i in range(1, 7)] + [f"sym{i}" for i in range(2, 7)] + [
-    f"coif{i}" for i in range(1, 4)
-]
+_BIORTHOGONAL = ["1.1", "1.3", "1.5", "2.2", "2.4", "2.6", "2.8", "3.1", "3.3", "3.5", "3.7", "3.9", "4.4", "5.5",
+                 "6.8"]
+SUPPORTED_WAVELETS = (["haar"] + [f"db{i}" for i in range(1, 7)] + [f"sym{i}" for i in range(2, 7)]
+                      + [f"coif{i}" for i in range(1, 4)] + [f"bior{v}" for v in _BIORTHOGONAL]
+                      + [f"rbio{v}" for v in _BIORTHOGONAL])
 
 
 def _outer_bank(lo, hi):

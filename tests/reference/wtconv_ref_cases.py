@@ -8,7 +8,7 @@ Output (torch.save of plain dicts/lists, which torch::pickle_load reads):
   cases:    [{h, w, batch, levels, kernel_size, stride, wavelet, input, state, y}]
 
 Grid: sizes 1x1, 3x5, 7x7, 13x21, 56x56; wt_levels 0-5; kernel sizes 3, 5, 7; stride 1, 2;
-wavelets db1, db2, sym3, coif1; batch 1, 4 (1440 cases). Every level count is valid for every
+wavelets db1, db2, sym3, coif1, bior2.2, rbio1.3; batch 1, 4 (2160 cases). Every level count is valid for every
 size: a level pads an odd size up by one and halves it, so a 1x1 band stays 1x1 from then on.
 """
 
@@ -29,7 +29,7 @@ SIZES = [(1, 1), (3, 5), (7, 7), (13, 21), (56, 56)]
 LEVELS = range(6)
 KERNELS = [3, 5, 7]
 STRIDES = [1, 2]
-WAVELETS = ["db1", "db2", "sym3", "coif1"]
+WAVELETS = ["db1", "db2", "sym3", "coif1", "bior2.2", "rbio1.3"]
 BATCHES = [1, 4]
 
 

@@ -1,5 +1,6 @@
-// Orthogonal wavelet filter banks for WTConv2d, and the 2-D analysis/synthesis filters built from
-// them exactly as the reference layer builds them.
+// Wavelet filter banks for WTConv2d (orthogonal: Daubechies, symlets, coiflets; biorthogonal:
+// bior/rbio), and the 2-D analysis/synthesis filters built from them exactly as the reference
+// layer builds them.
 //
 // Source: S. E. Finder, R. Amoyal, E. Treister, O. Freifeld, "Wavelet Convolutions for Large
 // Receptive Fields", ECCV 2024 (arXiv 2407.05848); reference code BGU-CS-VIL/WTConv (MIT),
@@ -28,8 +29,9 @@
 
 namespace wtserve::nn {
 
-// The four 1-D filters of an orthogonal wavelet, in PyWavelets' conventions and order
-// (all of length filter_length(), an even number).
+// The four 1-D filters of a wavelet, in PyWavelets' conventions and order, all of one even
+// length. For the orthogonal families the synthesis filters are the analysis filters reversed;
+// for bior/rbio they are a different (dual) pair.
 struct WaveletFilterBank {
   std::string name;
   std::vector<double> dec_lo;
@@ -38,8 +40,9 @@ struct WaveletFilterBank {
   std::vector<double> rec_hi;
 };
 
-// Names accepted by GetWaveletFilterBank / CreateWaveletFilters: "haar" (= "db1"), db1..db6,
-// sym2..sym6, coif1..coif3.
+// Names accepted by GetWaveletFilterBank / CreateWaveletFilters, in this order: "haar" (= "db1"),
+// db1..db6, sym2..sym6, coif1..coif3, then PyWavelets' 15 biorthogonal wavelets bior1.1 ..
+// bior6.8 and their 15 reverses rbio1.1 .. rbio6.8.
 const std::vector<std::string>& SupportedWavelets();
 
 // Throws std::invalid_argument naming the supported wavelets if `name` is not one of them.
@@ -51,7 +54,8 @@ WaveletFilterBank GetWaveletFilterBank(const std::string& name);
 // For each channel c the four filters at rows 4c..4c+3 are, with (row, col) = (i, j),
 //   F0[i][j] = lo[j]*lo[i], F1[i][j] = lo[j]*hi[i], F2[i][j] = hi[j]*lo[i], F3[i][j] = hi[j]*hi[i]
 // i.e. LL, LH (high-pass along rows/H), HL (high-pass along columns/W), HH.
-// f = 2 for db1/haar, 2N for dbN/symN, 6N for coifN. CPU tensors.
+// f = 2 for db1/haar, 2N for dbN/symN, 6N for coifN, pywt's filter length for bior/rbio (2 for
+// 1.1 up to 20 for 3.9). CPU tensors.
 // Throws std::invalid_argument for an unknown name or channels < 1.
 std::pair<at::Tensor, at::Tensor> CreateWaveletFilters(const std::string& name, int64_t channels);
 
