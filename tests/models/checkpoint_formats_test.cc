@@ -109,6 +109,31 @@ TEST_F(CheckpointFormatsTest, RefusalsSayWhatIsThereAndWhatToDo) {
                     HasSubstr("args ('argparse.Namespace' object (not constructed))")));
 }
 
+// fast_wtconv's two layouts of a WTConv layer (no filter keys, other names; the Metal one with its
+// bias added after the scale) load into WTConv2d as the same function.
+TEST_F(CheckpointFormatsTest, FastWtconvLayoutsLoadAsTheSameLayers) {
+  auto shipped = CreateClassifier("wtconvnext_fmnist", {10, 1, 1.0});
+  LoadStateDict(*shipped, SourceDir() + "/models/wtconvnext_fmnist/1/model.pt");
+  const StateDict want = ModuleStateDict(*shipped);
+  shipped->eval();
+  torch::manual_seed(3);
+  const at::Tensor x = torch::randn({4, 1, 28, 28});
+  torch::NoGradGuard no_grad;
+  const at::Tensor logits = shipped->forward(x);
+  for (const char* file : {"fast_wtconv_cuda.pth", "fast_wtconv_metal.pth"}) {
+    auto net = CreateClassifier("wtconvnext_fmnist", {10, 1, 1.0});
+    LoadStateDict(*net, Dir() + "/" + file);
+    const StateDict got = ModuleStateDict(*net);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      // The Metal bias went through scale * bias / scale: equal to rounding.
+      EXPECT_TRUE(got[i].second.allclose(want[i].second, 1e-6, 1e-7)) << file << " " << got[i].first;
+    }
+    net->eval();
+    EXPECT_TRUE(net->forward(x).allclose(logits, 1e-5, 1e-6)) << file;
+  }
+}
+
 // The config field reaches the loader: a model folder whose config names the EMA entry.
 TEST_F(CheckpointFormatsTest, ConfigCheckpointEntryPicksTheWeights) {
   const std::filesystem::path folder = std::filesystem::temp_directory_path() /

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
@@ -670,9 +671,85 @@ StateDict ModuleStateDict(const torch::nn::Module& module) {
   return out;
 }
 
+namespace {
+
+bool EndsWith(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// The official fused WTConv implementation (fast_wtconv; Haar only) names a layer's parameters
+// differently and saves no filter tensors (docs/models.md, "Checkpoints"):
+//   CUDA / Triton: base_weight, base_bias, base_scale, wt_weights.{i}, wt_scales.{i}
+//   Metal:         base_conv.{weight,bias}, base_scale (a bare tensor), wavelet_convs.{i}.weight,
+//                  wavelet_scales.{i}
+// Shapes and band order (4c + s; LL, LH, HL, HH with the reference's signs) equal WTConv2d's.
+// Renames such keys to WTConv2d's where the model has the WTConv2d key and the file lacks it,
+// and adds the missing wt_filter / iwt_filter from the model's own (Haar) construction. The Metal
+// layer adds its bias after the scale, WTConv2d (like the reference) before it: bias / scale
+// gives the same function.
+void TranslateFastWTConv(StateDict& file, const StateDict& model, const std::string& path) {
+  std::map<std::string, const torch::Tensor*> in_model;
+  for (const auto& [key, t] : model) in_model[key] = &t;
+  std::map<std::string, size_t> in_file;
+  for (size_t i = 0; i < file.size(); ++i) in_file[file[i].first] = i;
+  const auto wanted = [&](const std::string& key) { return in_model.count(key) && !in_file.count(key); };
+
+  std::set<std::string> layers, metal_layers;
+  for (auto& [key, tensor] : file) {
+    std::string target;
+    std::string layer;
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"base_weight", "base_conv.weight"}, {"base_bias", "base_conv.bias"}, {"base_scale", "base_scale.weight"}}) {
+      if (EndsWith(key, from) && (key.size() == from.size() || key[key.size() - from.size() - 1] == '.')) {
+        layer = key.substr(0, key.size() - from.size());
+        target = layer + to;
+      }
+    }
+    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
+             {"wt_weights.", "wavelet_convs."}, {"wt_scales.", "wavelet_scale."}, {"wavelet_scales.", "wavelet_scale."}}) {
+      const size_t at = key.rfind(from);
+      if (at == std::string::npos || (at > 0 && key[at - 1] != '.')) continue;
+      const std::string index = key.substr(at + from.size());
+      if (index.empty() || index.find_first_not_of("0123456789") != std::string::npos) continue;
+      layer = key.substr(0, at);
+      target = layer + to + index + ".weight";
+      if (from == "wavelet_scales.") metal_layers.insert(layer);
+    }
+    if (target.empty() || !wanted(target) || in_model[target]->sizes() != tensor.sizes()) continue;
+    if (EndsWith(key, "base_scale") && in_file.count(layer + "base_conv.weight")) metal_layers.insert(layer);
+    key = target;
+    layers.insert(layer);
+  }
+  for (const std::string& layer : layers) {
+    for (const char* filter : {"wt_filter", "iwt_filter"}) {
+      const std::string key = layer + filter;
+      if (wanted(key)) file.emplace_back(key, in_model[key]->clone());
+    }
+  }
+  for (const std::string& layer : metal_layers) {
+    torch::Tensor* bias = nullptr;
+    torch::Tensor* scale = nullptr;
+    for (auto& [key, t] : file) {
+      if (key == layer + "base_conv.bias") bias = &t;
+      if (key == layer + "base_scale.weight") scale = &t;
+    }
+    if (bias == nullptr || scale == nullptr) continue;
+    const torch::Tensor s = scale->reshape({-1}).to(torch::kDouble);
+    if ((s == 0).any().item<bool>()) {
+      throw std::runtime_error("checkpoint '" + path + "': layer '" + layer +
+                               "' (fast_wtconv Metal layout) has a zero base_scale; its unscaled bias cannot be "
+                               "expressed as WTConv2d's scale * (conv + bias)");
+    }
+    *bias = (bias->to(torch::kDouble) / s).to(bias->scalar_type());
+  }
+}
+
+}  // namespace
+
 void LoadStateDict(torch::nn::Module& module, const std::string& path, const CheckpointOptions& options) {
-  const StateDict file = ReadStateDict(path, options);
+  StateDict file = ReadStateDict(path, options);
   const StateDict model = ModuleStateDict(module);
+  TranslateFastWTConv(file, model, path);
   std::map<std::string, const torch::Tensor*> in_file;
   for (const auto& [key, t] : file) in_file[key] = &t;
   std::vector<std::string> missing, unexpected, misshaped;
