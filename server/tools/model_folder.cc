@@ -71,7 +71,7 @@ absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig&
     if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", config_path));
   }
   const std::string labels_path = (fs::path(dir) / "labels.txt").string();
-  {
+  if (!labels.empty()) {  // none: the model answers class indices only
     std::ofstream out(labels_path, std::ios::trunc);
     for (const auto& label : labels) out << label << '\n';
     if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", labels_path));

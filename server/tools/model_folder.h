@@ -1,6 +1,6 @@
 // Writing a trained network as a model-repository folder the server loads as it is:
 //   <dir>/config.pbtxt   (wtserve::config::ModelConfig in protobuf text format)
-//   <dir>/labels.txt     (one class name per line, index order)
+//   <dir>/labels.txt     (one class name per line, index order; not written without labels)
 //   <dir>/<version>/model.pt   (state dict, nn::SaveStateDict)
 #ifndef WTSERVE_SERVER_TOOLS_MODEL_FOLDER_H_
 #define WTSERVE_SERVER_TOOLS_MODEL_FOLDER_H_

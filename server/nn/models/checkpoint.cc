@@ -533,7 +533,7 @@ constexpr const char* kWrapperKeys[] = {"state_dict_ema", "model_ema", "state_di
 
 // The dict that holds the weights: the root itself when it is a state dict, else the wrapper
 // entry `options.entry` names or the only wrapper entry that holds a state dict.
-PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
+PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options, CheckpointLayout* layout) {
   if (root->kind != PyObj::Kind::kDict) {
     throw std::runtime_error("top-level object is a " + Describe(root) +
                              ", expected a dict of tensors (model.state_dict())");
@@ -546,6 +546,7 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
     listing.push_back(key->s + " (" + Describe(value) + ")");
   }
   const std::string contents = "its top-level entries: " + JoinLimited(listing, 12);
+  if (layout != nullptr) layout->top_level = listing;
   if (!options.entry.empty()) {
     auto it = by_key.find(options.entry);
     if (it == by_key.end()) {
@@ -556,6 +557,7 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
       throw std::runtime_error("entry '" + options.entry + "' is a " + Describe(it->second) +
                                ", expected a dict of str -> tensor");
     }
+    if (layout != nullptr) layout->entry = options.entry;
     return it->second;
   }
   if (root->entries.empty() || IsStateDict(root)) return root;
@@ -564,7 +566,10 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
     auto it = by_key.find(key);
     if (it != by_key.end() && IsStateDict(it->second)) candidates.push_back(key);
   }
-  if (candidates.size() == 1) return by_key[candidates[0]];
+  if (candidates.size() == 1) {
+    if (layout != nullptr) layout->entry = candidates[0];
+    return by_key[candidates[0]];
+  }
   if (candidates.size() > 1) {
     std::string names;
     for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
@@ -580,7 +585,7 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options) {
 
 // Reads the state dict from an open archive; `where` prefixes every error message.
 StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const std::string& where,
-                            const CheckpointOptions& options) {
+                            const CheckpointOptions& options, CheckpointLayout* layout) {
   StateDict out;
   try {
     if (!zip.hasRecord("data.pkl")) throw std::runtime_error("no data.pkl record");
@@ -588,7 +593,7 @@ StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const s
     // The machine (and every object it made) lives until the tensors have been taken out.
     PickleMachine machine(static_cast<const char*>(pkl.get()), size, zip);
     const PyRef root = machine.Run();
-    const PyRef weights = SelectStateDict(root, options);
+    const PyRef weights = SelectStateDict(root, options, layout);
     for (const auto& [key, value] : weights->entries) out.emplace_back(key->s, value->tensor);
     // Saved from torch.nn.DataParallel / DistributedDataParallel: every key starts "module.".
     const std::string prefix = "module.";
@@ -598,6 +603,7 @@ StateDict ReadStateDictFrom(caffe2::serialize::PyTorchStreamReader& zip, const s
     if (wrapped_module) {
       for (auto& kv : out) kv.first.erase(0, prefix.size());
     }
+    if (layout != nullptr) layout->stripped_module_prefix = wrapped_module;
   } catch (const std::exception& e) {
     throw std::runtime_error(where + ExceptionText(e));
   }
@@ -624,7 +630,7 @@ std::string NotAZipCheckpoint(const char* data, size_t size) {
 
 }  // namespace
 
-StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options) {
+StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options, CheckpointLayout* layout) {
   const std::string where = "checkpoint '" + path + "': ";
   std::ifstream file(path, std::ios::binary);
   if (!file) throw std::runtime_error(where + "cannot open the file");
@@ -637,7 +643,7 @@ StateDict ReadStateDict(const std::string& path, const CheckpointOptions& option
   } catch (const std::exception& e) {
     throw std::runtime_error(where + NotAZipCheckpoint(head, head_size));
   }
-  return ReadStateDictFrom(*zip, where, options);
+  return ReadStateDictFrom(*zip, where, options, layout);
 }
 
 StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name,
@@ -650,7 +656,7 @@ StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& n
   } catch (const std::exception& e) {
     throw std::runtime_error(where + NotAZipCheckpoint(bytes.data(), bytes.size()));
   }
-  return ReadStateDictFrom(*zip, where, options);
+  return ReadStateDictFrom(*zip, where, options, nullptr);
 }
 
 StateDict ModuleStateDict(const torch::nn::Module& module) {
@@ -746,51 +752,56 @@ void TranslateFastWTConv(StateDict& file, const StateDict& model, const std::str
 
 }  // namespace
 
-void LoadStateDict(torch::nn::Module& module, const std::string& path, const CheckpointOptions& options) {
-  StateDict file = ReadStateDict(path, options);
+StateDictMismatch CompareStateDict(const torch::nn::Module& module, StateDict& file, const std::string& name) {
   const StateDict model = ModuleStateDict(module);
-  TranslateFastWTConv(file, model, path);
+  TranslateFastWTConv(file, model, name);
+  StateDictMismatch m;
+  m.file_keys = file.size();
+  m.model_keys = model.size();
   std::map<std::string, const torch::Tensor*> in_file;
   for (const auto& [key, t] : file) in_file[key] = &t;
-  std::vector<std::string> missing, unexpected, misshaped;
   std::map<std::string, bool> in_model;
   for (const auto& [key, target] : model) {
     in_model[key] = true;
     auto it = in_file.find(key);
     if (it == in_file.end()) {
-      missing.push_back(key);
+      m.missing.push_back(key);
     } else if (it->second->sizes() != target.sizes()) {
-      misshaped.push_back(key + " (checkpoint " + ShapeString(it->second->sizes()) +
-                          ", model " + ShapeString(target.sizes()) + ")");
+      m.misshaped.push_back(key + " (checkpoint " + ShapeString(it->second->sizes()) + ", model " +
+                            ShapeString(target.sizes()) + ")");
     }
   }
   for (const auto& [key, t] : file) {
-    if (!in_model.count(key)) unexpected.push_back(key);
+    if (!in_model.count(key)) m.unexpected.push_back(key);
   }
-  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
-    std::string msg = "checkpoint '" + path + "' does not match the model (" +
-                      std::to_string(file.size()) + " keys in the file, " +
-                      std::to_string(model.size()) + " in the model):";
-    if (!missing.empty()) {
-      msg += " missing keys [" + std::to_string(missing.size()) + "]: " + JoinLimited(missing) +
-             ";";
-    }
-    if (!unexpected.empty()) {
-      msg += " unexpected keys [" + std::to_string(unexpected.size()) +
-             "]: " + JoinLimited(unexpected) + ";";
-    }
-    if (!misshaped.empty()) {
-      msg += " mis-shaped keys [" + std::to_string(misshaped.size()) +
-             "]: " + JoinLimited(misshaped) + ";";
-    }
-    msg.pop_back();
-    throw std::runtime_error(msg);
-  }
+  return m;
+}
+
+std::string StateDictMismatch::Summary(size_t limit) const {
+  std::string msg = std::to_string(file_keys) + " keys in the file, " + std::to_string(model_keys) + " in the model";
+  const auto part = [&](const char* what, const std::vector<std::string>& keys) {
+    if (!keys.empty()) msg += std::string("; ") + what + " [" + std::to_string(keys.size()) + "]: " + JoinLimited(keys, limit);
+  };
+  part("missing keys", missing);
+  part("unexpected keys", unexpected);
+  part("mis-shaped keys", misshaped);
+  return msg;
+}
+
+void LoadStateDictFrom(torch::nn::Module& module, StateDict file, const std::string& name) {
+  const StateDictMismatch m = CompareStateDict(module, file, name);
+  if (!m.ok()) throw std::runtime_error("checkpoint '" + name + "' does not match the model (" + m.Summary() + ")");
+  std::map<std::string, const torch::Tensor*> in_file;
+  for (const auto& [key, t] : file) in_file[key] = &t;
   torch::NoGradGuard no_grad;
-  for (const auto& [key, target] : model) {
+  for (const auto& [key, target] : ModuleStateDict(module)) {
     // Parameters and buffers are shared tensors: copy_ writes into the module's own storage.
     target.copy_(*in_file[key]);
   }
+}
+
+void LoadStateDict(torch::nn::Module& module, const std::string& path, const CheckpointOptions& options) {
+  LoadStateDictFrom(module, ReadStateDict(path, options), path);
 }
 
 void SaveStateDict(const torch::nn::Module& module, const std::string& path) {

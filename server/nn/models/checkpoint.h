@@ -41,12 +41,20 @@ struct CheckpointOptions {
   std::string entry;
 };
 
+// How ReadStateDict found the weights (for tools that explain a file).
+struct CheckpointLayout {
+  std::string entry;               // the wrapper entry used; empty: the file is a flat state dict
+  bool stripped_module_prefix = false;
+  std::vector<std::string> top_level;  // "key (what it holds)" for every top-level entry
+};
+
 // Reads the state dict of a checkpoint (see above for the layouts). Tensors come back on CPU
 // with their saved dtype, shape and strides' values (contiguous copies), keys in file order.
 // Throws std::runtime_error naming `path` when the file is missing, not a zip checkpoint (the
 // legacy format is named as such), malformed, or holds no state dict where one was looked for;
 // messages list the top-level entries and what each holds.
-StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options = {});
+StateDict ReadStateDict(const std::string& path, const CheckpointOptions& options = {},
+                        CheckpointLayout* layout = nullptr);
 // The same for a checkpoint held in memory (the whole file's bytes); `name` stands for the path
 // in error messages.
 StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name,
@@ -55,6 +63,21 @@ StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& n
 // The module's parameters and buffers in Python state_dict() order (module by module: own
 // parameters, then own buffers). Frozen parameters are included.
 StateDict ModuleStateDict(const torch::nn::Module& module);
+
+// How a state dict's keys and shapes differ from a module's, after the fast_wtconv renaming
+// (docs/models.md, "Checkpoints") that LoadStateDict applies too.
+struct StateDictMismatch {
+  size_t file_keys = 0, model_keys = 0;
+  std::vector<std::string> missing, unexpected, misshaped;  // misshaped: "key (checkpoint [..], model [..])"
+  bool ok() const { return missing.empty() && unexpected.empty() && misshaped.empty(); }
+  // "182 keys in the file, 182 in the model; missing keys [2]: a, b; ..." (lists cut at `limit`).
+  std::string Summary(size_t limit = 40) const;
+};
+// Compares (and translates `file` in place, as loading would). `name` names the file in errors.
+StateDictMismatch CompareStateDict(const torch::nn::Module& module, StateDict& file, const std::string& name);
+
+// LoadStateDict for a state dict already read; `name` stands for the file in messages.
+void LoadStateDictFrom(torch::nn::Module& module, StateDict file, const std::string& name);
 
 // Copies a checkpoint into `module` (dtypes converted to the module's). All keys must match
 // exactly: otherwise throws std::runtime_error naming `path` and listing every missing,
