@@ -284,9 +284,9 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     done(absl::UnavailableError("the server is shutting down"));
     return;
   }
-  if (request.model_name().empty()) {
+  if (absl::Status s = runtime::CheckRequestedModelName(request.model_name(), "model_name"); !s.ok()) {
     metrics_->RecordFailure("", "", metrics::kReasonInvalidArgument);
-    done(absl::InvalidArgumentError("model_name is empty"));
+    done(s);
     return;
   }
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =

@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -174,9 +175,17 @@ absl::Status ModelRepository::Unload(const std::string& name, absl::Time drain_d
   return absl::OkStatus();
 }
 
+absl::Status CheckRequestedModelName(const std::string& name, const std::string& field) {
+  if (name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, " is empty"));
+  if (absl::StripAsciiWhitespace(name).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(field, " is only whitespace"));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
     const std::string& name, const std::string& version) const {
-  if (name.empty()) return absl::InvalidArgumentError("model name is empty");
+  if (absl::Status s = CheckRequestedModelName(name); !s.ok()) return s;
   int64_t wanted = 0;
   if (!version.empty() && (!absl::SimpleAtoi(version, &wanted) || wanted < 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -210,6 +219,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
 
 absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> ModelRepository::Versions(
     const std::string& name) const {
+  if (!name.empty()) {
+    if (absl::Status s = CheckRequestedModelName(name); !s.ok()) return s;
+  }
   absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<ServedModel>> result;
   if (!name.empty() && models_.count(name) == 0) {

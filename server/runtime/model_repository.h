@@ -38,6 +38,11 @@ struct ModelIndexEntry {
   std::string reason;   // why it is not READY
 };
 
+// A model name as a request carries it: INVALID_ARGUMENT "<field> is empty" / "<field> is only
+// whitespace" (a malformed request, as Triton answers it), OK otherwise (whether the model exists
+// is Find's). `field` names it in the message ("model name", "model_name").
+absl::Status CheckRequestedModelName(const std::string& name, const std::string& field = "model name");
+
 class ModelRepository {
  public:
   // `metrics` must outlive the repository.
@@ -65,13 +70,13 @@ class ModelRepository {
 
   // The version to serve: `version` empty -> the highest loaded version.
   // Errors: NOT_FOUND "unknown model" / "version not loaded", UNAVAILABLE when the model exists
-  // but is not ready (loading, failed, unloaded), INVALID_ARGUMENT for an empty name or a
-  // non-numeric version.
+  // but is not ready (loading, failed, unloaded), INVALID_ARGUMENT for an empty or whitespace
+  // name (CheckRequestedModelName) or a non-numeric version.
   absl::StatusOr<std::shared_ptr<ServedModel>> Find(const std::string& name,
                                                     const std::string& version) const;
 
   // Every loaded version of `name` (all models when empty), ascending by (name, version).
-  // Errors: NOT_FOUND for an unknown model.
+  // Errors: NOT_FOUND for an unknown model, INVALID_ARGUMENT for a whitespace-only name.
   absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> Versions(const std::string& name) const;
 
   // True if the model folder exists or the model is known (loaded or failed).

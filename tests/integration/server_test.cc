@@ -350,6 +350,8 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
       StatusCode::NOT_FOUND, "unknown model");
   add("empty model", [](auto& r) { r.set_model_name(""); }, StatusCode::INVALID_ARGUMENT,
       "model_name is empty");
+  add("whitespace model", [](auto& r) { r.set_model_name(" \t "); }, StatusCode::INVALID_ARGUMENT,
+      "model_name is only whitespace");
   add("unknown version", [](auto& r) { r.set_model_version("9"); }, StatusCode::NOT_FOUND,
       "no loaded version 9");
   add("bad version", [](auto& r) { r.set_model_version("v1"); }, StatusCode::INVALID_ARGUMENT,
@@ -403,6 +405,23 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
     grpc::ClientContext ctx;
     inference::ModelMetadataResponse r;
     EXPECT_EQ(stub_->ModelMetadata(&ctx, {}, &r).error_code(), StatusCode::INVALID_ARGUMENT);
+  }
+  // So is a name of only whitespace (Triton answers INVALID_ARGUMENT too, not NOT_FOUND).
+  {
+    grpc::ClientContext ctx;
+    inference::ModelMetadataRequest req;
+    req.set_name("   ");
+    inference::ModelMetadataResponse r;
+    const grpc::Status status = stub_->ModelMetadata(&ctx, req, &r);
+    EXPECT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("only whitespace"));
+  }
+  {
+    grpc::ClientContext ctx;
+    inference::ModelStatisticsRequest req;
+    req.set_name(" ");
+    inference::ModelStatisticsResponse r;
+    EXPECT_EQ(stub_->ModelStatistics(&ctx, req, &r).error_code(), StatusCode::INVALID_ARGUMENT);
   }
   {
     grpc::ClientContext ctx;
