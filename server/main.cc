@@ -28,6 +28,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
+#include "grpc/health/v1/health.pb.h"  // generated from Debian's grpc-proto (proto/)
 #include "server/api/drain.h"
 #include "server/api/inference_service.h"
 #include "server/api/request_parse_interceptor.h"
@@ -158,6 +159,10 @@ int main(int argc, char** argv) {
                                         max_message_bytes);
 
   grpc::EnableDefaultHealthCheckService(true);
+  // gRPC's built-in health service does not use the generated C++ classes, so nothing would pull
+  // health.pb.cc into the binary and reflection could list grpc.health.v1.Health but not resolve
+  // it ("Symbol not found"). Asking for a descriptor of that file registers it in the pool.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;

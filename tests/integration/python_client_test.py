@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A client in another language: Debian's python3-grpcio, stubs generated from proto/ at test
 time, against the real wtserve binary. Calls grpc.health.v1 Check, ServerMetadata,
-ModelMetadata and ModelInfer (raw FP32 logits + classification top-k), and a bad request.
+ModelMetadata and ModelInfer (raw FP32 logits + classification top-k), a bad request, and server
+reflection (v1alpha): every service listed and resolvable to its file.
 
 Needs WTSERVE_SOURCE_DIR and WTSERVE_BINARY_DIR (set by ctest)."""
 
@@ -33,11 +34,13 @@ def generate_stubs(out_dir):
     health_dir = os.path.join(out_dir, "health_proto")
     os.makedirs(health_dir)
     shutil.copy("/usr/share/grpc-proto/grpc/health/v1/health.proto", health_dir)
+    shutil.copy("/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto", health_dir)
     protos = [
         ("-I" + os.path.join(SOURCE_DIR, "proto"),
          os.path.join(SOURCE_DIR, "proto", "triton_model_config.proto")),
         ("-I" + os.path.join(SOURCE_DIR, "proto"), os.path.join(SOURCE_DIR, "proto", "inference.proto")),
         ("-I" + health_dir, os.path.join(health_dir, "health.proto")),
+        ("-I" + health_dir, os.path.join(health_dir, "reflection.proto")),
     ]
     for include, proto in protos:
         subprocess.run([sys.executable, "-m", "grpc_tools.protoc", include,
@@ -93,6 +96,23 @@ class PythonClientTest(unittest.TestCase):
         cls.log.close()
         cls.tmp.cleanup()
         assert code == 0, "wtserve exited with %d after SIGTERM" % code
+
+    def test_reflection_lists_and_resolves_every_service(self):
+        import reflection_pb2
+        import reflection_pb2_grpc
+        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+
+        def ask(**kwargs):
+            return next(iter(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]),
+                                                       timeout=10)))
+
+        listed = [s.name for s in ask(list_services="").list_services_response.service]
+        for service in ("inference.GRPCInferenceService", "grpc.health.v1.Health"):
+            self.assertIn(service, listed)
+            # Resolvable too: tools (grpcurl, Postman) need the file that defines it.
+            answer = ask(file_containing_symbol=service)
+            self.assertFalse(answer.HasField("error_response"), f"{service}: {answer.error_response}")
+            self.assertTrue(answer.file_descriptor_response.file_descriptor_proto, service)
 
     def test_health_and_metadata(self):
         response = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
