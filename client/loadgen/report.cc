@@ -72,12 +72,12 @@ std::string Pct(double fraction) {
 }
 std::string PctOr(const std::optional<double>& v) { return v ? absl::StrFormat("%.1f%%", 100.0 * *v) : "n/a"; }
 
-// " [low, high]" in percent; "" without paired statistics; " [n/a]" when the statistic is undefined
-// in some resample (a relative CE whose baseline lost nothing there).
-std::string IntervalText(const PairedStatistics* paired, const Interval& i, int decimals) {
-  if (paired == nullptr) return "";
-  if (!i.defined()) return " [n/a]";
-  return absl::StrFormat(" [%.*f, %.*f]", decimals, 100.0 * i.low, decimals, 100.0 * i.high);
+// " [low, high]" in percent; "" without an interval (no paired statistics); " [n/a]" when the
+// statistic is undefined in some resample (a relative CE whose baseline lost nothing there).
+std::string IntervalText(const Interval* i, int decimals) {
+  if (i == nullptr) return "";
+  if (!i->defined()) return " [n/a]";
+  return absl::StrFormat(" [%.*f, %.*f]", decimals, 100.0 * i->low, decimals, 100.0 * i->high);
 }
 // A model - baseline accuracy difference in percentage points, signed, with its interval.
 std::string DifferenceText(double d, const Interval& i) {
@@ -97,8 +97,8 @@ void AppendPairedSummary(const Report& report, std::string* out) {
                   p.images, " images: ", absl::StrFormat("%g", 100.0 * p.options.confidence),
                   "% bootstrap intervals (", p.options.replicates, " resamples of the images, seed ", p.options.seed,
                   ")\n");
-  absl::StrAppend(out, "   clean accuracy: model ", Pct(a.clean.accuracy()), "%", IntervalText(&p, p.model.clean, 2),
-                  ", baseline ", Pct(b.clean.accuracy()), "%", IntervalText(&p, p.baseline.clean, 2),
+  absl::StrAppend(out, "   clean accuracy: model ", Pct(a.clean.accuracy()), "%", IntervalText(&p.model.clean, 2),
+                  ", baseline ", Pct(b.clean.accuracy()), "%", IntervalText(&p.baseline.clean, 2),
                   "; difference ", DifferenceText(p.difference_estimate.clean, p.difference.clean), "\n");
   if (p.clean_mcnemar) {
     absl::StrAppend(out, absl::StrFormat("   McNemar exact test (clean): %d images right only for the model, %d only "
@@ -109,8 +109,8 @@ void AppendPairedSummary(const Report& report, std::string* out) {
   if (!a.corruptions.empty()) {
     const std::optional<double> ma = a.MeanCorruptionAccuracy(), mb = b.MeanCorruptionAccuracy();
     absl::StrAppend(out, "   mean corruption accuracy: model ", ma ? Pct(*ma) + "%" : "n/a",
-                    IntervalText(&p, p.model.mean_corruption, 2), ", baseline ", mb ? Pct(*mb) + "%" : "n/a",
-                    IntervalText(&p, p.baseline.mean_corruption, 2), "; difference ",
+                    IntervalText(&p.model.mean_corruption, 2), ", baseline ", mb ? Pct(*mb) + "%" : "n/a",
+                    IntervalText(&p.baseline.mean_corruption, 2), "; difference ",
                     DifferenceText(p.difference_estimate.mean_corruption, p.difference.mean_corruption), "\n");
   }
 }
@@ -172,19 +172,18 @@ std::string RenderText(const Report& report) {
     const CorruptionErrors& e = *report.corruption_errors;
     absl::StrAppend(&out, "== corruption error of ", ModelName(report.models[0]), " relative to ",
                     ModelName(report.models[1]), " (100% = as robust as the baseline; lower is better)\n");
-    const Interval none;
-    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), IntervalText(paired, paired ? paired->mce : none, 1),
+    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), IntervalText(paired ? &paired->mce : nullptr, 1),
                     ", relative mCE ", PctOr(e.relative_mce),
-                    IntervalText(paired, paired ? paired->relative_mce : none, 1),
+                    IntervalText(paired ? &paired->relative_mce : nullptr, 1),
                     " (ImageNet-C corruptions); over all selected: mCE ", PctOr(e.mce_all),
-                    IntervalText(paired, paired ? paired->mce_all : none, 1), ", relative mCE ",
-                    PctOr(e.relative_mce_all), IntervalText(paired, paired ? paired->relative_mce_all : none, 1),
+                    IntervalText(paired ? &paired->mce_all : nullptr, 1), ", relative mCE ",
+                    PctOr(e.relative_mce_all), IntervalText(paired ? &paired->relative_mce_all : nullptr, 1),
                     "\n");
     for (size_t i = 0; i < e.corruptions.size(); ++i) {
       std::string line = absl::StrFormat("   %-18s CE %6s%-16s relative CE %6s%-16s", e.corruptions[i],
-                                         PctOr(e.ce[i]), IntervalText(paired, paired ? paired->ce[i] : none, 1),
+                                         PctOr(e.ce[i]), IntervalText(paired ? &paired->ce[i] : nullptr, 1),
                                          PctOr(e.relative_ce[i]),
-                                         IntervalText(paired, paired ? paired->relative_ce[i] : none, 1));
+                                         IntervalText(paired ? &paired->relative_ce[i] : nullptr, 1));
       if (paired != nullptr) {
         absl::StrAppend(&line, " accuracy difference ",
                         DifferenceText(paired->difference_estimate.corruption[i], paired->difference.corruption[i]));

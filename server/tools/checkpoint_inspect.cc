@@ -4,6 +4,7 @@
 #include <stdexcept>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "server/nn/exception_text.h"
@@ -42,9 +43,9 @@ std::vector<std::string> PlausibleArchitectures(const nn::StateDict& weights) {
   }
   std::vector<std::string> out;
   for (const std::string& name : nn::RegisteredArchitectures()) {
-    const bool is_wt = name.rfind("wt", 0) == 0;
-    const bool is_mobilenet = name.find("mobilenet") != std::string::npos;
-    const bool is_compact = name.size() > 7 && name.compare(name.size() - 7, 7, "_fmnist") == 0;
+    const bool is_wt = absl::StartsWith(name, "wt");
+    const bool is_mobilenet = absl::StrContains(name, "mobilenet");
+    const bool is_compact = absl::EndsWith(name, "_fmnist");
     if (is_wt != wtconv || is_mobilenet != mobilenet) continue;
     if (!mobilenet && stem_kernel != 0 && is_compact != (stem_kernel == 2)) continue;
     out.push_back(name);
