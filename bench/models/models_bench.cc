@@ -48,6 +48,8 @@ const std::vector<Case> kCases = {
     {"convnext_small", 3, 1000, 224},   {"wtconvnext_fmnist", 1, 10, 28}, {"convnext_fmnist", 1, 10, 28},
 };
 
+// Called outside InferenceMode, as wtserve loads models: parameters made as inference tensors
+// have no version counter, so WTConv2d's fused kernel would fold its weights on every call.
 std::shared_ptr<wtserve::nn::ClassifierImpl> Build(const Case& c) {
   ClassifierOptions options;
   options.in_chans = c.in_chans;
@@ -76,8 +78,8 @@ double PeakRssMiB() {
 void BM_Forward(benchmark::State& state) {
   const Case& c = kCases[state.range(0)];
   const int64_t batch = state.range(1);
-  c10::InferenceMode inference;
   auto net = Build(c);
+  c10::InferenceMode inference;
   const at::Tensor x = Input(c, batch);
   net->forward(x);  // warm-up: allocator, oneDNN primitive cache
   Sync();
@@ -134,8 +136,8 @@ int Profile(const std::string& spec) {
     std::cerr << "models_bench: --profile=ARCH:BATCH with ARCH one of the benchmarked networks\n";
     return 2;
   }
-  c10::InferenceMode inference;
   auto net = Build(*it);
+  c10::InferenceMode inference;
   const at::Tensor x = Input(*it, batch);
   net->forward(x);
   using namespace torch::autograd::profiler;

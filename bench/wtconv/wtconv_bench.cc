@@ -43,9 +43,11 @@ void SetCounters(benchmark::State& state) {
 
 // Args: channels, size, batch, levels. k = 5 as in WTConvNeXt.
 void RunWTConv(benchmark::State& state, bool fast, bool channels_last, bool fused = true) {
-  c10::InferenceMode inference;
+  // Built outside InferenceMode, as wtserve loads models: parameters that are inference tensors
+  // have no version counter, so the fused kernel would fold its weights on every call.
   WTConv2d m(WTConv2dOptions(state.range(0)).kernel_size(5).wt_levels(state.range(3)).fast_haar(fast).fused_cpu(fused));
   m->to(g_device, g_dtype);
+  c10::InferenceMode inference;
   const at::Tensor x = Input(state, channels_last);
   m->forward(x);  // warm-up: allocator, oneDNN primitive cache
   Sync();

@@ -240,8 +240,9 @@ TEST(WTConv2dTest, FastHaarPathMatchesGeneralPath) {
 
 // The fused CPU kernel (float32 inference, stride 1) against the per-level kernels of the same
 // path (fused_cpu false), for every ISA this CPU runs: channel counts that leave tails for each
-// vector width (16, 8, 4 floats), odd sizes, levels past log2 of the size, even and odd k, one and
-// two threads (rows split into tasks with halos), NCHW and channels_last inputs.
+// vector width (16, 8, 4 floats) and channel slices of several widths (C = 100: 32 + 32 + 32 + 4),
+// odd sizes, levels past log2 of the size, even and odd k (3, 5, 7 take the register-blocked
+// row conv, 2 the general one), one and two threads, NCHW and channels_last inputs.
 TEST(WTConv2dTest, FusedCpuKernelMatchesPerLevelKernelsOnEveryIsa) {
   at::NoGradGuard no_grad;
   const int threads = at::get_num_threads();
@@ -252,8 +253,9 @@ TEST(WTConv2dTest, FusedCpuKernelMatchesPerLevelKernelsOnEveryIsa) {
   int cases = 0;
   for (int num_threads : {1, 2}) {
     at::set_num_threads(num_threads);
-    for (int64_t c : {1, 7, 17, 24, 40}) {
+    for (int64_t c : {1, 7, 17, 24, 40, 100}) {
       for (auto hw : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 2}, {29, 31}, {56, 56}}) {
+        if (c == 100 && hw.first == 56) continue;  // slices of 32 and 4 (or 48, 48, 4) are covered at 29 x 31
         for (int64_t k : {2, 3, 5, 7}) {
           for (int64_t levels : {1, 3, 6}) {
             WTConv2d fused(WTConv2dOptions(c).kernel_size(k).wt_levels(levels).bias(c % 2 == 1));
@@ -455,6 +457,62 @@ TEST(WTConv2dTest, CloneCopiesParametersAndOptions) {
   const at::Tensor x = at::randn({1, 2, 9, 9});
   EXPECT_TRUE(at::equal(copy->forward(x), m->forward(x)));
   EXPECT_EQ(copy->named_parameters().size(), m->named_parameters().size());
+}
+
+// The fused kernel keeps its folded weights between calls; every way a parameter changes must
+// reach the next forward: an in-place update (copy_, as load_state_dict does, or an optimizer's
+// add_), a new tensor (set_data), and a clone's own parameters.
+TEST(WTConv2dTest, FusedKernelSeesEveryParameterChange) {
+  WTConv2d fused(WTConv2dOptions(24).kernel_size(5).wt_levels(3));
+  WTConv2d unfused(WTConv2dOptions(24).kernel_size(5).wt_levels(3).fused_cpu(false));
+  Randomize(*fused, 7);
+  const at::Tensor x = at::randn({2, 24, 20, 20}).contiguous(at::MemoryFormat::ChannelsLast);
+  auto expect_matches = [&](const char* after) {
+    CopyParameters(*fused, *unfused);
+    at::NoGradGuard no_grad;
+    EXPECT_LE(MaxAbsDiff(fused->forward(x), unfused->forward(x)), 2e-5) << "after " << after;
+  };
+  expect_matches("construction");
+  {
+    at::NoGradGuard no_grad;
+    fused->base_conv->weight.copy_(at::randn_like(fused->base_conv->weight) / 5);
+  }
+  expect_matches("copy_ into the base conv weight");
+  {
+    at::NoGradGuard no_grad;
+    fused->wavelet_scale[2]->as<ChannelScale>()->weight.add_(0.5);
+  }
+  expect_matches("add_ to the deepest level's scale");
+  {
+    c10::InferenceMode inference;  // in-place inside InferenceMode still bumps the version counter
+    fused->base_conv->bias.mul_(-3);
+  }
+  expect_matches("mul_ of the bias inside InferenceMode");
+  fused->wavelet_convs[0]->as<torch::nn::Conv2d>()->weight.set_data(
+      at::randn_like(fused->wavelet_convs[0]->as<torch::nn::Conv2d>()->weight));
+  expect_matches("set_data on level 0's weight");
+  auto copy = std::dynamic_pointer_cast<WTConv2dImpl>(fused->clone());
+  {
+    at::NoGradGuard no_grad;
+    copy->base_scale->weight.fill_(2);
+    EXPECT_FALSE(at::allclose(copy->forward(x), fused->forward(x))) << "a clone shares the original's weights";
+  }
+  expect_matches("forwarding a modified clone");
+}
+
+// Parameters made inside InferenceMode are inference tensors, which have no version counter;
+// their folded weights are made on every call, so in-place changes still take effect.
+TEST(WTConv2dTest, FusedKernelWithInferenceTensorParameters) {
+  c10::InferenceMode inference;
+  WTConv2d fused(WTConv2dOptions(16).kernel_size(5).wt_levels(2));
+  WTConv2d unfused(WTConv2dOptions(16).kernel_size(5).wt_levels(2).fused_cpu(false));
+  ASSERT_TRUE(fused->base_conv->weight.is_inference());
+  const at::Tensor x = at::randn({1, 16, 12, 12});
+  const at::Tensor before = fused->forward(x);
+  fused->base_conv->weight.mul_(2);
+  CopyParameters(*fused, *unfused);
+  EXPECT_LE(MaxAbsDiff(fused->forward(x), unfused->forward(x)), 2e-5);
+  EXPECT_FALSE(at::allclose(fused->forward(x), before));
 }
 
 }  // namespace

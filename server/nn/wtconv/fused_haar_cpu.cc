@@ -1,7 +1,6 @@
 #include "server/nn/wtconv/fused_haar_cpu.h"
 
 #include <algorithm>
-#include <functional>
 #include <memory>
 #include <vector>
 
@@ -50,58 +49,48 @@ void AppendTapMajor(const float* w, const float* factor, int64_t c, int64_t kk, 
   }
 }
 
-// Vector lanes of the widest kernel; channel slices are multiples of it.
+// Vector lanes of the widest kernel, and a cache line: slices are multiples of it, so two
+// tasks never share a cache line of x or y.
 constexpr int64_t kSliceQuantum = 16;
-// Widest channel slice of one task.
-constexpr int64_t kMaxSlice = 128;
+// Widest channel slice of one task. A task's padded rows hold `slice` floats per pixel, and the
+// conv walks one vector of channels along k of them: at 128 floats (512 B, a power of two) those
+// loads fall into 8 of L1's 64 sets and evict each other (the row conv measured 25 GFLOP/s at
+// 14 and 28 columns against 42-47 with 32-96 channels); 64 still conflicts at 28 columns
+// (36 GFLOP/s). 48 (192 B) measured 43 GFLOP/s at 7-56 columns on the AMD host.
+constexpr int64_t kMaxSlice = 48;
 
-// Work split of one pass: tasks over (image, channel slice, row chunk). Depthwise convs are
-// independent per channel, so slicing channels costs nothing; slices also keep the ring buffers
-// small (<= 64 channels: ~60 KB at 56 columns, k = 5). Rows are split only when images x slices
-// leave threads idle (chunks of >= 4 rows; each recomputes up to k halo rows).
-struct WorkSplit {
-  int64_t slice = 0, slices = 0, chunk = 0, chunks = 0;
-};
+// Per-task cost of a slice, in channels: a task also pays for its row loops, ring set-up and
+// edge columns, taken here as this many channels' worth (narrower slices measured slower).
+constexpr int64_t kTaskOverheadChannels = 8;
 
-WorkSplit Split(int64_t n, int64_t c, int64_t rows) {
-  const int64_t threads = static_cast<int64_t>(at::get_num_threads());
-  const int64_t target = 4 * threads;
-  WorkSplit s;
-  const int64_t max_slices = std::max<int64_t>(1, c / kSliceQuantum);
-  const int64_t wanted = std::max<int64_t>((c + kMaxSlice - 1) / kMaxSlice, (target + n - 1) / n);
-  const int64_t slices = std::min(max_slices, wanted);
-  s.slice = ((c + slices - 1) / slices + kSliceQuantum - 1) / kSliceQuantum * kSliceQuantum;
-  s.slice = std::min(s.slice, c);
-  s.slices = (c + s.slice - 1) / s.slice;
-  const int64_t per_image = n * s.slices >= target ? 1 : std::min<int64_t>(std::max<int64_t>(1, rows / 4),
-                                                                             (target + n * s.slices - 1) / (n * s.slices));
-  s.chunk = (rows + per_image - 1) / per_image;
-  s.chunks = (rows + s.chunk - 1) / s.chunk;
-  return s;
+// Channels per task for an N x C input on `threads` threads: the slice width (a multiple of
+// kSliceQuantum, at most kMaxSlice) with the shortest critical path, ceil(tasks / threads) x
+// (width + overhead); ties go to fewer slices. E.g. N = 1, C = 96, 2 threads: 2 x 48 (one task per
+// thread), not 3 x 32 (two tasks on one thread).
+int64_t SliceChannels(int64_t n, int64_t c, int64_t threads) {
+  if (c <= kSliceQuantum) return c;
+  int64_t best = 0, best_cost = 0;
+  for (int64_t wanted = 1; wanted <= (c + kSliceQuantum - 1) / kSliceQuantum; ++wanted) {
+    const int64_t width = std::min(c, ((c + wanted - 1) / wanted + kSliceQuantum - 1) / kSliceQuantum * kSliceQuantum);
+    if (width > kMaxSlice) continue;
+    const int64_t tasks = n * ((c + width - 1) / width);
+    const int64_t cost = (tasks + threads - 1) / threads * (width + kTaskOverheadChannels);
+    if (best == 0 || cost < best_cost) {
+      best = width;
+      best_cost = cost;
+    }
+  }
+  return best;
 }
 
-// Below this many input floats a pass runs on the calling thread: waking the intra-op team
-// costs more than it saves (wtconvnext_fmnist at batch 1: 3-25 K floats per pass).
+// Below this many input floats the layer runs on the calling thread: waking the intra-op team
+// costs more than it saves (wtconvnext_fmnist at batch 1: 3-25 K floats per layer).
 constexpr int64_t kSerialBelowFloats = int64_t{1} << 15;
 
-// body(image, first channel, channels, first row, end row) for every task, on LibTorch's
-// intra-op threads. `floats`: the size of the pass's input.
-void ParallelTasks(int64_t n, int64_t c, int64_t rows, int64_t floats,
-                   const std::function<void(int64_t, int64_t, int64_t, int64_t, int64_t)>& body) {
-  if (floats < kSerialBelowFloats) {
-    for (int64_t image = 0; image < n; ++image) body(image, 0, c, 0, rows);
-    return;
-  }
-  const WorkSplit s = Split(n, c, rows);
-  const int64_t per_image = s.slices * s.chunks;
-  at::parallel_for(0, n * per_image, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t task = begin; task < end; ++task) {
-      const int64_t image = task / per_image, slice = task % per_image / s.chunks, chunk = task % s.chunks;
-      const int64_t c0 = slice * s.slice, r0 = chunk * s.chunk;
-      body(image, c0, std::min(s.slice, c - c0), r0, std::min(rows, r0 + s.chunk));
-    }
-  });
-}
+// Map sizes of levels 0 .. levels-1: level 0 is the input, each next one ceil(half) of it.
+struct LevelSize {
+  int64_t height, width;
+};
 
 }  // namespace
 
@@ -113,33 +102,30 @@ std::vector<std::string> FusedHaarIsas() {
   return names;
 }
 
-at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p, const std::string& isa) {
-  TORCH_CHECK(x_in.device().is_cpu() && x_in.scalar_type() == at::kFloat && x_in.dim() == 4,
-              "FusedHaarForwardCpu: expected a float32 CPU [N, C, H, W] tensor");
+FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
   const int64_t levels = static_cast<int64_t>(p.level_weight.size());
+  TORCH_CHECK(p.base_weight.defined() && p.base_weight.dim() == 4 && p.base_weight.device().is_cpu() &&
+                  p.base_weight.scalar_type() == at::kFloat,
+              "FoldFusedHaarWeights: expected a float32 CPU base weight [C, 1, k, k]");
   const int64_t c = p.base_weight.size(0), k = p.base_weight.size(2), kk = k * k;
-  TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels && x_in.size(1) == c,
-              "FusedHaarForwardCpu: parameters do not match the input");
+  TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels,
+              "FoldFusedHaarWeights: parameters do not match the input");
   TORCH_CHECK(k <= kFusedHaarMaxKernel && p.base_weight.size(3) == k, "FusedHaarForwardCpu: kernel ", k, "x",
               p.base_weight.size(3), " not supported");
-  const FusedHaarKernels& kernels = Kernels(isa);
-  // Named in LibTorch's profiler (bench/models --profile), which sees only aten ops otherwise.
-  RECORD_FUNCTION("wtserve::fused_haar_wtconv2d", std::vector<c10::IValue>());
-  constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
-  const at::Tensor x = x_in.contiguous(kNhwc);
-  const int64_t n = x.size(0);
-
-  // Folded weights (see wtconv2d.cc's forward_haar for the derivation of the factors).
+  FusedHaarWeights f;
+  f.channels = c;
+  f.kernel = k;
+  // Factors as in wtconv2d.cc's forward_haar, which derives them.
   const at::Tensor base_w = p.base_weight.contiguous(), base_s = p.base_scale.contiguous();
-  std::vector<float> direct0;
-  AppendTapMajor(base_w.data_ptr<float>(), base_s.data_ptr<float>(), c, kk, 0, 1, 1.f, direct0);
-  std::vector<float> bias0;
+  TORCH_CHECK(base_s.numel() == c, "FoldFusedHaarWeights: base_scale has the wrong shape");
+  AppendTapMajor(base_w.data_ptr<float>(), base_s.data_ptr<float>(), c, kk, 0, 1, 1.f, f.direct);
   if (p.base_bias.defined()) {
     const at::Tensor b = p.base_bias.contiguous();
-    bias0.resize(c);
-    for (int64_t ch = 0; ch < c; ++ch) bias0[ch] = b.data_ptr<float>()[ch] * base_s.data_ptr<float>()[ch];
+    TORCH_CHECK(b.numel() == c, "FoldFusedHaarWeights: base bias has the wrong shape");
+    f.bias.resize(c);
+    for (int64_t ch = 0; ch < c; ++ch) f.bias[ch] = b.data_ptr<float>()[ch] * base_s.data_ptr<float>()[ch];
   }
-  std::vector<std::vector<float>> level_w(levels);  // [4][k*k][C] per level, bands LL, LH, HL, HH
+  f.level.resize(levels);
   double m = 1.0, cj = 1.0;
   for (int64_t j = 0; j < levels; ++j) {
     m /= p.tap;
@@ -147,62 +133,124 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const HaarLayerParams& p,
     const at::Tensor w = p.level_weight[j].contiguous(), s = p.level_scale[j].contiguous();
     TORCH_CHECK(w.size(0) == 4 * c && w.size(2) == k && w.size(3) == k && s.numel() == 4 * c,
                 "FusedHaarForwardCpu: level ", j, " parameters have the wrong shape");
-    level_w[j].reserve(4 * kk * c);
+    f.level[j].reserve(4 * kk * c);
     for (int64_t band = 0; band < 4; ++band) {
-      AppendTapMajor(w.data_ptr<float>(), s.data_ptr<float>(), c, kk, band, 4, static_cast<float>(cj / m), level_w[j]);
+      AppendTapMajor(w.data_ptr<float>(), s.data_ptr<float>(), c, kk, band, 4, static_cast<float>(cj / m), f.level[j]);
     }
   }
+  return f;
+}
 
-  // I_1 .. I_{L-1}: raw LL bands (the deepest level makes its LL band in its own pass).
-  std::vector<at::Tensor> inputs{x};
-  for (int64_t j = 0; j + 1 < levels; ++j) {
-    const at::Tensor& in = inputs.back();
-    const int64_t height = in.size(2), width = in.size(3), h = (height + 1) / 2, w = (width + 1) / 2;
-    at::Tensor low = at::empty({n, c, h, w}, x.options().memory_format(kNhwc));
-    const float* src = in.data_ptr<float>();
-    float* dst = low.data_ptr<float>();
-    ParallelTasks(n, c, h, in.numel(), [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
-      kernels.lowpass_rows(src + image * height * width * c + c0, height, width, channels, c,
-                           dst + image * h * w * c + c0, begin, end);
-    });
-    inputs.push_back(low);
+std::shared_ptr<const FusedHaarWeights> FusedHaarWeightCache::Get(const HaarLayerParams& p) {
+  std::vector<std::pair<const void*, int64_t>> key;
+  bool cacheable = true;
+  auto add = [&](const at::Tensor& t) {
+    if (!t.defined()) {
+      key.emplace_back(nullptr, 0);
+    } else if (t.is_inference()) {
+      cacheable = false;
+    } else {
+      key.emplace_back(t.data_ptr(), static_cast<int64_t>(t._version()));
+    }
+  };
+  add(p.base_weight);
+  add(p.base_bias);
+  add(p.base_scale);
+  for (const at::Tensor& t : p.level_weight) add(t);
+  for (const at::Tensor& t : p.level_scale) add(t);
+  if (!cacheable) return std::make_shared<const FusedHaarWeights>(FoldFusedHaarWeights(p));
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (weights_ == nullptr || key != key_ || tap_ != p.tap) {
+    weights_ = std::make_shared<const FusedHaarWeights>(FoldFusedHaarWeights(p));
+    key_ = std::move(key);
+    tap_ = p.tap;
   }
+  return weights_;
+}
 
-  // O_{L-1} (with its own LL band), then O_{L-2} .. O_0, each from I_j and O_{j+1}.
-  at::Tensor next;
-  for (int64_t j = levels - 1; j >= 0; --j) {
-    const at::Tensor& in = inputs[j];
-    const int64_t height = in.size(2), width = in.size(3), h = (height + 1) / 2, w = (width + 1) / 2;
-    at::Tensor out = at::empty({n, c, height, width}, x.options().memory_format(kNhwc));
-    FusedLevelArgs args;
-    args.height = height;
-    args.width = width;
-    args.stride = c;
-    args.kernel = k;
-    const float* direct_w = j == 0 ? direct0.data() : level_w[j - 1].data();  // D_j: level j-1's LL band
-    const float* bias = j == 0 && !bias0.empty() ? bias0.data() : nullptr;
-    const float* band_w = level_w[j].data() + kk * c;                    // LH, HL, HH of level j
-    const float* ll_w = j == levels - 1 ? level_w[j].data() : nullptr;   // LL of the deepest level
-    const float* in_data = in.data_ptr<float>();
-    const float* ll_data = next.defined() ? next.data_ptr<float>() : nullptr;
-    float* out_data = out.data_ptr<float>();
-    ParallelTasks(n, c, h, in.numel(), [&](int64_t image, int64_t c0, int64_t channels, int64_t begin, int64_t end) {
-      FusedLevelArgs a = args;
-      a.channels = channels;
-      a.in = in_data + image * height * width * c + c0;
-      a.direct_w = direct_w + c0;
-      a.bias = bias != nullptr ? bias + c0 : nullptr;
-      a.band_w = band_w + c0;
-      a.ll_w = ll_w != nullptr ? ll_w + c0 : nullptr;
-      a.ll = ll_data != nullptr ? ll_data + image * h * w * c + c0 : nullptr;
-      a.out = out_data + image * height * width * c + c0;
-      // Uninitialised: every slot is written before it is read.
-      const std::unique_ptr<float[]> scratch(new float[kernels.level_scratch_floats(a)]);
-      kernels.level_rows(a, begin, end, scratch.get());
-    });
-    next = out;
-  }
-  return next;
+at::Tensor FusedHaarForwardCpu(const at::Tensor& x, const HaarLayerParams& params, const std::string& isa) {
+  return FusedHaarForwardCpu(x, FoldFusedHaarWeights(params), isa);
+}
+
+at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const FusedHaarWeights& f, const std::string& isa) {
+  TORCH_CHECK(x_in.device().is_cpu() && x_in.scalar_type() == at::kFloat && x_in.dim() == 4,
+              "FusedHaarForwardCpu: expected a float32 CPU [N, C, H, W] tensor");
+  const int64_t levels = static_cast<int64_t>(f.level.size());
+  const int64_t c = f.channels, k = f.kernel, kk = k * k;
+  TORCH_CHECK(levels >= 1 && x_in.size(1) == c, "FusedHaarForwardCpu: parameters do not match the input");
+  const FusedHaarKernels& kernels = Kernels(isa);
+  // Named in LibTorch's profiler (bench/models --profile), which sees only aten ops otherwise.
+  RECORD_FUNCTION("wtserve::fused_haar_wtconv2d", std::vector<c10::IValue>());
+  constexpr auto kNhwc = at::MemoryFormat::ChannelsLast;
+  const at::Tensor x = x_in.contiguous(kNhwc);
+  const int64_t n = x.size(0);
+  const std::vector<float>& direct0 = f.direct;
+  const std::vector<float>& bias0 = f.bias;
+  const std::vector<std::vector<float>>& level_w = f.level;
+
+  std::vector<LevelSize> sizes{{x.size(2), x.size(3)}};
+  for (int64_t j = 1; j < levels; ++j) sizes.push_back({(sizes.back().height + 1) / 2, (sizes.back().width + 1) / 2});
+  const int64_t height = sizes[0].height, width = sizes[0].width;
+  at::Tensor y = at::empty_like(x, x.options().memory_format(kNhwc));
+  const float* x_data = x.data_ptr<float>();
+  float* y_data = y.data_ptr<float>();
+  const int64_t threads = x.numel() < kSerialBelowFloats ? 1 : static_cast<int64_t>(at::get_num_threads());
+  const int64_t slice = SliceChannels(n, c, threads);
+  const int64_t slices = (c + slice - 1) / slice;
+
+  // One task: every level of one image's channels [c0, c0 + ch). The maps of levels >= 1 live in
+  // a task-private buffer, compact (ch floats per pixel): I_j = the raw LL band of I_{j-1}
+  // (I_0 = x) and O_j, the level's output and the LL input of level j - 1. Levels run deepest
+  // first: O_{L-1} makes its own LL band, O_0 is written into y.
+  auto task = [&](int64_t image, int64_t c0, int64_t ch) {
+    std::vector<FusedLevelArgs> args(levels);
+    std::vector<int64_t> offset(levels, 0);  // of I_j in the buffer; O_j follows it
+    int64_t maps = 0, ring = 0;
+    for (int64_t j = 0; j < levels; ++j) {
+      FusedLevelArgs& a = args[j];
+      a.height = sizes[j].height;
+      a.width = sizes[j].width;
+      a.channels = ch;
+      a.kernel = k;
+      a.w_stride = c;
+      a.in_stride = a.out_stride = j == 0 ? c : ch;
+      a.ll_stride = ch;
+      a.direct_w = (j == 0 ? direct0.data() : level_w[j - 1].data()) + c0;  // D_j: level j-1's LL band
+      a.bias = j == 0 && !bias0.empty() ? bias0.data() + c0 : nullptr;
+      a.band_w = level_w[j].data() + kk * c + c0;                          // LH, HL, HH of level j
+      a.ll_w = j == levels - 1 ? level_w[j].data() + c0 : nullptr;          // LL of the deepest level
+      if (j > 0) {
+        offset[j] = maps;
+        maps += 2 * a.height * a.width * ch;
+      }
+      ring = std::max(ring, kernels.level_scratch_floats(a));
+    }
+    // Uninitialised: every float is written before it is read.
+    const std::unique_ptr<float[]> buffer(new float[maps + ring]);
+    float* const ring_buffer = buffer.get() + maps;
+    auto map_in = [&](int64_t j) { return buffer.get() + offset[j]; };
+    auto map_out = [&](int64_t j) { return buffer.get() + offset[j] + sizes[j].height * sizes[j].width * ch; };
+    const float* x_image = x_data + image * height * width * c + c0;
+    for (int64_t j = 1; j < levels; ++j) {
+      const LevelSize& from = sizes[j - 1];
+      kernels.lowpass_rows(j == 1 ? x_image : map_in(j - 1), from.height, from.width, ch, j == 1 ? c : ch,
+                           map_in(j), ch, 0, sizes[j].height);
+    }
+    for (int64_t j = levels - 1; j >= 0; --j) {
+      FusedLevelArgs& a = args[j];
+      a.in = j == 0 ? x_image : map_in(j);
+      a.out = j == 0 ? y_data + image * height * width * c + c0 : map_out(j);
+      a.ll = j + 1 < levels ? map_out(j + 1) : nullptr;
+      kernels.level_rows(a, 0, (a.height + 1) / 2, ring_buffer);
+    }
+  };
+  at::parallel_for(0, n * slices, threads > 1 ? 1 : n * slices, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const int64_t image = t / slices, c0 = t % slices * slice;
+      task(image, c0, std::min(slice, c - c0));
+    }
+  });
+  return y;
 }
 
 }  // namespace wtserve::nn::detail

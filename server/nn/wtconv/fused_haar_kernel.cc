@@ -65,55 +65,132 @@ Taps UsefulTaps(int64_t k, int64_t height, int64_t width) {
   return {a0 > 0 ? a0 : 0, a1 < k - 1 ? a1 : k - 1, b0 > 0 ? b0 : 0, b1 < k - 1 ? b1 : k - 1};
 }
 
-// Output rows r0 .. r0 + kRows - 1, columns [col, col + kCols), channels [c0, c0 + lanes):
-// rows[t] is padded row r0 + t - left (t < k + kRows - 1), weights tap-major with `w_stride`
-// floats per tap, out[i] a row with `out_stride` floats per pixel. One weight vector load feeds
-// kRows * kCols multiply-adds (8 for the 2 x 4 block: 8 accumulators of 16 AVX registers).
-template <typename V, int kRows, int kCols>
+// The general block: output columns [col, col + kCols) of one row, channels [c0, c0 + lanes),
+// any k and any useful-tap window. rows[t] is padded row r + t - left, weights tap-major with
+// `w_stride` floats per tap. One weight vector load feeds kCols multiply-adds.
+template <typename V, int kCols>
 inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int64_t ch, const float* w,
-                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* const* out,
-                      int64_t out_stride) {
-  V acc[kRows][kCols];
+                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+  V acc[kCols];
   const V start = init != nullptr ? Load<V>(init + c0) : V{};
-  for (int i = 0; i < kRows; ++i) {
-    for (int j = 0; j < kCols; ++j) acc[i][j] = start;
-  }
+  for (int j = 0; j < kCols; ++j) acc[j] = start;
   for (int64_t a = taps.a0; a <= taps.a1; ++a) {
     const float* wa = w + a * k * w_stride + c0;
-    const float* x[kRows];
-    for (int i = 0; i < kRows; ++i) x[i] = rows[a + i] + col * ch + c0;
+    const float* x = rows[a] + col * ch + c0;
     for (int64_t b = taps.b0; b <= taps.b1; ++b) {
       const V wv = Load<V>(wa + b * w_stride);
-      for (int i = 0; i < kRows; ++i) {
-        for (int j = 0; j < kCols; ++j) acc[i][j] += wv * Load<V>(x[i] + (b + j) * ch);
+      for (int j = 0; j < kCols; ++j) acc[j] += wv * Load<V>(x + (b + j) * ch);
+    }
+  }
+  for (int j = 0; j < kCols; ++j) Store<V>(out + (col + j) * out_stride + c0, acc[j]);
+}
+
+// The same block for a K x K kernel whose taps all meet the map (K known at compile time): a
+// kernel row's K weight vectors stay in registers and every input vector is loaded once per
+// kernel row, feeding up to K accumulators, so a block of kCols columns costs K + kCols + K - 1
+// loads for K * kCols multiply-adds per kernel row (instead of K * (kCols + 1)). Registers:
+// kCols accumulators + K weights + 1 input (14 of AVX2's 16 at K = 5, kCols = 8).
+template <typename V, int K, int kCols>
+inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w, int64_t w_stride,
+                       int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+  V acc[kCols];
+  const V start = init != nullptr ? Load<V>(init + c0) : V{};
+#pragma GCC unroll 16
+  for (int j = 0; j < kCols; ++j) acc[j] = start;
+  for (int64_t a = a0; a <= a1; ++a) {
+    V wv[K];
+#pragma GCC unroll 16
+    for (int b = 0; b < K; ++b) wv[b] = Load<V>(w + (a * K + b) * w_stride + c0);
+    const float* x = rows[a] + col * ch + c0;
+#pragma GCC unroll 32
+    for (int t = 0; t < kCols + K - 1; ++t) {
+      const V xv = Load<V>(x + t * ch);
+#pragma GCC unroll 16
+      for (int j = 0; j < kCols; ++j) {
+        if (t - j >= 0 && t - j < K) acc[j] += wv[t - j] * xv;
       }
     }
   }
-  for (int i = 0; i < kRows; ++i) {
-    for (int j = 0; j < kCols; ++j) Store<V>(out[i] + (col + j) * out_stride + c0, acc[i][j]);
+#pragma GCC unroll 16
+  for (int j = 0; j < kCols; ++j) Store<V>(out + (col + j) * out_stride + c0, acc[j]);
+}
+
+// Widest column block of ConvBlockK: accumulators + K weights + 1 input in 16 vector
+// registers. Each accumulator is a chain of K dependent FMAs per kernel row, so it takes about
+// 10 of them (FMA latency 4-5 cycles x 2 FMA pipes) to keep both pipes busy.
+template <int K>
+constexpr int BlockColumns() {
+  return 15 - K < 8 ? 15 - K : 8;
+}
+
+// Columns [col, col + n) with 0 < n <= kCols as one block of exactly n columns.
+template <typename V, int K, int kCols>
+inline void ConvTailK(int64_t n, const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w,
+                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+  if constexpr (kCols > 0) {
+    if (n == kCols) {
+      ConvBlockK<V, K, kCols>(rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+    } else {
+      ConvTailK<V, K, kCols - 1>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+    }
+  }
+}
+template <typename V, int kCols>
+inline void ConvTail(int64_t n, const float* const* rows, int64_t k, const Taps& taps, int64_t ch, const float* w,
+                     int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+  if constexpr (kCols > 0) {
+    if (n == kCols) {
+      ConvBlock<V, kCols>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    } else {
+      ConvTail<V, kCols - 1>(n, rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    }
   }
 }
 
-// kRows output rows of `width` pixels (+ init per channel) from padded rows of a map of `height`
-// rows. Channel blocks outermost: one block walks the columns left to right, so the cache lines
-// of its sliding (4 + k - 1)-column window stay in L1 across the k * k taps.
-template <int kRows>
-void ConvRows(const float* const* rows, int64_t k, int64_t height, int64_t width, int64_t ch, const float* w,
-              int64_t w_stride, const float* init, float* const* out, int64_t out_stride) {
-  const Taps taps = UsefulTaps(k, height, width);
+template <int K>
+void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, int64_t ch, const float* w,
+              int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+  constexpr int kCols = BlockColumns<K>();
+  // Columns in equal blocks of at most kCols (14 columns: 7 + 7, not 10 + 4), so every block
+  // has close to the most accumulators.
+  const int64_t blocks = (width + kCols - 1) / kCols, base = width / blocks, longer = width % blocks;
   ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
     using V = decltype(tag);
     int64_t col = 0;
-    for (; col + 4 <= width; col += 4) {
-      ConvBlock<V, kRows, 4>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    for (int64_t block = 0; block < blocks; ++block) {
+      const int64_t n = base + (block < longer ? 1 : 0);
+      ConvTailK<V, K, kCols>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      col += n;
     }
-    // The one to three columns left over as one block.
-    switch (width - col) {
-      case 3: ConvBlock<V, kRows, 3>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
-      case 2: ConvBlock<V, kRows, 2>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
-      case 1: ConvBlock<V, kRows, 1>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride); break;
+  });
+}
+
+// Output row `row` (`width` pixels, + init per channel) of a map of `height` rows from its padded
+// rows. Kernel rows that meet only the zero rows above or below the map are skipped (at 7 x 7 and
+// k = 5 that is 6 of 35 row products). Channel blocks outermost: one block walks the columns left
+// to right, so the cache lines of its sliding window stay in L1 across the k * k taps.
+void ConvRow(const float* const* rows, int64_t k, int64_t height, int64_t width, int64_t row, int64_t ch,
+             const float* w, int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+  const int64_t left = (k - 1) / 2;
+  Taps taps = UsefulTaps(k, height, width);
+  taps.a0 = taps.a0 > left - row ? taps.a0 : left - row;
+  taps.a1 = taps.a1 < height - 1 - row + left ? taps.a1 : height - 1 - row + left;
+  if (taps.b0 == 0 && taps.b1 == k - 1) {
+    switch (k) {
+      case 3: return ConvRowK<3>(rows, taps.a0, taps.a1, width, ch, w, w_stride, init, out, out_stride);
+      case 5: return ConvRowK<5>(rows, taps.a0, taps.a1, width, ch, w, w_stride, init, out, out_stride);
+      case 7: return ConvRowK<7>(rows, taps.a0, taps.a1, width, ch, w, w_stride, init, out, out_stride);
       default: break;
     }
+  }
+  constexpr int kCols = 8;
+  ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
+    using V = decltype(tag);
+    int64_t col = 0;
+    for (; col + kCols <= width; col += kCols) {
+      ConvBlock<V, kCols>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    }
+    if (col < width) ConvTail<V, kCols - 1>(width - col, rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
   });
 }
 
@@ -129,7 +206,12 @@ void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t
   if (stride == ch) {
     __builtin_memcpy(body, src, sizeof(float) * width * ch);
   } else {
-    for (int64_t col = 0; col < width; ++col) __builtin_memcpy(body + col * ch, src + col * stride, sizeof(float) * ch);
+    // Vector copies: a slice is often one or two vectors wide, too short for a memcpy call.
+    for (int64_t col = 0; col < width; ++col) {
+      const float* from = src + col * stride;
+      float* to = body + col * ch;
+      ForEachChannelBlock(ch, [&](auto tag, int64_t c) { Store<decltype(tag)>(to + c, Load<decltype(tag)>(from + c)); });
+    }
   }
   Zero(body + width * ch, right * ch);
 }
@@ -150,40 +232,30 @@ void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_
   float* lh_row = set == BandSet::kHigh ? bands : set == BandSet::kAll ? bands + plane : nullptr;
   for (int64_t j = 0; j < w; ++j) {
     const bool has_right = 2 * j + 1 < width;
+    // Pixels past an odd edge are zero vectors (the same vector code on edges: on small odd maps
+    // such as 7 x 7 nearly half the blocks are edge blocks).
     const float* pa = top + 2 * j * stride;
+    const float* pb = has_right ? pa + stride : nullptr;
+    const float* pc = has_bottom ? pa + width * stride : nullptr;
+    const float* pd = has_right && has_bottom ? pc + stride : nullptr;
     float* ll = ll_row != nullptr ? ll_row + j * out_stride : nullptr;
     float* lh = lh_row != nullptr ? lh_row + j * out_stride : nullptr;
     float* hl = lh != nullptr ? lh + plane : nullptr;
     float* hh = lh != nullptr ? hl + plane : nullptr;
-    if (has_bottom && has_right) {
-      const float* pb = pa + stride;
-      const float* pc = pa + width * stride;
-      const float* pd = pc + stride;
-      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-        using V = decltype(tag);
-        const V a = Load<V>(pa + c), b = Load<V>(pb + c), cc = Load<V>(pc + c), d = Load<V>(pd + c);
-        const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
-        if (ll != nullptr) Store<V>(ll + c, pe + po);
-        if (lh != nullptr) {
-          Store<V>(lh + c, qe + qo);
-          Store<V>(hl + c, pe - po);
-          Store<V>(hh + c, qe - qo);
-        }
-      });
-    } else {
-      for (int64_t c = 0; c < ch; ++c) {
-        const float b = has_right ? pa[stride + c] : 0.f;
-        const float cc = has_bottom ? pa[width * stride + c] : 0.f;
-        const float d = has_right && has_bottom ? pa[width * stride + stride + c] : 0.f;
-        const float pe = pa[c] + cc, po = b + d, qe = pa[c] - cc, qo = b - d;
-        if (ll != nullptr) ll[c] = pe + po;
-        if (lh != nullptr) {
-          lh[c] = qe + qo;
-          hl[c] = pe - po;
-          hh[c] = qe - qo;
-        }
+    ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
+      using V = decltype(tag);
+      const V a = Load<V>(pa + c);
+      const V b = pb != nullptr ? Load<V>(pb + c) : V{};
+      const V cc = pc != nullptr ? Load<V>(pc + c) : V{};
+      const V d = pd != nullptr ? Load<V>(pd + c) : V{};
+      const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
+      if (ll != nullptr) Store<V>(ll + c, pe + po);
+      if (lh != nullptr) {
+        Store<V>(lh + c, qe + qo);
+        Store<V>(hl + c, pe - po);
+        Store<V>(hh + c, qe - qo);
       }
-    }
+    });
   }
 }
 
@@ -202,36 +274,26 @@ void SynthesisRow(const float* ll, int64_t ll_stride, const float* v, int64_t pl
     const float* hh = hl + plane;
     const float* lo = ll != nullptr ? ll + j * ll_stride : nullptr;
     float* ta = top + 2 * j * stride;
-    if (has_bottom && has_right && lo != nullptr) {
-      float* tb = ta + stride;
-      float* tc = ta + width * stride;
-      float* td = tc + stride;
-      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-        using V = decltype(tag);
-        const V l = Load<V>(lo + c), x = Load<V>(lh + c), y = Load<V>(hl + c), z = Load<V>(hh + c);
-        const V p = l + x, q = l - x, r = y + z, s = y - z;
-        Store<V>(ta + c, Load<V>(ta + c) + (p + r));
-        Store<V>(tb + c, Load<V>(tb + c) + (p - r));
-        Store<V>(tc + c, Load<V>(tc + c) + (q + s));
-        Store<V>(td + c, Load<V>(td + c) + (q - s));
-      });
-    } else {
-      for (int64_t c = 0; c < ch; ++c) {
-        const float l = lo != nullptr ? lo[c] : 0.f;
-        const float p = l + lh[c], q = l - lh[c], r = hl[c] + hh[c], s = hl[c] - hh[c];
-        ta[c] += p + r;
-        if (has_right) ta[stride + c] += p - r;
-        if (has_bottom) ta[width * stride + c] += q + s;
-        if (has_bottom && has_right) ta[width * stride + stride + c] += q - s;
-      }
-    }
+    float* tb = has_right ? ta + stride : nullptr;
+    float* tc = has_bottom ? ta + width * stride : nullptr;
+    float* td = has_right && has_bottom ? tc + stride : nullptr;
+    ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
+      using V = decltype(tag);
+      const V l = lo != nullptr ? Load<V>(lo + c) : V{};
+      const V x = Load<V>(lh + c), y = Load<V>(hl + c), z = Load<V>(hh + c);
+      const V p = l + x, q = l - x, r = y + z, s = y - z;
+      Store<V>(ta + c, Load<V>(ta + c) + (p + r));
+      if (tb != nullptr) Store<V>(tb + c, Load<V>(tb + c) + (p - r));
+      if (tc != nullptr) Store<V>(tc + c, Load<V>(tc + c) + (q + s));
+      if (td != nullptr) Store<V>(td + c, Load<V>(td + c) + (q - s));
+    });
   }
 }
 
 constexpr int64_t kMaxKernel = 64;
 
 // Where LevelRows keeps its rows in the scratch buffer: k + 1 padded input rows, one padded
-// zero row, k + 1 slots of `bands` padded band rows, 2 x `bands` convolved band rows. One
+// zero row, k slots of `bands` padded band rows, `bands` convolved band rows. One
 // function for LevelRows and for the caller's allocation (LevelScratchFloats).
 struct ScratchLayout {
   int64_t padded_in, padded_band, bands, in_ring, zero_row, band_ring, conv, total;  // floats / offsets
@@ -245,21 +307,22 @@ ScratchLayout Layout(const FusedLevelArgs& a) {
   l.in_ring = 0;
   l.zero_row = l.in_ring + (k + 1) * l.padded_in;
   l.band_ring = l.zero_row + l.padded_in;
-  l.conv = l.band_ring + (k + 1) * l.bands * l.padded_band;
-  l.total = l.conv + 2 * l.bands * w * ch;
+  l.conv = l.band_ring + k * l.bands * l.padded_band;
+  l.total = l.conv + l.bands * w * ch;
   return l;
 }
 
 int64_t LevelScratchFloats(const FusedLevelArgs& a) { return Layout(a).total; }
 
 void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, float* scratch) {
-  const int64_t k = a.kernel, left = (k - 1) / 2, ch = a.channels, ps = a.stride, kk = k * k * ps;
+  const int64_t k = a.kernel, left = (k - 1) / 2, ch = a.channels, kk = k * k * a.w_stride;
+  const int64_t is = a.in_stride, os = a.out_stride;
   const int64_t h = (a.height + 1) / 2, w = (a.width + 1) / 2;
   const ScratchLayout layout = Layout(a);
   const int64_t padded_in = layout.padded_in, padded_band = layout.padded_band, bands = layout.bands;
   // With ll_w the LL band is made and convolved here too (the deepest level), else LL comes in.
   const bool own_ll = a.ll_w != nullptr;
-  const int64_t in_slots = k + 1, band_slots = k + 1, plane = w * ch;
+  const int64_t in_slots = k + 1, band_slots = k, plane = w * ch;
   float* in_ring = scratch + layout.in_ring;
   float* zero_row = scratch + layout.zero_row;
   float* band_ring = scratch + layout.band_ring;
@@ -273,70 +336,58 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     if (r < 0 || r >= a.height) return zero_row;
     const int64_t s = r % in_slots;
     if (in_slot_row[s] != r) {
-      PadRow(a.in + r * a.width * ps, a.width, ch, ps, k, in_ring + s * padded_in);
+      PadRow(a.in + r * a.width * is, a.width, ch, is, k, in_ring + s * padded_in);
       in_slot_row[s] = r;
     }
     return in_ring + s * padded_in;
   };
   const float* rows[kMaxKernel + 1];
-  // Output rows r and r + 1 (if below `last`) of the direct conv, bias included.
-  auto direct_rows = [&](int64_t r, int64_t last) {
-    for (int64_t t = 0; t <= k; ++t) rows[t] = input_row(r + t - left);
-    float* out[2] = {a.out + r * a.width * ps, a.out + (r + 1) * a.width * ps};
-    if (r + 1 < last) {
-      ConvRows<2>(rows, k, a.height, a.width, ch, a.direct_w, ps, a.bias, out, ps);
-    } else {
-      ConvRows<1>(rows, k, a.height, a.width, ch, a.direct_w, ps, a.bias, out, ps);
-    }
+  // Output row r of the direct conv, bias included.
+  auto direct_row = [&](int64_t r) {
+    for (int64_t t = 0; t < k; ++t) rows[t] = input_row(r + t - left);
+    ConvRow(rows, k, a.height, a.width, r, ch, a.direct_w, a.w_stride, a.bias, a.out + r * a.width * os, os);
   };
-  int64_t band_slot_row[kMaxKernel + 1];
+  int64_t band_slot_row[kMaxKernel];
   for (int64_t s = 0; s < band_slots; ++s) {
     band_slot_row[s] = -1;
     for (int64_t b = 0; b < bands; ++b) PadRow(zero_row, w, ch, ch, k, band_ring + (s * bands + b) * padded_band);
   }
-  // Band rows in pairs (i, i + 1): the window of k + 1 band rows lives in k + 1 ring slots.
-  for (int64_t i = row_begin; i < row_end; i += 2) {
-    const bool pair = i + 1 < row_end;
-    for (int64_t t = 0; t <= k; ++t) {
+  // Band row i needs band rows i - left .. i - left + k - 1: a window of k rows in k ring slots,
+  // each row made once.
+  for (int64_t i = row_begin; i < row_end; ++i) {
+    for (int64_t t = 0; t < k; ++t) {
       const int64_t r = i + t - left;
       if (r < 0 || r >= h || band_slot_row[r % band_slots] == r) continue;
-      BandsRow(a.in, a.height, a.width, ch, ps, r, own_ll ? BandSet::kAll : BandSet::kHigh,
+      BandsRow(a.in, a.height, a.width, ch, is, r, own_ll ? BandSet::kAll : BandSet::kHigh,
                band_ring + (r % band_slots) * bands * padded_band + left * ch, padded_band, ch);
       band_slot_row[r % band_slots] = r;
     }
-    // conv holds [2 rows][bands][w][ch]; band 0 is LL when own_ll.
+    // conv holds [bands][w][ch]; band 0 is LL when own_ll.
     for (int64_t band = 0; band < bands; ++band) {
-      for (int64_t t = 0; t <= k; ++t) {
+      for (int64_t t = 0; t < k; ++t) {
         const int64_t r = i + t - left;
         rows[t] = r >= 0 && r < h ? band_ring + ((r % band_slots) * bands + band) * padded_band : zero_row;
       }
       const float* weights = own_ll ? (band == 0 ? a.ll_w : a.band_w + (band - 1) * kk) : a.band_w + band * kk;
-      float* out[2] = {conv + band * plane, conv + (bands + band) * plane};
-      if (pair) {
-        ConvRows<2>(rows, k, h, w, ch, weights, ps, nullptr, out, ch);
-      } else {
-        ConvRows<1>(rows, k, h, w, ch, weights, ps, nullptr, out, ch);
-      }
+      ConvRow(rows, k, h, w, i, ch, weights, a.w_stride, nullptr, conv + band * plane, ch);
     }
-    // The output rows of these band rows: direct conv, then the synthesis added on top.
-    for (int64_t row = i; row < (pair ? i + 2 : i + 1); ++row) {
-      direct_rows(2 * row, a.height);
-      const float* v = conv + (row - i) * bands * plane;
-      if (own_ll) {
-        SynthesisRow(v, ch, v + plane, plane, a.height, a.width, ch, ps, row, a.out);
-      } else {
-        SynthesisRow(a.ll != nullptr ? a.ll + row * w * ps : nullptr, ps, v, plane, a.height, a.width, ch, ps, row,
-                     a.out);
-      }
+    // The output rows of this band row: direct conv, then the synthesis added on top.
+    direct_row(2 * i);
+    if (2 * i + 1 < a.height) direct_row(2 * i + 1);
+    if (own_ll) {
+      SynthesisRow(conv, ch, conv + plane, plane, a.height, a.width, ch, os, i, a.out);
+    } else {
+      SynthesisRow(a.ll != nullptr ? a.ll + i * w * a.ll_stride : nullptr, a.ll_stride, conv, plane, a.height, a.width,
+                   ch, os, i, a.out);
     }
   }
 }
 
-void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, float* out,
-                 int64_t row_begin, int64_t row_end) {
+void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int64_t in_stride, float* out,
+                 int64_t out_stride, int64_t row_begin, int64_t row_end) {
   const int64_t w = (width + 1) / 2;
   for (int64_t r = row_begin; r < row_end; ++r) {
-    BandsRow(in, height, width, ch, stride, r, BandSet::kLowOnly, out + r * w * stride, 0, stride);
+    BandsRow(in, height, width, ch, in_stride, r, BandSet::kLowOnly, out + r * w * out_stride, 0, out_stride);
   }
 }
 

@@ -22,19 +22,21 @@ namespace wtserve::nn::detail {
 // cropped to height x width, where LL/LH/HL/HH are the raw 2x2-block sums and differences of `in`
 // (odd sizes padded with zeros at the bottom/right) and LL' = conv_k(LL(in), ll_w) if ll_w is
 // set (the deepest level), else `ll` (nullptr: zero).
-// Pixels are `stride` floats apart in in/out/ll (the tensor's channel count); the pointers point
-// at the slice's first channel and `channels` channels are computed. Weights are tap-major with
-// `stride` floats per tap, also offset to the slice.
+// Pixels are `in_stride` / `out_stride` / `ll_stride` floats apart in in / out / ll (the
+// tensor's channel count, or the slice's width for a compact copy); the pointers point at the
+// slice's first channel and `channels` channels are computed. Weights are tap-major with
+// `w_stride` floats per tap, also offset to the slice.
 struct FusedLevelArgs {
-  const float* in = nullptr;        // [height][width][stride]
-  int64_t height = 0, width = 0, channels = 0, stride = 0;
+  const float* in = nullptr;        // [height][width][in_stride]
+  int64_t height = 0, width = 0, channels = 0;
+  int64_t in_stride = 0, out_stride = 0, ll_stride = 0, w_stride = 0;
   int64_t kernel = 1;               // k
-  const float* direct_w = nullptr;  // [k*k][stride]
+  const float* direct_w = nullptr;  // [k*k][w_stride]
   const float* bias = nullptr;      // [channels] or nullptr
-  const float* band_w = nullptr;    // [3][k*k][stride] (LH, HL, HH)
-  const float* ll_w = nullptr;      // [k*k][stride] or nullptr
-  const float* ll = nullptr;        // [ceil(height/2)][ceil(width/2)][stride] or nullptr
-  float* out = nullptr;             // [height][width][stride], not overlapping the inputs
+  const float* band_w = nullptr;    // [3][k*k][w_stride] (LH, HL, HH)
+  const float* ll_w = nullptr;      // [k*k][w_stride] or nullptr
+  const float* ll = nullptr;        // [ceil(height/2)][ceil(width/2)][ll_stride] or nullptr
+  float* out = nullptr;             // [height][width][out_stride], not overlapping the inputs
 };
 
 // Band rows [row_begin, row_end) of ceil(height/2): writes output rows 2*row_begin up to
@@ -46,10 +48,11 @@ using FusedLevelRowsFn = void (*)(const FusedLevelArgs& args, int64_t row_begin,
 using FusedLevelScratchFn = int64_t (*)(const FusedLevelArgs& args);
 
 // Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `channels` channels of `in`
-// [height][width][stride] into `out` [ceil(height/2)][ceil(width/2)][stride], band rows
+// [height][width][in_stride] into `out` [ceil(height/2)][ceil(width/2)][out_stride], band rows
 // [row_begin, row_end).
-using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels, int64_t stride,
-                                   float* out, int64_t row_begin, int64_t row_end);
+using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels,
+                                   int64_t in_stride, float* out, int64_t out_stride, int64_t row_begin,
+                                   int64_t row_end);
 
 struct FusedHaarKernels {
   const char* isa;  // "avx512", "avx2" or "baseline"

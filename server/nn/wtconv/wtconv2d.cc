@@ -92,6 +92,8 @@ at::Tensor ChannelScaleImpl::forward(const at::Tensor& x) { return at::mul(weigh
 WTConv2dImpl::WTConv2dImpl(const WTConv2dOptions& options_) : options(options_) { reset(); }
 
 void WTConv2dImpl::reset() {
+  // A fresh cache also for clones (Cloneable::clone copies the module, then calls reset()).
+  fused_weights_ = std::make_shared<detail::FusedHaarWeightCache>();
   const int64_t c = options.channels();
   const int64_t k = options.kernel_size();
   if (c < 1) throw std::invalid_argument("WTConv2d: channels must be >= 1, got " + std::to_string(c));
@@ -235,7 +237,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
       params.level_scale.push_back(level_scale(j).weight);
     }
     params.tap = t;
-    return detail::FusedHaarForwardCpu(x_in, params).contiguous(out_format);
+    return detail::FusedHaarForwardCpu(x_in, *fused_weights_->Get(params)).contiguous(out_format);
   }
   const at::Tensor x = x_in.contiguous(kNhwc);
   const int64_t n = x.size(0);

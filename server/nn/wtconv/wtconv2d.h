@@ -58,6 +58,7 @@
 #define WTSERVE_SERVER_NN_WTCONV_WTCONV2D_H_
 
 #include <cstdint>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -67,6 +68,10 @@
 #include <torch/nn/modules/container/modulelist.h>
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/pimpl.h>
+
+namespace wtserve::nn::detail {
+class FusedHaarWeightCache;  // fused_haar_cpu.h
+}  // namespace wtserve::nn::detail
 
 namespace wtserve::nn {
 
@@ -145,6 +150,8 @@ class WTConv2dImpl : public torch::nn::Cloneable<WTConv2dImpl> {
   // db1 filter tap as float32 (0.49999997f, not 0.5: the reference rounds 1/sqrt(2) to float
   // and squares it), so the fast path scales exactly like the filters it replaces.
   double haar_tap_ = 0.5;
+  // The fused CPU kernel's folded weights, made once per parameter version (fused_haar_cpu.h).
+  std::shared_ptr<detail::FusedHaarWeightCache> fused_weights_;
 };
 TORCH_MODULE(WTConv2d);
 
