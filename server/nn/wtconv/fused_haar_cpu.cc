@@ -1,6 +1,7 @@
 #include "server/nn/wtconv/fused_haar_cpu.h"
 
 #include <algorithm>
+#include <atomic>
 #include <memory>
 #include <vector>
 
@@ -244,12 +245,23 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const FusedHaarWeights& f
       kernels.level_rows(a, 0, (a.height + 1) / 2, ring_buffer);
     }
   };
-  at::parallel_for(0, n * slices, threads > 1 ? 1 : n * slices, [&](int64_t begin, int64_t end) {
-    for (int64_t t = begin; t < end; ++t) {
+  // Tasks are handed out one at a time from a shared counter rather than in LibTorch's static
+  // chunks: on a shared host one core is often slower than the other, and in a server the
+  // intra-op threads share cores with gRPC's, so a static split waits for the slowest thread.
+  const int64_t tasks = n * slices;
+  std::atomic<int64_t> next_task{0};
+  auto run_tasks = [&] {
+    for (int64_t t = next_task.fetch_add(1); t < tasks; t = next_task.fetch_add(1)) {
       const int64_t image = t / slices, c0 = t % slices * slice;
       task(image, c0, std::min(slice, c - c0));
     }
-  });
+  };
+  const int64_t workers = std::min(threads, tasks);
+  if (workers <= 1) {
+    run_tasks();
+  } else {
+    at::parallel_for(0, workers, 1, [&](int64_t, int64_t) { run_tasks(); });
+  }
   return y;
 }
 

@@ -89,8 +89,10 @@ inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int
 // kernel row's K weight vectors stay in registers and every input vector is loaded once per
 // kernel row, feeding up to K accumulators, so a block of kCols columns costs K + kCols + K - 1
 // loads for K * kCols multiply-adds per kernel row (instead of K * (kCols + 1)). Registers:
-// kCols accumulators + K weights + 1 input (14 of AVX2's 16 at K = 5, kCols = 8).
-template <typename V, int K, int kCols>
+// kCols accumulators + K weights + 1 input (14 of AVX2's 16 at K = 5, kCols = 8). A block at the
+// map's left (kLeft) or right (kRight) edge skips the padded columns there, which are zeros
+// (at 7 columns and K = 5: 6 of 35 multiply-adds per kernel row).
+template <typename V, int K, int kCols, bool kLeft, bool kRight>
 inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w, int64_t w_stride,
                        int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
   V acc[kCols];
@@ -102,8 +104,9 @@ inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t
 #pragma GCC unroll 16
     for (int b = 0; b < K; ++b) wv[b] = Load<V>(w + (a * K + b) * w_stride + c0);
     const float* x = rows[a] + col * ch + c0;
+    constexpr int kFirst = kLeft ? (K - 1) / 2 : 0, kEnd = kCols + K - 1 - (kRight ? K - 1 - (K - 1) / 2 : 0);
 #pragma GCC unroll 32
-    for (int t = 0; t < kCols + K - 1; ++t) {
+    for (int t = kFirst; t < kEnd; ++t) {
       const V xv = Load<V>(x + t * ch);
 #pragma GCC unroll 16
       for (int j = 0; j < kCols; ++j) {
@@ -116,22 +119,21 @@ inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t
 }
 
 // Widest column block of ConvBlockK: accumulators + K weights + 1 input in 16 vector
-// registers. Each accumulator is a chain of K dependent FMAs per kernel row, so it takes about
-// 10 of them (FMA latency 4-5 cycles x 2 FMA pipes) to keep both pipes busy.
+// registers, at most 8 (10 at K = 5 made GCC spill accumulators to the stack).
 template <int K>
 constexpr int BlockColumns() {
   return 15 - K < 8 ? 15 - K : 8;
 }
 
 // Columns [col, col + n) with 0 < n <= kCols as one block of exactly n columns.
-template <typename V, int K, int kCols>
+template <typename V, int K, int kCols, bool kLeft, bool kRight>
 inline void ConvTailK(int64_t n, const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w,
                       int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
   if constexpr (kCols > 0) {
     if (n == kCols) {
-      ConvBlockK<V, K, kCols>(rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      ConvBlockK<V, K, kCols, kLeft, kRight>(rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
     } else {
-      ConvTailK<V, K, kCols - 1>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      ConvTailK<V, K, kCols - 1, kLeft, kRight>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
     }
   }
 }
@@ -159,7 +161,16 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
     int64_t col = 0;
     for (int64_t block = 0; block < blocks; ++block) {
       const int64_t n = base + (block < longer ? 1 : 0);
-      ConvTailK<V, K, kCols>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      const bool left = block == 0, right = block == blocks - 1;
+      if (left && right) {
+        ConvTailK<V, K, kCols, true, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      } else if (left) {
+        ConvTailK<V, K, kCols, true, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      } else if (right) {
+        ConvTailK<V, K, kCols, false, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      } else {
+        ConvTailK<V, K, kCols, false, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+      }
       col += n;
     }
   });
