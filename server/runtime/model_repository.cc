@@ -25,6 +25,11 @@ absl::Status WithContext(const absl::Status& status, const std::string& context)
   return absl::Status(status.code(), absl::StrCat(context, status.message()));
 }
 
+// Triton's text for a model the repository does not have, which its client examples match on.
+absl::Status UnknownModel(const std::string& name) {
+  return absl::NotFoundError(absl::StrCat("Request for unknown model: '", name, "' is not found"));
+}
+
 }  // namespace
 
 ModelRepository::ModelRepository(std::string root, metrics::ServerMetrics* metrics)
@@ -42,7 +47,7 @@ absl::StatusOr<std::vector<std::string>> ModelRepository::ListModels() const {
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : it) {
     const std::string name = entry.path().filename().string();
-    if (!IsSafePathComponent(name) || name[0] == '.') continue;
+    if (!IsSafePathComponent(name)) continue;
     if (entry.is_directory(ec) && fs::exists(entry.path() / kConfigFileName, ec)) {
       names.push_back(name);
     }
@@ -62,7 +67,7 @@ absl::StatusOr<int> ModelRepository::LoadAll() {
 }
 
 absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain_timeout) {
-  if (!IsSafePathComponent(name) || name[0] == '.') {
+  if (!IsSafePathComponent(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model name \"", name, "\" must be a folder name directly inside the model repository"));
   }
@@ -198,7 +203,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
     if (Exists(name)) {
       return absl::UnavailableError(absl::StrCat("model \"", name, "\" is not loaded"));
     }
-    return absl::NotFoundError(absl::StrCat("unknown model \"", name, "\""));
+    return UnknownModel(name);
   }
   const Entry& entry = it->second;
   if (entry.versions.empty()) {
@@ -225,7 +230,7 @@ absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> ModelRepository::Versi
   absl::MutexLock lock(&mu_);
   std::vector<std::shared_ptr<ServedModel>> result;
   if (!name.empty() && models_.count(name) == 0) {
-    return absl::NotFoundError(absl::StrCat("unknown model \"", name, "\""));
+    return UnknownModel(name);
   }
   for (const auto& [model_name, entry] : models_) {
     if (!name.empty() && model_name != name) continue;
@@ -235,7 +240,7 @@ absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> ModelRepository::Versi
 }
 
 bool ModelRepository::Exists(const std::string& name) const {
-  if (!IsSafePathComponent(name) || name[0] == '.') return false;
+  if (!IsSafePathComponent(name)) return false;
   std::error_code ec;
   return fs::exists(fs::path(root_) / name / kConfigFileName, ec);
 }

@@ -235,7 +235,7 @@ TEST_F(ClientServerTest, ServerErrorsKeepTheirCodeAndMessage) {
   r.model_name = "nope";
   auto s = client_->Infer(r).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
-  EXPECT_THAT(s.message(), HasSubstr("unknown model \"nope\""));
+  EXPECT_THAT(s.message(), HasSubstr("Request for unknown model: 'nope' is not found"));
 
   r = Logits(0, 1, true);
   r.model_version = "9";

@@ -180,6 +180,8 @@ class PythonClientTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as raised:
             self.stub.ModelInfer(inference_pb2.ModelInferRequest(model_name="nope"), timeout=10)
         self.assertEqual(raised.exception.code(), grpc.StatusCode.NOT_FOUND)
+        # Triton's text, which Triton's client examples match on.
+        self.assertEqual(raised.exception.details(), "Request for unknown model: 'nope' is not found")
 
 
 if __name__ == "__main__":

@@ -345,7 +345,7 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
     cases.push_back({std::move(what), std::move(r), code, std::move(message)});
   };
   add("unknown model", [](auto& r) { r.set_model_name("nope"); }, StatusCode::NOT_FOUND,
-      "unknown model \"nope\"");
+      "Request for unknown model: 'nope' is not found");
   add("escaping name", [](auto& r) { r.set_model_name("../repo/fmnist"); },
       StatusCode::NOT_FOUND, "unknown model");
   add("empty model", [](auto& r) { r.set_model_name(""); }, StatusCode::INVALID_ARGUMENT,
@@ -439,6 +439,39 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
   }
   // The server keeps serving.
   EXPECT_TRUE(Infer(*stub_, ImagesRequest("fmnist", 1)).ok());
+}
+
+// Folder names that start with dots are plain folder names (Triton serves them); only "." and
+// ".." and names with a path separator are refused.
+TEST_F(ServerTest, FolderNamesStartingWithDotsAreModelNames) {
+  const std::string repo = *repo_root_ + "/repo";
+  for (const std::string name : {"..dotted", "..."}) {
+    WriteFmnistModel(repo, name, FmnistConfig(name), {1});
+    {
+      grpc::ClientContext ctx;
+      inference::RepositoryModelLoadRequest req;
+      req.set_model_name(name);
+      inference::RepositoryModelLoadResponse resp;
+      const grpc::Status s = stub_->RepositoryModelLoad(&ctx, req, &resp);
+      ASSERT_TRUE(s.ok()) << name << ": " << s.error_message();
+    }
+    EXPECT_TRUE(Infer(*stub_, ImagesRequest(name, 1)).ok()) << name;
+    {
+      grpc::ClientContext ctx;
+      inference::RepositoryModelUnloadRequest req;
+      req.set_model_name(name);
+      inference::RepositoryModelUnloadResponse resp;
+      EXPECT_TRUE(stub_->RepositoryModelUnload(&ctx, req, &resp).ok()) << name;
+    }
+    std::filesystem::remove_all(repo + "/" + name);
+  }
+  for (const std::string name : {".", ".."}) {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelLoadRequest req;
+    req.set_model_name(name);
+    inference::RepositoryModelLoadResponse resp;
+    EXPECT_EQ(stub_->RepositoryModelLoad(&ctx, req, &resp).error_code(), StatusCode::INVALID_ARGUMENT) << name;
+  }
 }
 
 TEST_F(ServerTest, ConcurrentRequestsAreBatched) {
