@@ -33,6 +33,7 @@
 #include "server/api/inference_service.h"
 #include "server/api/request_parse_interceptor.h"
 #include "server/api/server_state.h"
+#include "server/api/tls_credentials.h"
 #include "server/metrics/http_exposer.h"
 #include "server/metrics/server_metrics.h"
 #include "server/process/heap.h"
@@ -42,6 +43,12 @@
 #include "server/runtime/model_repository.h"
 
 ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, health, reflection); 0 picks a free one");
+ABSL_FLAG(bool, grpc_use_ssl, false, "Serve gRPC over TLS (needs --grpc_server_cert and --grpc_server_key); Triton's --grpc-use-ssl");
+ABSL_FLAG(bool, grpc_use_ssl_mutual, false,
+          "Mutual TLS: also require client certificates signed by --grpc_root_cert (implies --grpc_use_ssl)");
+ABSL_FLAG(std::string, grpc_server_cert, "", "PEM file: the server's certificate chain (TLS)");
+ABSL_FLAG(std::string, grpc_server_key, "", "PEM file: the server's private key (TLS)");
+ABSL_FLAG(std::string, grpc_root_cert, "", "PEM file: CA certificates that sign client certificates (mutual TLS)");
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address both ports listen on (127.0.0.1 for loopback only)");
 ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
@@ -133,6 +140,15 @@ int main(int argc, char** argv) {
   if (max_message_bytes < 1024 || max_message_bytes > INT32_MAX) {
     return Fail("--max_message_bytes must be in [1024, 2147483647]");
   }
+  wtserve::api::ServerTlsOptions tls;
+  tls.use_ssl = absl::GetFlag(FLAGS_grpc_use_ssl);
+  tls.mutual = absl::GetFlag(FLAGS_grpc_use_ssl_mutual);
+  tls.cert_file = absl::GetFlag(FLAGS_grpc_server_cert);
+  tls.key_file = absl::GetFlag(FLAGS_grpc_server_key);
+  tls.root_cert_file = absl::GetFlag(FLAGS_grpc_root_cert);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials =
+      wtserve::api::MakeServerCredentials(tls);
+  if (!grpc_credentials.ok()) return Fail(std::string(grpc_credentials.status().message()));
 
   // LibTorch defaults to one intra-op thread on some builds; set it explicitly. The default
   // leaves a core to gRPC (docs/server.md "Threads" has the measurements behind the rule).
@@ -166,8 +182,7 @@ int main(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(HostPort(bind_address, grpc_port), grpc::InsecureServerCredentials(),
-                           &selected_port);
+  builder.AddListeningPort(HostPort(bind_address, grpc_port), *grpc_credentials, &selected_port);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(max_message_bytes));
   if (const int streams = absl::GetFlag(FLAGS_max_concurrent_streams); streams > 0) {
@@ -185,7 +200,8 @@ int main(int argc, char** argv) {
   }
   state.SetHealthService(server->GetHealthCheckService());
   repository.SetStateListener([&state] { state.Update(); });
-  LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (live, loading models)");
+  LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (", wtserve::api::DescribeTls(tls),
+          "; live, loading models)");
 
   // Models load on their own thread so that the main thread waits in sigwait from here on: the
   // kernel gives a process-directed signal to the main thread while it waits for it, and

@@ -14,6 +14,7 @@
 
 #include "client/lib/channel.h"
 #include "client/lib/convert.h"
+#include "tests/common/test_certs.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "wtserve/client.h"
 
@@ -230,25 +231,12 @@ TEST(RetryTest, NoRetryWithOneAttempt) {
   EXPECT_TRUE((*client)->WaitUntilServing(absl::Seconds(10)).ok());
 }
 
-// Certificates made at test time with the openssl CLI: a CA, a server certificate for the name
-// "wtserve.test" only, and a client certificate, all signed by the CA.
+// Certificates made at test time with the openssl CLI (tests/common/test_certs.h).
 class TlsTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(std::filesystem::temp_directory_path() / ("wtserve_tls_" + std::to_string(getpid())));
-    std::filesystem::create_directories(*dir_);
-    const std::string d = *dir_;
-    const std::string key = " -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    const std::string script =
-        "set -e; cd " + d + "; exec 2>openssl.log;"
-        "openssl req -x509" + key + " -keyout ca.key -out ca.pem -days 2 -subj /CN=wtserve-test-ca;"
-        "printf 'subjectAltName=DNS:wtserve.test' > server.ext;"
-        "openssl req" + key + " -keyout server.key -out server.csr -subj /CN=wtserve.test;"
-        "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2"
-        " -extfile server.ext;"
-        "openssl req" + key + " -keyout client.key -out client.csr -subj /CN=wtserve-client;"
-        "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2";
-    ASSERT_EQ(std::system(("bash -c \"" + script + "\"").c_str()), 0) << "openssl failed, see " << d;
+    ASSERT_TRUE(testing::MakeTestCertificates(*dir_)) << "openssl failed, see " << *dir_;
   }
   static void TearDownTestSuite() {
     std::filesystem::remove_all(*dir_);
@@ -268,7 +256,7 @@ class TlsTest : public ::testing::Test {
     o.default_deadline = absl::Seconds(10);
     o.tls.enabled = true;
     o.tls.root_certs_pem = Pem("ca.pem");
-    o.tls.server_name_override = "wtserve.test";
+    o.tls.server_name_override = testing::kTestServerName;
     return o;
   }
   static std::string* dir_;

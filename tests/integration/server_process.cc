@@ -52,7 +52,9 @@ std::string ServerBinary() {
   return (self.parent_path().parent_path().parent_path() / "server" / "wtserve").string();
 }
 
-ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags)
+ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags,
+                             std::shared_ptr<grpc::ChannelCredentials> credentials,
+                             const std::string& tls_server_name)
     : grpc_port_(FreePort()), metrics_port_(FreePort()) {
   while (metrics_port_ == grpc_port_) metrics_port_ = FreePort();
   log_path_ = repo + "/../wtserve-" + std::to_string(grpc_port_) + ".log";
@@ -74,7 +76,10 @@ ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::str
   const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start " + args[0]);
-  channel_ = grpc::CreateChannel(grpc_address(), grpc::InsecureChannelCredentials());
+  grpc::ChannelArguments channel_args;
+  if (!tls_server_name.empty()) channel_args.SetSslTargetNameOverride(tls_server_name);
+  channel_ = grpc::CreateCustomChannel(
+      grpc_address(), credentials != nullptr ? credentials : grpc::InsecureChannelCredentials(), channel_args);
 }
 
 ServerProcess::~ServerProcess() {

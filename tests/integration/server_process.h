@@ -26,7 +26,11 @@ std::string ServerBinary();
 class ServerProcess {
  public:
   // Starts wtserve on 127.0.0.1 with fresh ports, `repo`, 1 intra-op thread and `extra_flags`.
-  ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags = {});
+  // channel() connects with `credentials` (nullptr: plaintext), naming the server
+  // `tls_server_name` in the TLS handshake when set (a test certificate's name, not 127.0.0.1).
+  ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags = {},
+                std::shared_ptr<grpc::ChannelCredentials> credentials = nullptr,
+                const std::string& tls_server_name = "");
   ~ServerProcess();  // SIGKILL if still running
 
   // Polls grpc.health.v1 Check("") until it reports `status` or `timeout` passes.

@@ -1,0 +1,125 @@
+// The real wtserve binary with TLS and mutual TLS on its gRPC port (--grpc_use_ssl*), against
+// openssl-made certificates: who can connect, and the flag mistakes that stop it at startup.
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include "tests/common/test_certs.h"
+#include "tests/integration/server_process.h"
+#include "tests/integration/test_repo.h"
+
+namespace wtserve::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using HealthStatus = grpc::health::v1::HealthCheckResponse;
+
+class TlsServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_ = new std::string(MakeTempDir("wtserve_tls_it_"));
+    ASSERT_TRUE(MakeTestCertificates(Certs())) << "openssl failed, see " << Certs();
+    ASSERT_TRUE(MakeTestCertificates(OtherCerts())) << "openssl failed, see " << OtherCerts();
+    WriteFmnistModel(Repo(), "fmnist", FmnistConfig("fmnist"), {1});
+  }
+  static void TearDownTestSuite() {
+    std::filesystem::remove_all(*root_);
+    delete root_;
+  }
+  static std::string Certs() { return *root_ + "/certs"; }
+  static std::string OtherCerts() { return *root_ + "/other-ca"; }  // a second, unrelated CA
+  static std::string Repo() { return *root_ + "/repo"; }
+  static std::string Cert(const std::string& name) { return Certs() + "/" + name; }
+  static std::vector<std::string> TlsFlags() {
+    return {"--grpc_use_ssl", "--grpc_server_cert=" + Cert("server.pem"), "--grpc_server_key=" + Cert("server.key")};
+  }
+  // TLS channel credentials trusting the test CA, optionally with the client certificate.
+  static std::shared_ptr<grpc::ChannelCredentials> ClientCredentials(bool with_client_cert) {
+    grpc::SslCredentialsOptions o;
+    o.pem_root_certs = ReadTestFile(Certs(), "ca.pem");
+    if (with_client_cert) {
+      o.pem_cert_chain = ReadTestFile(Certs(), "client.pem");
+      o.pem_private_key = ReadTestFile(Certs(), "client.key");
+    }
+    return grpc::SslCredentials(o);
+  }
+  // One health check over a channel with `credentials` (deadline 5 s): OK or the failure code.
+  static grpc::StatusCode HealthCode(const ServerProcess& server, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    grpc::ChannelArguments args;
+    args.SetSslTargetNameOverride(kTestServerName);
+    auto stub = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(server.grpc_address(), credentials, args));
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckRequest request;
+    HealthStatus response;
+    return stub->Check(&ctx, request, &response).error_code();
+  }
+  static std::string* root_;
+};
+std::string* TlsServerTest::root_ = nullptr;
+
+grpc::Status InferZeros(const ServerProcess& server) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  inference::ModelInferResponse response;
+  return server.Stub()->ModelInfer(&ctx, FmnistZerosRequest("fmnist"), &response);
+}
+
+TEST_F(TlsServerTest, TlsServesTlsClientsAndRefusesPlaintext) {
+  ServerProcess server(Repo(), TlsFlags(), ClientCredentials(false), kTestServerName);
+  ASSERT_TRUE(server.WaitForHealth(HealthStatus::SERVING)) << server.Log();
+  const grpc::Status infer = InferZeros(server);
+  EXPECT_TRUE(infer.ok()) << infer.error_message();
+  EXPECT_EQ(HealthCode(server, grpc::InsecureChannelCredentials()), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(server.WaitForLog("(TLS; live", std::chrono::seconds(5))) << server.Log();
+}
+
+TEST_F(TlsServerTest, MutualTlsNeedsAClientCertificateSignedByTheRootCert) {
+  std::vector<std::string> flags = TlsFlags();
+  flags[0] = "--grpc_use_ssl_mutual";  // implies --grpc_use_ssl
+  flags.push_back("--grpc_root_cert=" + Cert("ca.pem"));
+  ServerProcess server(Repo(), flags, ClientCredentials(true), kTestServerName);
+  ASSERT_TRUE(server.WaitForHealth(HealthStatus::SERVING)) << server.Log();
+  EXPECT_TRUE(InferZeros(server).ok());
+  EXPECT_EQ(HealthCode(server, ClientCredentials(false)), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(HealthCode(server, grpc::InsecureChannelCredentials()), grpc::StatusCode::UNAVAILABLE);
+  // A client certificate signed by another CA is refused too.
+  grpc::SslCredentialsOptions stranger;
+  stranger.pem_root_certs = ReadTestFile(Certs(), "ca.pem");
+  stranger.pem_cert_chain = ReadTestFile(OtherCerts(), "client.pem");
+  stranger.pem_private_key = ReadTestFile(OtherCerts(), "client.key");
+  EXPECT_EQ(HealthCode(server, grpc::SslCredentials(stranger)), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_TRUE(server.WaitForLog("(mutual TLS; live", std::chrono::seconds(5))) << server.Log();
+}
+
+TEST_F(TlsServerTest, FlagMistakesStopTheServerWithTheFlagNamed) {
+  struct Case {
+    std::vector<std::string> flags;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--grpc_use_ssl"}, "--grpc_server_cert is required"},
+      {{"--grpc_use_ssl", "--grpc_server_cert=" + Cert("server.pem")}, "--grpc_server_key is required"},
+      {{"--grpc_server_cert=" + Cert("server.pem")}, "--grpc_server_cert is set but TLS is off"},
+      {{"--grpc_use_ssl", "--grpc_server_cert=" + Cert("missing.pem"), "--grpc_server_key=" + Cert("server.key")},
+       "--grpc_server_cert: cannot read"},
+      {{"--grpc_use_ssl", "--grpc_server_cert=" + Cert("server.ext"), "--grpc_server_key=" + Cert("server.key")},
+       "is not a PEM file"},
+      {{"--grpc_use_ssl_mutual", "--grpc_server_cert=" + Cert("server.pem"), "--grpc_server_key=" + Cert("server.key")},
+       "--grpc_root_cert is required with --grpc_use_ssl_mutual"},
+  };
+  for (const Case& c : cases) {
+    ServerProcess server(Repo(), c.flags);
+    EXPECT_NE(server.WaitForExit(std::chrono::seconds(60)), 0) << c.message;
+    EXPECT_THAT(server.Log(), HasSubstr(c.message));
+  }
+}
+
+}  // namespace
+}  // namespace wtserve::testing
