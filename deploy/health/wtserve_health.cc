@@ -8,6 +8,8 @@
 // Protocol: https://github.com/grpc/grpc/blob/master/doc/health-checking.md (service "" means the
 // whole server; wtserve reports it SERVING only when every model is loaded and warmed up).
 #include <cstdio>
+#include <fstream>
+#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,12 +24,36 @@
 ABSL_FLAG(std::string, address, "127.0.0.1:8001", "host:port (or any gRPC target) of the server");
 ABSL_FLAG(std::string, service, "", "service name to check; empty = the whole server");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(3), "deadline of the whole check, e.g. 3s");
+ABSL_FLAG(bool, tls, false, "connect over TLS (a server started with --grpc_use_ssl)");
+ABSL_FLAG(std::string, root_cert, "", "TLS: PEM file of the CA that signed the server's certificate (default: the system's)");
+ABSL_FLAG(std::string, client_cert, "", "mutual TLS: PEM file of this client's certificate");
+ABSL_FLAG(std::string, client_key, "", "mutual TLS: PEM file of this client's private key");
+ABSL_FLAG(std::string, server_name, "", "TLS: the name to check the server's certificate against (default: from --address)");
+
+namespace {
+
+// The contents of a PEM file named by `flag` ("" if the flag is empty); false if unreadable.
+bool ReadPemFlag(const char* flag, const std::string& path, std::string* contents) {
+  if (path.empty()) return true;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    std::fprintf(stderr, "wtserve-health: --%s: cannot read %s\n", flag, path.c_str());
+    return false;
+  }
+  std::ostringstream text;
+  text << in.rdbuf();
+  *contents = text.str();
+  return true;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   wtserve::cli::SetUsage(
       __FILE__,
       "Checks grpc.health.v1 on a wtserve server; exit 0 iff SERVING.\n"
-      "Usage: wtserve-health [--address=host:port] [--service=NAME] [--timeout=3s]");
+      "Usage: wtserve-health [--address=host:port] [--service=NAME] [--timeout=3s]\n"
+      "                      [--tls [--root_cert=ca.pem] [--server_name=NAME] [--client_cert=F --client_key=F]]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     std::fprintf(stderr, "wtserve-health: unexpected argument '%s' (flags only, see --help)\n",
@@ -45,7 +71,31 @@ int main(int argc, char** argv) {
     return 2;
   }
 
-  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  std::shared_ptr<grpc::ChannelCredentials> credentials = grpc::InsecureChannelCredentials();
+  grpc::ChannelArguments channel_args;
+  const bool tls = absl::GetFlag(FLAGS_tls);
+  if (!tls && (!absl::GetFlag(FLAGS_root_cert).empty() || !absl::GetFlag(FLAGS_client_cert).empty() ||
+               !absl::GetFlag(FLAGS_client_key).empty() || !absl::GetFlag(FLAGS_server_name).empty())) {
+    std::fprintf(stderr, "wtserve-health: a TLS flag is set without --tls\n");
+    return 2;
+  }
+  if (tls) {
+    grpc::SslCredentialsOptions ssl;
+    if (!ReadPemFlag("root_cert", absl::GetFlag(FLAGS_root_cert), &ssl.pem_root_certs) ||
+        !ReadPemFlag("client_cert", absl::GetFlag(FLAGS_client_cert), &ssl.pem_cert_chain) ||
+        !ReadPemFlag("client_key", absl::GetFlag(FLAGS_client_key), &ssl.pem_private_key)) {
+      return 2;
+    }
+    if (ssl.pem_cert_chain.empty() != ssl.pem_private_key.empty()) {
+      std::fprintf(stderr, "wtserve-health: --client_cert and --client_key go together\n");
+      return 2;
+    }
+    credentials = grpc::SslCredentials(ssl);
+    if (const std::string name = absl::GetFlag(FLAGS_server_name); !name.empty()) {
+      channel_args.SetSslTargetNameOverride(name);
+    }
+  }
+  auto channel = grpc::CreateCustomChannel(address, credentials, channel_args);
   auto stub = grpc::health::v1::Health::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));

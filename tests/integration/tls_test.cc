@@ -1,6 +1,9 @@
 // The real wtserve binary with TLS and mutual TLS on its gRPC port (--grpc_use_ssl*), against
 // openssl-made certificates: who can connect, and the flag mistakes that stop it at startup.
+#include <sys/wait.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -64,6 +67,12 @@ class TlsServerTest : public ::testing::Test {
 };
 std::string* TlsServerTest::root_ = nullptr;
 
+// deploy/health's probe next to the server binary's folder.
+std::string HealthBinary() {
+  const std::string server = ServerBinary();  // <build>/server/wtserve
+  return server.substr(0, server.size() - std::string("server/wtserve").size()) + "deploy/health/wtserve-health";
+}
+
 grpc::Status InferZeros(const ServerProcess& server) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
@@ -96,6 +105,28 @@ TEST_F(TlsServerTest, MutualTlsNeedsAClientCertificateSignedByTheRootCert) {
   stranger.pem_private_key = ReadTestFile(OtherCerts(), "client.key");
   EXPECT_EQ(HealthCode(server, grpc::SslCredentials(stranger)), grpc::StatusCode::UNAVAILABLE);
   EXPECT_TRUE(server.WaitForLog("(mutual TLS; live", std::chrono::seconds(5))) << server.Log();
+}
+
+// The probe binary of the container image speaks TLS too (Kubernetes' own gRPC probe cannot).
+TEST_F(TlsServerTest, HealthProbeConnectsOverMutualTls) {
+  std::vector<std::string> flags = TlsFlags();
+  flags[0] = "--grpc_use_ssl_mutual";
+  flags.push_back("--grpc_root_cert=" + Cert("ca.pem"));
+  ServerProcess server(Repo(), flags, ClientCredentials(true), kTestServerName);
+  ASSERT_TRUE(server.WaitForHealth(HealthStatus::SERVING)) << server.Log();
+  // Failing checks wait out their deadline (the probe waits for a connection): keep it short.
+  const std::string probe = HealthBinary() + " --address=" + server.grpc_address() + " --timeout=1s";
+  const std::string tls = " --tls --root_cert=" + Cert("ca.pem") + " --server_name=" + kTestServerName;
+  const std::string client = " --client_cert=" + Cert("client.pem") + " --client_key=" + Cert("client.key");
+  auto exit_code = [](const std::string& command) {
+    const int status = std::system((command + " >/dev/null 2>&1").c_str());
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  };
+  EXPECT_EQ(exit_code(probe + tls + client + " --timeout=10s"), 0);
+  EXPECT_EQ(exit_code(probe + tls), 1);                              // no client certificate
+  EXPECT_EQ(exit_code(probe), 1);                                    // plaintext
+  EXPECT_EQ(exit_code(probe + " --root_cert=" + Cert("ca.pem")), 2);  // TLS flag without --tls
+  EXPECT_EQ(exit_code(probe + tls + " --client_cert=" + Cert("client.pem")), 2);  // cert without key
 }
 
 TEST_F(TlsServerTest, FlagMistakesStopTheServerWithTheFlagNamed) {
