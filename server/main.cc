@@ -49,6 +49,10 @@ ABSL_FLAG(bool, grpc_use_ssl_mutual, false,
 ABSL_FLAG(std::string, grpc_server_cert, "", "PEM file: the server's certificate chain (TLS)");
 ABSL_FLAG(std::string, grpc_server_key, "", "PEM file: the server's private key (TLS)");
 ABSL_FLAG(std::string, grpc_root_cert, "", "PEM file: CA certificates that sign client certificates (mutual TLS)");
+ABSL_FLAG(std::string, grpc_auth_token_file, "",
+          "File holding a bearer token every inference/metadata/repository call must send as 'authorization: Bearer <token>' (empty: no auth)");
+ABSL_FLAG(bool, grpc_auth_health, false,
+          "With --grpc_auth_token_file: also require the token on ServerLive/ServerReady/ModelReady (grpc.health.v1 stays open)");
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address both ports listen on (127.0.0.1 for loopback only)");
 ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
@@ -149,6 +153,14 @@ int main(int argc, char** argv) {
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials =
       wtserve::api::MakeServerCredentials(tls);
   if (!grpc_credentials.ok()) return Fail(std::string(grpc_credentials.status().message()));
+  wtserve::api::BearerTokenAuth auth;
+  if (const std::string token_file = absl::GetFlag(FLAGS_grpc_auth_token_file); !token_file.empty()) {
+    absl::StatusOr<std::string> token = wtserve::api::ReadBearerTokenFile(token_file);
+    if (!token.ok()) return Fail(std::string(token.status().message()));
+    auth = wtserve::api::BearerTokenAuth(*std::move(token), absl::GetFlag(FLAGS_grpc_auth_health));
+  } else if (absl::GetFlag(FLAGS_grpc_auth_health)) {
+    return Fail("--grpc_auth_health needs --grpc_auth_token_file");
+  }
 
   // LibTorch defaults to one intra-op thread on some builds; set it explicitly. The default
   // leaves a core to gRPC (docs/server.md "Threads" has the measurements behind the rule).
@@ -172,7 +184,7 @@ int main(int argc, char** argv) {
   wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
   wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout,
-                                        max_message_bytes);
+                                        max_message_bytes, auth);
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's built-in health service does not use the generated C++ classes, so nothing would pull
@@ -201,6 +213,8 @@ int main(int argc, char** argv) {
   state.SetHealthService(server->GetHealthCheckService());
   repository.SetStateListener([&state] { state.Update(); });
   LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (", wtserve::api::DescribeTls(tls),
+          auth.enabled() ? (auth.protects_health() ? ", bearer token on every call" : ", bearer token except health calls")
+                         : "",
           "; live, loading models)");
 
   // Models load on their own thread so that the main thread waits in sigwait from here on: the

@@ -194,10 +194,20 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
   return grpc::Status(static_cast<grpc::StatusCode>(status.code()), std::string(status.message()));
 }
 
+namespace {
+// A stream refused before it starts (authentication): finished at once, deleted when done.
+class RefusedStream final : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+ public:
+  explicit RefusedStream(const grpc::Status& status) { Finish(status); }
+  void OnDone() override { delete this; }
+};
+}  // namespace
+
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
                                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                                   int64_t max_response_bytes)
-    : repository_(repository),
+                                   int64_t max_response_bytes, BearerTokenAuth auth)
+    : auth_(std::move(auth)),
+      repository_(repository),
       state_(state),
       metrics_(metrics),
       drain_timeout_(drain_timeout),
@@ -343,6 +353,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
 grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerContext* ctx,
                                                        const inference::ServerLiveRequest*,
                                                        inference::ServerLiveResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/true); !s.ok()) return Finish(ctx, s);
   response->set_live(state_->live());
   return Finish(ctx, absl::OkStatus());
 }
@@ -350,6 +361,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerLive(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerContext* ctx,
                                                         const inference::ServerReadyRequest*,
                                                         inference::ServerReadyResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/true); !s.ok()) return Finish(ctx, s);
   response->set_ready(state_->ready());
   return Finish(ctx, absl::OkStatus());
 }
@@ -357,6 +369,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerReady(grpc::CallbackServerCont
 grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerContext* ctx,
                                                        const inference::ModelReadyRequest* request,
                                                        inference::ModelReadyResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/true); !s.ok()) return Finish(ctx, s);
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
       repository_->Find(request->name(), request->version());
   if (model.ok()) {
@@ -374,6 +387,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
 grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
     grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
     inference::ServerMetadataResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   response->set_name("wtserve");
   response->set_version(WTSERVE_VERSION);
   for (const char* extension : {"classification", "model_configuration", "model_repository",
@@ -386,6 +400,7 @@ grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
 grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* request,
     inference::ModelMetadataResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
       repository_->Find(request->name(), request->version());
   if (!model.ok()) return Finish(ctx, model.status());
@@ -419,6 +434,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
 grpc::ServerUnaryReactor* InferenceService::ModelConfig(
     grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* request,
     inference::ModelConfigResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
       repository_->Find(request->name(), request->version());
   if (!model.ok()) return Finish(ctx, model.status());
@@ -429,6 +445,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelConfig(
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
                                                        const ModelInferRequest* request,
                                                        ModelInferResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   Infer(*request, absl::Now(), DeadlineOf(ctx),
         [ctx] { return ctx->IsCancelled(); }, response, /*response_overhead=*/0,
@@ -438,12 +455,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerConte
 
 grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
 InferenceService::ModelStreamInfer(grpc::CallbackServerContext* ctx) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return new RefusedStream(ToGrpcStatus(s));
   return new StreamReactor(this, ctx);
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
     grpc::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* request,
     inference::ModelStatisticsResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   std::vector<std::shared_ptr<runtime::ServedModel>> models;
   if (!request->version().empty()) {
     if (request->name().empty()) {
@@ -484,6 +503,7 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
 grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
     grpc::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* request,
     inference::RepositoryIndexResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   if (!request->repository_name().empty()) {
     return Finish(ctx, absl::NotFoundError(absl::StrCat(
                            "unknown repository \"", request->repository_name(),
@@ -503,6 +523,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   if (!request->repository_name().empty()) {
     return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
                                                         request->repository_name(), "\"")));
@@ -525,6 +546,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   if (!request->repository_name().empty()) {
     return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
                                                         request->repository_name(), "\"")));

@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "inference.grpc.pb.h"
+#include "server/api/bearer_auth.h"
 #include "server/api/server_state.h"
 #include "server/metrics/server_metrics.h"
 #include "server/runtime/model_repository.h"
@@ -42,9 +43,10 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // waits for the old version's accepted requests. `max_response_bytes` is the server's send
   // limit: a response above it is answered RESOURCE_EXHAUSTED and counted as a failure (gRPC
   // would fail the send after the request had been counted as a success).
+  // `auth`: the bearer token every call must carry (bearer_auth.h; default: none).
   InferenceService(runtime::ModelRepository* repository, ServerState* state,
                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                   int64_t max_response_bytes);
+                   int64_t max_response_bytes, BearerTokenAuth auth = {});
   ~InferenceService() override;
 
   // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
@@ -117,6 +119,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // Runs `task` on its own thread (repository operations take seconds).
   absl::Status RunInBackground(std::function<void()> task);
 
+  const BearerTokenAuth auth_;
   runtime::ModelRepository* const repository_;
   ServerState* const state_;
   metrics::ServerMetrics* const metrics_;
