@@ -25,10 +25,12 @@ ABSL_FLAG(std::string, address, "127.0.0.1:8001", "host:port (or any gRPC target
 ABSL_FLAG(std::string, service, "", "service name to check; empty = the whole server");
 ABSL_FLAG(absl::Duration, timeout, absl::Seconds(3), "deadline of the whole check, e.g. 3s");
 ABSL_FLAG(bool, tls, false, "connect over TLS (a server started with --grpc_use_ssl)");
-ABSL_FLAG(std::string, root_cert, "", "TLS: PEM file of the CA that signed the server's certificate (default: the system's)");
+ABSL_FLAG(std::string, root_cert, "",
+          "TLS: PEM file of the CA that signed the server's certificate (default: the system's)");
 ABSL_FLAG(std::string, client_cert, "", "mutual TLS: PEM file of this client's certificate");
 ABSL_FLAG(std::string, client_key, "", "mutual TLS: PEM file of this client's private key");
-ABSL_FLAG(std::string, server_name, "", "TLS: the name to check the server's certificate against (default: from --address)");
+ABSL_FLAG(std::string, server_name, "",
+          "TLS: the name to check the server's certificate against (default: from --address)");
 
 namespace {
 

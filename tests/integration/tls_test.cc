@@ -53,7 +53,8 @@ class TlsServerTest : public ::testing::Test {
     return grpc::SslCredentials(o);
   }
   // One health check over a channel with `credentials` (deadline 5 s): OK or the failure code.
-  static grpc::StatusCode HealthCode(const ServerProcess& server, std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  static grpc::StatusCode HealthCode(const ServerProcess& server,
+                                     std::shared_ptr<grpc::ChannelCredentials> credentials) {
     grpc::ChannelArguments args;
     args.SetSslTargetNameOverride(kTestServerName);
     auto stub = grpc::health::v1::Health::NewStub(grpc::CreateCustomChannel(server.grpc_address(), credentials, args));

@@ -110,8 +110,9 @@ FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
               "FoldFusedHaarWeights: expected a float32 CPU base weight [C, 1, k, k]");
   const int64_t c = p.base_weight.size(0), k = p.base_weight.size(2), kk = k * k;
   TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels,
-              "FoldFusedHaarWeights: parameters do not match the input");
-  TORCH_CHECK(k <= kFusedHaarMaxKernel && p.base_weight.size(3) == k, "FusedHaarForwardCpu: kernel ", k, "x",
+              "FoldFusedHaarWeights: ", levels, " level weights but ", p.level_scale.size(),
+              " level scales (need >= 1 each)");
+  TORCH_CHECK(k <= kFusedHaarMaxKernel && p.base_weight.size(3) == k, "FoldFusedHaarWeights: kernel ", k, "x",
               p.base_weight.size(3), " not supported");
   FusedHaarWeights f;
   f.channels = c;
@@ -133,7 +134,7 @@ FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
     cj *= p.tap;
     const at::Tensor w = p.level_weight[j].contiguous(), s = p.level_scale[j].contiguous();
     TORCH_CHECK(w.size(0) == 4 * c && w.size(2) == k && w.size(3) == k && s.numel() == 4 * c,
-                "FusedHaarForwardCpu: level ", j, " parameters have the wrong shape");
+                "FoldFusedHaarWeights: level ", j, " parameters have the wrong shape");
     f.level[j].reserve(4 * kk * c);
     for (int64_t band = 0; band < 4; ++band) {
       AppendTapMajor(w.data_ptr<float>(), s.data_ptr<float>(), c, kk, band, 4, static_cast<float>(cj / m), f.level[j]);

@@ -202,7 +202,9 @@ void ConvRow(const float* const* rows, int64_t k, int64_t height, int64_t width,
     for (; col + kCols <= width; col += kCols) {
       ConvBlock<V, kCols>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
     }
-    if (col < width) ConvTail<V, kCols - 1>(width - col, rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    if (col < width) {
+      ConvTail<V, kCols - 1>(width - col, rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
+    }
   });
 }
 
@@ -222,7 +224,9 @@ void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t
     for (int64_t col = 0; col < width; ++col) {
       const float* from = src + col * stride;
       float* to = body + col * ch;
-      ForEachChannelBlock(ch, [&](auto tag, int64_t c) { Store<decltype(tag)>(to + c, Load<decltype(tag)>(from + c)); });
+      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
+        Store<decltype(tag)>(to + c, Load<decltype(tag)>(from + c));
+      });
     }
   }
   Zero(body + width * ch, right * ch);
