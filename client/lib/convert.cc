@@ -1,6 +1,8 @@
 #include "client/lib/convert.h"
 
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -104,7 +106,10 @@ absl::StatusOr<InferResult> FromProto(const inference::ModelInferResponse& respo
   return result;
 }
 
-absl::Status StreamErrorToStatus(const std::string& message) {
+namespace {
+
+// gRPC's status code names, as absl::StatusCodeToString writes them.
+const std::pair<const char*, absl::StatusCode>* FindCode(std::string_view text, size_t* name_length) {
   static const std::pair<const char*, absl::StatusCode> kCodes[] = {
       {"CANCELLED", absl::StatusCode::kCancelled},
       {"UNKNOWN", absl::StatusCode::kUnknown},
@@ -123,15 +128,42 @@ absl::Status StreamErrorToStatus(const std::string& message) {
       {"DATA_LOSS", absl::StatusCode::kDataLoss},
       {"UNAUTHENTICATED", absl::StatusCode::kUnauthenticated},
   };
-  for (const auto& [name, code] : kCodes) {
-    const size_t n = std::strlen(name);
-    if (message.size() > n + 1 && message.compare(0, n, name) == 0 && message[n] == ':') {
-      size_t start = n + 1;
-      while (start < message.size() && message[start] == ' ') ++start;
-      return absl::Status(code, message.substr(start));
+  for (const auto& entry : kCodes) {
+    const size_t n = std::strlen(entry.first);
+    if (text.size() >= n && text.compare(0, n, entry.first) == 0) {
+      *name_length = n;
+      return &entry;
     }
   }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::Status StreamErrorToStatus(const std::string& message) {
+  size_t n = 0;
+  const auto* entry = FindCode(message, &n);
+  if (entry != nullptr && message.size() > n + 1 && message[n] == ':') {
+    size_t start = n + 1;
+    while (start < message.size() && message[start] == ' ') ++start;
+    return absl::Status(entry->second, message.substr(start));
+  }
   return absl::UnknownError(message.empty() ? "stream request failed without a message" : message);
+}
+
+absl::Status StreamResponseError(const inference::ModelStreamInferResponse& response) {
+  const auto& parameters = response.infer_response().parameters();
+  const auto it = parameters.find("wtserve_status_code");
+  if (it != parameters.end()) {
+    const std::string& name = it->second.string_param();
+    size_t n = 0;
+    const auto* entry = FindCode(name, &n);
+    if (entry != nullptr && n == name.size()) {
+      return absl::Status(entry->second, response.error_message().empty() ? "stream request failed without a message"
+                                                                          : response.error_message());
+    }
+  }
+  return StreamErrorToStatus(response.error_message());
 }
 
 }  // namespace wtserve::internal

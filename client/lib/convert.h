@@ -21,8 +21,12 @@ absl::Status ToProto(const InferRequest& request, inference::ModelInferRequest* 
 absl::StatusOr<InferResult> FromProto(const inference::ModelInferResponse& response);
 
 // The stream's error_message as a status: a leading "CODE_NAME: " (e.g. "INVALID_ARGUMENT: ")
-// selects the code, otherwise UNKNOWN.
+// selects the code, otherwise UNKNOWN. (wtserve before 2026-12-02 wrote errors this way.)
 absl::Status StreamErrorToStatus(const std::string& message);
+// The error of a stream response with a non-empty error_message: the code from the parameter
+// wtserve_status_code of its infer_response (wtserve writes the message alone, as Triton does),
+// else from a "CODE_NAME: " prefix (StreamErrorToStatus), else UNKNOWN.
+absl::Status StreamResponseError(const inference::ModelStreamInferResponse& response);
 
 }  // namespace wtserve::internal
 

@@ -112,7 +112,7 @@ class InferStreamImpl final : public InferStream,
     }
     if (done) {
       if (!response_.error_message().empty()) {
-        done(StreamErrorToStatus(response_.error_message()));
+        done(StreamResponseError(response_));
       } else {
         done(FromProto(response_.infer_response()));
       }

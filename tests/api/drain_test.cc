@@ -238,7 +238,8 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
   }
   ASSERT_TRUE(stream->Write(testing::FmnistZerosRequest("fmnist")));
   ASSERT_TRUE(stream->Read(&streamed));
-  EXPECT_THAT(streamed.error_message(), HasSubstr("UNAVAILABLE"));
+  EXPECT_THAT(streamed.error_message(), HasSubstr("shutting down"));
+  EXPECT_EQ(streamed.infer_response().parameters().at("wtserve_status_code").string_param(), "UNAVAILABLE");
   {
     grpc::ClientContext ctx;
     inference::ServerReadyResponse ready;

@@ -99,6 +99,16 @@ TEST(ConvertTest, StreamErrorCodes) {
   EXPECT_EQ(internal::StreamErrorToStatus("NOT_FOUND: unknown model 'x'"),
             absl::NotFoundError("unknown model 'x'"));
   EXPECT_EQ(internal::StreamErrorToStatus("something broke").code(), absl::StatusCode::kUnknown);
+  // The code from wtserve's parameter, the message alone (Triton's text); then the old prefix form.
+  inference::ModelStreamInferResponse r;
+  r.set_error_message("Request for unknown model: 'x' is not found");
+  (*r.mutable_infer_response()->mutable_parameters())["wtserve_status_code"].set_string_param("NOT_FOUND");
+  EXPECT_EQ(internal::StreamResponseError(r), absl::NotFoundError("Request for unknown model: 'x' is not found"));
+  (*r.mutable_infer_response()->mutable_parameters())["wtserve_status_code"].set_string_param("NOT_FOUNDX");
+  EXPECT_EQ(internal::StreamResponseError(r).code(), absl::StatusCode::kUnknown);
+  r.mutable_infer_response()->clear_parameters();
+  r.set_error_message("UNAVAILABLE: shutting down");
+  EXPECT_EQ(internal::StreamResponseError(r), absl::UnavailableError("shutting down"));
 }
 
 TEST(OptionsTest, ValidationAndServiceConfig) {

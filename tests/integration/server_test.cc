@@ -528,18 +528,53 @@ TEST_F(ServerTest, StreamInferAnswersEveryRequest) {
   std::set<std::string> ok_ids;
   std::string error;
   inference::ModelStreamInferResponse response;
+  std::string error_code;
   while (stream->Read(&response)) {
+    const auto& parameters = response.infer_response().parameters();
+    // Triton's convention: every response is the request's final one.
+    EXPECT_TRUE(parameters.count("triton_final_response") == 1 &&
+                parameters.at("triton_final_response").bool_param());
     if (response.error_message().empty()) {
       ok_ids.insert(response.infer_response().id());
     } else {
       EXPECT_EQ(response.infer_response().id(), "bad");
       error = response.error_message();
+      if (parameters.count("wtserve_status_code") == 1) {
+        error_code = parameters.at("wtserve_status_code").string_param();
+      }
     }
   }
   EXPECT_TRUE(stream->Finish().ok());
   EXPECT_EQ(ok_ids.size(), static_cast<size_t>(kRequests));
-  EXPECT_THAT(error, HasSubstr("INVALID_ARGUMENT"));
+  // Triton's text: the message alone; the code rides in a parameter.
   EXPECT_THAT(error, HasSubstr("datatype 'INT8'"));
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("INVALID_ARGUMENT")));
+  EXPECT_EQ(error_code, "INVALID_ARGUMENT");
+}
+
+// With Triton's header `triton_grpc_error: true` the first error ends the stream with its gRPC
+// status (answers before it still arrive) instead of an error_message response.
+TEST_F(ServerTest, StreamWithTritonGrpcErrorEndsOnTheFirstError) {
+  grpc::ClientContext ctx;
+  ctx.AddMetadata("triton_grpc_error", "true");
+  auto stream = stub_->ModelStreamInfer(&ctx);
+  inference::ModelInferRequest good = ImagesRequest("fmnist", 1);
+  good.set_id("good");
+  ASSERT_TRUE(stream->Write(good));
+  inference::ModelStreamInferResponse response;
+  ASSERT_TRUE(stream->Read(&response));
+  EXPECT_EQ(response.infer_response().id(), "good");
+  EXPECT_EQ(response.error_message(), "");
+  inference::ModelInferRequest bad = ImagesRequest("nope", 1);
+  stream->Write(bad);
+  while (stream->Read(&response)) {
+    EXPECT_EQ(response.error_message(), "") << "an error must end the stream, not arrive as a message";
+  }
+  const grpc::Status status = stream->Finish();
+  EXPECT_EQ(status.error_code(), StatusCode::NOT_FOUND);
+  EXPECT_EQ(status.error_message(), "Request for unknown model: 'nope' is not found");
+  // The server keeps serving.
+  EXPECT_TRUE(Infer(*stub_, ImagesRequest("fmnist", 1)).ok());
 }
 
 TEST_F(ServerTest, MetricsAfterKnownTraffic) {
