@@ -8,8 +8,6 @@
 // Protocol: https://github.com/grpc/grpc/blob/master/doc/health-checking.md (service "" means the
 // whole server; wtserve reports it SERVING only when every model is loaded and warmed up).
 #include <cstdio>
-#include <fstream>
-#include <sstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -18,6 +16,7 @@
 #include "absl/flags/parse.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
+#include "common/file/read_file.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpcpp/grpcpp.h"
 
@@ -37,14 +36,10 @@ namespace {
 // The contents of a PEM file named by `flag` ("" if the flag is empty); false if unreadable.
 bool ReadPemFlag(const char* flag, const std::string& path, std::string* contents) {
   if (path.empty()) return true;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+  if (!wtserve::file::ReadWholeFile(path, contents)) {
     std::fprintf(stderr, "wtserve-health: --%s: cannot read %s\n", flag, path.c_str());
     return false;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  *contents = text.str();
   return true;
 }
 

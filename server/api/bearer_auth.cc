@@ -1,12 +1,11 @@
 #include "server/api/bearer_auth.h"
 
-#include <fstream>
-#include <sstream>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/file/read_file.h"
 
 namespace wtserve::api {
 
@@ -44,11 +43,11 @@ absl::Status BearerTokenAuth::Check(const grpc::ServerContextBase& ctx, bool hea
 }
 
 absl::StatusOr<std::string> ReadBearerTokenFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat("--grpc_auth_token_file: cannot read ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  const std::string token(absl::StripAsciiWhitespace(contents.str()));
+  std::string contents;
+  if (!file::ReadWholeFile(path, &contents)) {
+    return absl::InvalidArgumentError(absl::StrCat("--grpc_auth_token_file: cannot read ", path));
+  }
+  const std::string token(absl::StripAsciiWhitespace(contents));
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--grpc_auth_token_file: ", path, " is empty"));
   for (const char c : token) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {

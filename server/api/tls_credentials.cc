@@ -1,23 +1,24 @@
 #include "server/api/tls_credentials.h"
 
-#include <fstream>
-#include <sstream>
+#include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/file/read_file.h"
 
 namespace wtserve::api {
 namespace {
 
 absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
   if (path.empty()) return absl::InvalidArgumentError(absl::StrCat(flag, " is required"));
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  if (contents.str().find("-----BEGIN") == std::string::npos) {
+  std::string contents;
+  if (!file::ReadWholeFile(path, &contents)) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, ": cannot read ", path));
+  }
+  if (contents.find("-----BEGIN") == std::string::npos) {
     return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " is not a PEM file"));
   }
-  return contents.str();
+  return contents;
 }
 
 }  // namespace

@@ -2,8 +2,8 @@
 
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
+
+#include "common/file/read_file.h"
 
 namespace wtserve::testing {
 
@@ -23,10 +23,9 @@ bool MakeTestCertificates(const std::string& dir) {
 }
 
 std::string ReadTestFile(const std::string& dir, const std::string& name) {
-  std::ifstream in(dir + "/" + name, std::ios::binary);
-  std::ostringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+  std::string contents;
+  file::ReadWholeFile(dir + "/" + name, &contents);
+  return contents;
 }
 
 }  // namespace wtserve::testing
