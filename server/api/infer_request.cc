@@ -65,6 +65,18 @@ absl::Status CheckOnlyField(const inference::InferTensorContents& c, const std::
   return absl::OkStatus();
 }
 
+// Triton's shared-memory parameters name a region registered with SystemSharedMemoryRegister;
+// wtserve registers none, so such a tensor is refused as Triton refuses an unregistered region
+// (answering it inline instead would ignore what the client asked for).
+absl::Status RefuseSharedMemory(const google::protobuf::Map<std::string, InferParameter>& parameters,
+                                const std::string& tensor) {
+  const auto it = parameters.find("shared_memory_region");
+  if (it == parameters.end()) return absl::OkStatus();
+  return Invalid(absl::StrCat(tensor, " uses shared memory region '", it->second.string_param(),
+                              "', which is not registered: wtserve has no shared memory "
+                              "(SystemSharedMemoryRegister is not served); send the tensor inline"));
+}
+
 absl::StatusOr<std::optional<absl::Duration>> QueueTimeout(const ModelInferRequest& request) {
   auto it = request.parameters().find("timeout");
   if (it == request.parameters().end()) return std::optional<absl::Duration>();
@@ -91,6 +103,8 @@ absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& re
       return Invalid(absl::StrCat("unknown output '", requested.name(), "'; model '", cfg.name(),
                                   "' has output '", out.name(), "'"));
     }
+    const std::string what = absl::StrCat("output '", requested.name(), "'");
+    if (absl::Status shm = RefuseSharedMemory(requested.parameters(), what); !shm.ok()) return shm;
     RequestedOutput o{requested.name(), 0};
     auto it = requested.parameters().find("classification");
     if (it != requested.parameters().end()) {
@@ -137,6 +151,10 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
   if (input.name() != in.name()) {
     return Invalid(absl::StrCat("unknown input '", input.name(), "'; model '", cfg.name(),
                                 "' has input '", in.name(), "'"));
+  }
+  if (absl::Status shm = RefuseSharedMemory(input.parameters(), absl::StrCat("input '", input.name(), "'"));
+      !shm.ok()) {
+    return shm;
   }
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {

@@ -160,6 +160,10 @@ TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
       {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_int64_param(4); }, "'classification' must be in [1, 3]"},
       {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_string_param("2"); }, "must be an int64 k"},
       {[](auto& r) { r.add_outputs()->set_name("logits"); r.add_outputs()->set_name("logits"); }, "requested twice"},
+      {[](auto& r) { (*r.mutable_inputs(0)->mutable_parameters())["shared_memory_region"].set_string_param("in0"); },
+       "input 'images' uses shared memory region 'in0', which is not registered"},
+      {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["shared_memory_region"].set_string_param("out0"); },
+       "output 'logits' uses shared memory region 'out0', which is not registered"},
       {[](auto& r) { (*r.mutable_parameters())["timeout"].set_int64_param(-1); }, "'timeout' must be >= 0"},
       {[](auto& r) { (*r.mutable_parameters())["timeout"].set_string_param("1s"); }, "'timeout' must be an int64"},
   };
