@@ -49,6 +49,29 @@ bool Compatible(const at::Tensor& a, const at::Tensor& b) {
 
 }  // namespace
 
+// The batch that requests of one shape would form now: the oldest of them and those after it,
+// in arrival order, up to max_batch_size elements (a request is never split, nor skipped for a
+// later one of the same shape that would fit).
+struct DynamicBatcher::Candidate {
+  std::vector<std::list<Pending>::iterator> members;
+  int64_t total = 0;           // elements
+  size_t preferred_count = 0;  // members that make the largest preferred size reached; 0: none
+  bool closed = false;         // full, or the next request of this shape does not fit
+
+  template <typename IsPreferredFn>
+  void Offer(std::list<Pending>::iterator it, int64_t max_batch_size, IsPreferredFn is_preferred) {
+    if (closed) return;
+    if (total + it->elements > max_batch_size) {
+      closed = true;
+      return;
+    }
+    total += it->elements;
+    members.push_back(it);
+    if (is_preferred(total)) preferred_count = members.size();
+    if (total == max_batch_size) closed = true;
+  }
+};
+
 absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& o) {
   if (o.max_batch_size < 1) {
     return absl::InvalidArgumentError(
@@ -240,12 +263,11 @@ void DynamicBatcher::WorkerLoop(int instance) {
   std::vector<Dropped> dropped;
   mu_.Lock();
   while (true) {
-    // Scan the oldest requests that could share one batch, dropping expired and cancelled ones.
+    // Requests form one candidate batch per shape (dtype, device, trailing shape), each in
+    // arrival order and ordered among themselves by their oldest request. Expired and cancelled
+    // requests met on the way are dropped. The first candidate that is ready runs.
     const absl::Time now = clock_->Now();
-    int64_t total = 0;
-    size_t count = 0;
-    size_t preferred_count = 0;
-    bool closed = false;  // the next request cannot join: the batch cannot grow any more
+    std::vector<Candidate> candidates;
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (std::optional<absl::Status> reason = DropReason(*it, now, /*check_cancelled=*/true)) {
         dropped.push_back(
@@ -254,36 +276,38 @@ void DynamicBatcher::WorkerLoop(int instance) {
         it = EraseLocked(it);
         continue;
       }
-      if (total + it->elements > options_.max_batch_size ||
-          !Compatible(queue_.front().input, it->input)) {
-        closed = true;
-        break;
-      }
-      total += it->elements;
-      ++count;
-      if (IsPreferred(total)) preferred_count = count;  // the largest reachable one wins
+      auto same = std::find_if(candidates.begin(), candidates.end(), [&](const Candidate& c) {
+        return Compatible(c.members.front()->input, it->input);
+      });
+      if (same == candidates.end()) same = candidates.insert(candidates.end(), Candidate{});
+      same->Offer(it, options_.max_batch_size, [this](int64_t total) { return IsPreferred(total); });
+      // The oldest shape's batch, once it cannot grow, runs whatever comes behind it: stop
+      // scanning (a single-shape queue is scanned only as far as one batch).
+      if (candidates.front().closed) break;
       ++it;
     }
 
     absl::Time wake_at = absl::InfiniteFuture();
-    size_t take = 0;
-    if (preferred_count > 0) {
-      take = preferred_count;
-    } else if (count > 0) {
-      const absl::Time delay_end = queue_.front().enqueue_time + options_.max_queue_delay;
-      if (closed || total == options_.max_batch_size || shutting_down_ || now >= delay_end) {
-        take = count;
-      } else {
-        wake_at = delay_end;
+    std::vector<std::list<Pending>::iterator> take;
+    for (Candidate& c : candidates) {
+      if (c.preferred_count > 0) {
+        take.assign(c.members.begin(), c.members.begin() + c.preferred_count);
+        break;
       }
+      const absl::Time delay_end = c.members.front()->enqueue_time + options_.max_queue_delay;
+      if (c.closed || shutting_down_ || now >= delay_end) {
+        take = std::move(c.members);
+        break;
+      }
+      wake_at = std::min(wake_at, delay_end);
     }
 
-    if (take > 0) {
+    if (!take.empty()) {
       std::vector<Pending> batch;
-      batch.reserve(take);
-      for (size_t i = 0; i < take; ++i) {
-        batch.push_back(std::move(queue_.front()));
-        EraseLocked(queue_.begin());
+      batch.reserve(take.size());
+      for (auto it : take) {
+        batch.push_back(std::move(*it));
+        EraseLocked(it);
       }
       // Another idle worker may be able to start on what is left.
       QueueShrunkLocked(/*wake_a_worker=*/true);

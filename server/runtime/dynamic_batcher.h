@@ -3,13 +3,15 @@
 // Requests carry an input tensor [n, ...] (n >= 1 batch elements). Workers concatenate queued
 // requests along dim 0 into batches of at most max_batch_size elements (a request is never split),
 // run them through the injected ExecuteFn (the model) and hand each caller exactly its rows of the
-// output. Batch formation follows Triton's dynamic_batching semantics; see
-// docs/batcher.md for the rules in full:
-//   - a batch of a preferred size that can be formed from the oldest requests runs at once
-//     (the largest such size);
-//   - otherwise a batch runs at once when no further request fits (max_batch_size reached, or the
-//     next queued request would overflow it), and else once max_queue_delay has passed since the
-//     OLDEST queued request arrived (delay 0: run whatever is queued).
+// output. Requests are batched only with requests of the same dtype, device and trailing shape,
+// as if each shape had its own queue; per shape, batch formation follows Triton's
+// dynamic_batching semantics (docs/batcher.md has the rules in full):
+//   - a batch of a preferred size that can be formed from the shape's oldest requests runs at
+//     once (the largest such size);
+//   - otherwise a batch runs at once when no further request of its shape fits (max_batch_size
+//     reached, or the next one would overflow it), and else once max_queue_delay has passed since
+//     its OLDEST request arrived (delay 0: run whatever is queued);
+//   - among ready batches, the one whose oldest request is oldest runs first.
 // Failure answers (each request is answered exactly once):
 //   - queue full                      -> Enqueue returns UNAVAILABLE "Exceeds maximum queue size"
 //   - after Shutdown() began          -> Enqueue returns UNAVAILABLE
@@ -90,7 +92,7 @@ using CompletionCallback =
 
 struct BatcherRequest {
   // [n, ...], 1 <= n <= max_batch_size. Requests are batched only with requests of the same dtype,
-  // device and trailing shape (an incompatible request ends the batch and heads the next one).
+  // device and trailing shape.
   at::Tensor input;
   // Absolute deadline (e.g. the gRPC deadline); passing it before execution -> DEADLINE_EXCEEDED.
   absl::Time deadline = absl::InfiniteFuture();
@@ -159,6 +161,7 @@ class DynamicBatcher {
 
  private:
   struct Pending;
+  struct Candidate;
 
   DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
                  DynamicBatcherObserver* observer, Clock* clock);

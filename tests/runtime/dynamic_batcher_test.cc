@@ -236,27 +236,86 @@ TEST_F(DynamicBatcherTest, MultiElementRequestsAreNeverSplit) {
   ExpectRouted(3, 3);
 }
 
-TEST_F(DynamicBatcherTest, IncompatibleShapesEndABatch) {
+// Shape-aware batch formation: requests of each shape form their own batch, as if each shape
+// had its own queue; the rules (preferred sizes, full batches, the delay from the oldest) apply
+// per shape, and ready batches run oldest first.
+TEST_F(DynamicBatcherTest, RequestsAreBatchedOnlyWithRequestsOfTheirShape) {
   Start(Opts(8).delay(absl::Seconds(1)));
   model_.CloseGate();
   Submit(0, 8);
+  ASSERT_TRUE(model_.AwaitInFlight(1));
+  // Arrival order: narrow 1, wide 2, narrow 3, wide 4, narrow 5.
+  for (int id = 1; id <= 5; ++id) {
+    BatcherRequest r = Request(id, 1);
+    if (id % 2 == 0) r.input = RequestInput(id, 1, /*features=*/5);
+    ASSERT_TRUE(batcher_->Enqueue(std::move(r)).ok());
+  }
+  model_.OpenGate();
+
+  // Neither partial batch runs before the delay; then the narrow one (the older) and the wide.
+  ASSERT_TRUE(collector_.AwaitAnswered(1));
+  Settle(2);
+  EXPECT_THAT(model_.batch_sizes(), ElementsAre(8));
+  EXPECT_EQ(batcher_->queued_requests(), 5);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(collector_.AwaitAnswered(6));
+  EXPECT_THAT(model_.batch_sizes(), ElementsAre(8, 3, 2));
+  EXPECT_EQ(model_.calls()[1].batch.size(1), 3);
+  EXPECT_EQ(model_.calls()[2].batch.size(1), 5);
+  for (int id : {1, 3, 5}) ExpectRouted(id, 1);
+  for (int id : {2, 4}) {
+    Collector::Result r = collector_.get(id);
+    ASSERT_TRUE(r.output.ok()) << r.output.status();
+    EXPECT_TRUE(at::equal(*r.output, ExpectedOutput(RequestInput(id, 1, 5), 0)));
+    EXPECT_EQ(r.timings.queue_time, absl::Seconds(1));
+    EXPECT_EQ(r.timings.batch_size, 2);
+  }
+}
+
+// A shape that keeps filling batches does not starve another: the lone wide request waits at
+// most the delay, like any partial batch, and then runs ahead of younger full batches.
+TEST_F(DynamicBatcherTest, AnotherShapeWaitsNoLongerThanTheDelay) {
+  Start(Opts(2).delay(absl::Seconds(1)));
+  model_.CloseGate();
+  Submit(0, 2);
   ASSERT_TRUE(model_.AwaitInFlight(1));
   Submit(1, 1);
   BatcherRequest wide = Request(2, 1);
   wide.input = RequestInput(2, 1, /*features=*/5);
   ASSERT_TRUE(batcher_->Enqueue(std::move(wide)).ok());
-  Submit(3, 1);
+  for (int id = 3; id <= 8; ++id) Submit(id, 1);
   model_.OpenGate();
 
-  ASSERT_TRUE(collector_.AwaitAnswered(3));
+  // Full narrow batches run at once, passing the wide request: [0], [1, 3], [4, 5], [6, 7].
+  ASSERT_TRUE(collector_.AwaitAnswered(7));
   Settle(2);
-  EXPECT_THAT(model_.batch_sizes(), ElementsAre(8, 1, 1));
-  EXPECT_EQ(model_.calls()[2].batch.size(1), 5);
+  EXPECT_THAT(model_.batch_sizes(), ElementsAre(2, 2, 2, 2));
+  // After the delay both partial batches run, the wide one first (its request is older).
   clock_.Advance(absl::Seconds(1));
-  ASSERT_TRUE(collector_.AwaitAnswered(4));
-  ExpectRouted(1, 1);
-  ExpectRouted(3, 1);
-  EXPECT_TRUE(collector_.get(2).output.ok());
+  ASSERT_TRUE(collector_.AwaitAnswered(9));
+  EXPECT_THAT(model_.batch_sizes(), ElementsAre(2, 2, 2, 2, 1, 1));
+  EXPECT_EQ(model_.calls()[4].batch.size(1), 5);
+  EXPECT_EQ(collector_.get(2).timings.queue_time, absl::Seconds(1));
+}
+
+// A full or preferred-size batch of a younger shape runs while an older shape's partial batch
+// waits for its delay.
+TEST_F(DynamicBatcherTest, AReadyBatchOfAnotherShapeRunsWhileAPartialOneWaits) {
+  Start(Opts(4).preferred({2}).delay(absl::Seconds(1)));
+  BatcherRequest wide = Request(1, 1);
+  wide.input = RequestInput(1, 1, /*features=*/5);
+  ASSERT_TRUE(batcher_->Enqueue(std::move(wide)).ok());
+  Settle(2);
+  EXPECT_TRUE(model_.batch_sizes().empty());
+  Submit(2, 1);
+  Submit(3, 1);
+  ASSERT_TRUE(collector_.AwaitAnswered(2));
+  Settle(2);
+  EXPECT_THAT(model_.batch_sizes(), ElementsAre(2));
+  EXPECT_FALSE(collector_.has(1));
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_TRUE(collector_.AwaitAnswered(3));
+  EXPECT_EQ(model_.calls()[1].batch.size(1), 5);
 }
 
 TEST_F(DynamicBatcherTest, FullQueueIsRejectedAtOnce) {
