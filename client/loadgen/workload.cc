@@ -45,7 +45,8 @@ absl::StatusOr<ModelIo> ModelIoFromMetadata(const ModelMetadata& metadata) {
   if (io.batched) shape.erase(shape.begin());
   if (in.datatype == "BYTES") {
     // Encoded images only: the server resizes, so any size goes.
-  } else if (shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0) {
+  } else if (shape.size() == 3 && shape[0] > 0 &&
+             ((shape[1] > 0 && shape[2] > 0) || (shape[1] == -1 && shape[2] == -1))) {
     io.channels = shape[0];
     io.height = shape[1];
     io.width = shape[2];
@@ -76,7 +77,7 @@ absl::StatusOr<data::ImageDataset> LoadData(const DataOptions& options, const Mo
     if (!read.ok()) return read.status();
     dataset = *std::move(read);
   } else if (options.source == "synthetic") {
-    if (io.channels == 0) {
+    if (io.channels == 0 || io.height < 0) {
       return absl::FailedPreconditionError("--data=synthetic needs a model with a fixed-size tensor input");
     }
     const int64_t count = options.samples > 0 ? options.samples : 64;
@@ -111,7 +112,8 @@ absl::Status CheckCompatible(const data::ImageDataset& data, const ModelIo& io, 
     if (data.height == 0) {
       return absl::FailedPreconditionError("images differ in size; tensors need one size (use --input=png)");
     }
-    if (data.height != io.height || data.width != io.width || data.channels != io.channels) {
+    const bool any_size = io.height < 0;  // [C, -1, -1]: the images' own size
+    if ((!any_size && (data.height != io.height || data.width != io.width)) || data.channels != io.channels) {
       return absl::FailedPreconditionError(absl::StrCat("data mismatch: images are ", data.channels, "x", data.height,
                                                         "x", data.width, " (CxHxW) but model input '", io.input_name,
                                                         "' is ", io.channels, "x", io.height, "x", io.width,

@@ -22,7 +22,8 @@ const char* InputKindName(InputKind kind);
 // The model's tensors as its metadata describes them.
 struct ModelIo {
   std::string input_name, input_datatype, output_name;
-  int64_t channels = 0, height = 0, width = 0;  // 0 when the input takes encoded images only
+  int64_t channels = 0, height = 0, width = 0;  // 0 when the input takes encoded images only;
+                                                // height = width = -1: any size ([C, -1, -1])
   int64_t num_classes = 0;                      // 0 when unknown
   bool batched = true;                          // leading -1 dimension
 };

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
 
 namespace wtserve::api {
@@ -165,7 +166,7 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
     return Invalid(absl::StrCat("input '", input.name(),
                                 "' sets contents while raw_input_contents is used; use one"));
   }
-  const int64_t c = in.dims(0), h = in.dims(1), w = in.dims(2);
+  const int64_t c = in.dims(0);
   const std::string& datatype = input.datatype();
   const auto& shape = input.shape();
   DecodedRequest decoded;
@@ -182,9 +183,17 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
 
   at::Tensor pixels;  // uint8 or float32 [N, C, H, W]
   if (datatype == "FP32" || datatype == "UINT8") {
-    if (shape.size() != 4 || shape[1] != c || shape[2] != h || shape[3] != w) {
+    const bool variable = runtime::HasVariableSpatialDims(in);
+    if (shape.size() != 4 || shape[1] != c ||
+        (!variable && (shape[2] != in.dims(1) || shape[3] != in.dims(2)))) {
       return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape),
-                                  " does not match [N, ", c, ", ", h, ", ", w, "]"));
+                                  " does not match [N, ", c, ", ", in.dims(1), ", ", in.dims(2),
+                                  "]"));
+    }
+    const int64_t h = shape[2], w = shape[3];
+    if (absl::Status s = runtime::CheckSpatialSize(in, h, w); !s.ok()) {
+      return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape), ": ",
+                                  s.message()));
     }
     const int64_t count = n * c * h * w;
     const bool fp32 = datatype == "FP32";
@@ -259,13 +268,21 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
       }
       for (const std::string& v : values) images.emplace_back(v);
     }
-    pixels = at::empty({n, c, h, w}, at::kByte);
     for (int64_t i = 0; i < n; ++i) {
       absl::StatusOr<at::Tensor> image =
           runtime::DecodeImage(images[i], in, cfg.input_preprocessing());
       if (!image.ok()) {
         return Invalid(absl::StrCat("input '", input.name(), "' element ", i, ": ",
                                     image.status().message()));
+      }
+      // Every image of one request has one size; with variable dims that is element 0's.
+      if (i == 0) pixels = at::empty({n, c, image->size(1), image->size(2)}, at::kByte);
+      if (image->sizes() != pixels.sizes().slice(1)) {
+        return Invalid(absl::StrCat(
+            "input '", input.name(), "' element ", i, " is ", image->size(2), "x",
+            image->size(1), " pixels after preprocessing, element 0 is ", pixels.size(3), "x",
+            pixels.size(2), "; the images of one request must share a size (send them "
+            "separately, or have the model resize them: input_preprocessing)"));
       }
       pixels[i].copy_(*image);
     }

@@ -22,6 +22,9 @@ using config::ModelInstanceGroup;
 // Generous bounds that catch typos (a delay in ns instead of µs) without limiting real use.
 constexpr int32_t kMaxBatchSizeLimit = 4096;
 constexpr int64_t kMaxImageSide = 8192;
+// Largest H and W of a [C, -1, -1] input unless max_side says otherwise: a batch of such images
+// through a ConvNeXt stays within a few GB.
+constexpr int64_t kDefaultMaxSide = 1024;
 constexpr int32_t kMaxInstances = 64;
 constexpr uint64_t kMaxQueueDelayMicros = 10'000'000;  // 10 s
 constexpr int32_t kMaxWarmupCount = 1000;
@@ -100,11 +103,31 @@ absl::Status ValidateInput(ModelConfig& cfg, const Validator& v) {
   // dims are the pixel tensor the model consumes, whatever the wire type: images sent as
   // TYPE_STRING are decoded and resized to exactly this shape.
   const auto& d = in.dims();
-  if (d.size() != 3 || (d[0] != 1 && d[0] != 3) || d[1] < 1 || d[2] < 1 || d[1] > kMaxImageSide ||
-      d[2] > kMaxImageSide) {
+  const bool variable = d.size() == 3 && d[1] == -1 && d[2] == -1;
+  if (d.size() != 3 || (d[0] != 1 && d[0] != 3) ||
+      (!variable && (d[1] < 1 || d[2] < 1 || d[1] > kMaxImageSide || d[2] > kMaxImageSide))) {
     return v.Error("input[0].dims",
                    absl::StrCat("expected [C, H, W] with C in {1, 3} and 1 <= H, W <= ",
-                                kMaxImageSide, ", got ", DimsString(d)));
+                                kMaxImageSide, ", or [C, -1, -1] for any size; got ",
+                                DimsString(d)));
+  }
+  if (!variable) {
+    if (in.min_side() != 0 || in.max_side() != 0) {
+      return v.Error(in.min_side() != 0 ? "input[0].min_side" : "input[0].max_side",
+                     "applies only to dims [C, -1, -1]");
+    }
+    return absl::OkStatus();
+  }
+  if (in.max_side() == 0) in.set_max_side(kDefaultMaxSide);
+  if (in.max_side() < 1 || in.max_side() > kMaxImageSide) {
+    return v.Error("input[0].max_side",
+                   absl::StrCat("must be in [1, ", kMaxImageSide, "], got ", in.max_side()));
+  }
+  // min_side 0 stays 0 here: the loader finds the smallest side the network runs on.
+  if (in.min_side() < 0 || in.min_side() > in.max_side()) {
+    return v.Error("input[0].min_side",
+                   absl::StrCat("must be in [0, max_side = ", in.max_side(), "], got ",
+                                in.min_side()));
   }
   return absl::OkStatus();
 }
@@ -213,15 +236,30 @@ absl::Status ValidatePreprocessing(ModelConfig& cfg, const Validator& v) {
     return v.Error("input_preprocessing.center_crop",
                    absl::StrCat("must be >= 0, got ", p.center_crop()));
   }
-  // Two pipelines only: resize straight to H x W, or torchvision's Resize(R) + CenterCrop(S).
-  if ((p.resize_shorter_side() > 0) != (p.center_crop() > 0)) {
+  const bool variable = HasVariableSpatialDims(cfg.input(0));
+  if (variable) {
+    // Any size: keep the decoded size, resize the shorter side (aspect kept), or resize the
+    // shorter side and crop the center. The result must lie within the side bounds.
+    if (p.center_crop() > 0 && p.resize_shorter_side() == 0) {
+      return v.Error("input_preprocessing.center_crop",
+                     "needs resize_shorter_side (resize the shorter side, then crop the center)");
+    }
+    const int64_t side = p.center_crop() > 0 ? p.center_crop() : p.resize_shorter_side();
+    if (side > 0 && (side < cfg.input(0).min_side() || side > cfg.input(0).max_side())) {
+      return v.Error(p.center_crop() > 0 ? "input_preprocessing.center_crop"
+                                         : "input_preprocessing.resize_shorter_side",
+                     absl::StrCat(side, " is outside input[0] [min_side, max_side] = [",
+                                  cfg.input(0).min_side(), ", ", cfg.input(0).max_side(), "]"));
+    }
+  } else if ((p.resize_shorter_side() > 0) != (p.center_crop() > 0)) {
+    // Two pipelines only: resize straight to H x W, or torchvision's Resize(R) + CenterCrop(S).
     return v.Error(p.center_crop() > 0 ? "input_preprocessing.center_crop"
                                        : "input_preprocessing.resize_shorter_side",
                    "resize_shorter_side and center_crop are set together (resize the shorter "
                    "side, then crop the center) or both left 0 (resize straight to H x W)");
   }
   if (p.center_crop() > 0) {
-    if (p.center_crop() != d[1] || p.center_crop() != d[2]) {
+    if (!variable && (p.center_crop() != d[1] || p.center_crop() != d[2])) {
       return v.Error("input_preprocessing.center_crop",
                      absl::StrCat(p.center_crop(), " must equal input[0].dims H and W (",
                                   d[1], " x ", d[2], ")"));
@@ -325,6 +363,20 @@ absl::Status ValidateWarmup(ModelConfig& cfg, const Validator& v) {
       return v.Error(field + ".count",
                      absl::StrCat("must be in [1, ", kMaxWarmupCount, "], got ", w.count()));
     }
+    const config::ModelInput& in = cfg.input(0);
+    if (w.dims().empty()) {
+      // Variable-size inputs get [C, min_side, min_side] once the loader knows min_side.
+      if (!HasVariableSpatialDims(in)) *w.mutable_dims() = in.dims();
+      continue;
+    }
+    if (w.dims_size() != 3 || w.dims(0) != in.dims(0)) {
+      return v.Error(field + ".dims",
+                     absl::StrCat("expected [C, H, W] with C = ", in.dims(0), ", got ",
+                                  DimsString(w.dims())));
+    }
+    if (absl::Status s = CheckSpatialSize(in, w.dims(1), w.dims(2)); !s.ok()) {
+      return v.Error(field + ".dims", s.message());
+    }
   }
   return absl::OkStatus();
 }
@@ -360,6 +412,28 @@ absl::Status ValidateVersionPolicy(ModelConfig& cfg, const Validator& v) {
 }
 
 }  // namespace
+
+bool HasVariableSpatialDims(const config::ModelInput& input) {
+  return input.dims_size() == 3 && input.dims(1) == -1 && input.dims(2) == -1;
+}
+
+absl::Status CheckSpatialSize(const config::ModelInput& input, int64_t height, int64_t width) {
+  if (input.dims_size() != 3) {
+    return absl::InvalidArgumentError("input dims must be [C, H, W] (validate the config first)");
+  }
+  if (!HasVariableSpatialDims(input)) {
+    if (height == input.dims(1) && width == input.dims(2)) return absl::OkStatus();
+    return absl::InvalidArgumentError(absl::StrCat("H x W = ", height, " x ", width,
+                                                   " does not match the model's ", input.dims(1),
+                                                   " x ", input.dims(2)));
+  }
+  const int64_t low = std::max<int64_t>(1, input.min_side());
+  const int64_t high = input.max_side();
+  if (height >= low && height <= high && width >= low && width <= high) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("H x W = ", height, " x ", width,
+                                                 " is outside the model's bounds: each side in [",
+                                                 low, ", ", high, "]"));
+}
 
 absl::StatusOr<ModelConfig> ParseModelConfigText(std::string_view text, const std::string& path) {
   ModelConfig cfg;

@@ -15,7 +15,9 @@
 //                           interpolation "bilinear"
 //   instance_group          one group {count 1, kind KIND_AUTO}; count 0 -> 1; KIND_GPU gpus -> [0]
 //   optimization.precision  "fp32"
-//   model_warmup            one {name "default", batch_size 1, count 1}; batch_size/count 0 -> 1
+//   input[0].max_side       1024 when dims are [C, -1, -1] (min_side 0: found by the loader)
+//   model_warmup            one {name "default", batch_size 1, count 1}; batch_size/count 0 -> 1;
+//                           dims -> input[0].dims (left empty for [C, -1, -1] inputs)
 //   version_policy          latest {num_versions 1}
 #ifndef WTSERVE_SERVER_RUNTIME_MODEL_CONFIG_H_
 #define WTSERVE_SERVER_RUNTIME_MODEL_CONFIG_H_
@@ -55,6 +57,15 @@ absl::StatusOr<config::ModelConfig> ReadModelConfig(const std::string& model_dir
 // (NOT_FOUND naming them); an empty result is returned as NOT_FOUND too.
 absl::StatusOr<std::vector<int64_t>> SelectVersions(const config::ModelVersionPolicy& policy,
                                                     std::vector<int64_t> available);
+
+// True when `input` (validated) has dims [C, -1, -1]: any height and width in
+// [min_side, max_side] (min_side 0 until the loader has found the network's smallest side).
+bool HasVariableSpatialDims(const config::ModelInput& input);
+
+// OK when an image of height x width pixels fits `input`: equal to dims H, W, or, for
+// [C, -1, -1], each side within [max(1, min_side), max_side].
+// Errors: INVALID_ARGUMENT "H x W = ... does not match ..." / "... is outside the model's bounds".
+absl::Status CheckSpatialSize(const config::ModelInput& input, int64_t height, int64_t width);
 
 // The wire data type name (OIP v2: "FP32", "UINT8", "BYTES", "FP16", "BF16") of a config type.
 std::string_view WireDataType(config::DataType type);

@@ -10,6 +10,7 @@
 #include <opencv2/imgproc.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/model_config.h"
 
 namespace wtserve::runtime {
 namespace {
@@ -189,17 +190,16 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
     return absl::InvalidArgumentError("input dims must be [C, H, W] (validate the config first)");
   }
   const int64_t channels = input.dims(0);
-  const int height = static_cast<int>(input.dims(1));
-  const int width = static_cast<int>(input.dims(2));
   absl::StatusOr<cv::Mat> converted = ToChannels(image, channels);
   if (!converted.ok()) return converted.status();
   const int interpolation = Interpolation(pp.interpolation());
+  const bool variable = HasVariableSpatialDims(input);
+  const int rows = converted->rows;
+  const int cols = converted->cols;
 
   cv::Mat resized;
   if (pp.resize_shorter_side() > 0) {
     // torchvision Resize(R): the shorter side becomes R, the longer int(R * long / short).
-    const int rows = converted->rows;
-    const int cols = converted->cols;
     const int64_t r = pp.resize_shorter_side();
     int new_rows, new_cols;
     if (rows <= cols) {
@@ -209,25 +209,42 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
       new_cols = static_cast<int>(r);
       new_rows = static_cast<int>(r * rows / cols);
     }
-    if (new_rows < height || new_cols < width) {
-      return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows,
-                                                     " is too small to crop to ", width, "x",
-                                                     height));
-    }
     cv::Mat scaled;
     if (new_rows == rows && new_cols == cols) {
       scaled = *converted;
     } else {
       cv::resize(*converted, scaled, cv::Size(new_cols, new_rows), 0, 0, interpolation);
     }
-    // torchvision CenterCrop: offsets round((size - crop) / 2).
-    const int top = static_cast<int>(std::lround((new_rows - height) / 2.0));
-    const int left = static_cast<int>(std::lround((new_cols - width) / 2.0));
-    resized = scaled(cv::Rect(left, top, width, height));
-  } else if (converted->rows == height && converted->cols == width) {
-    resized = *converted;
+    if (pp.center_crop() == 0) {
+      resized = scaled;  // variable-size inputs only (validation)
+    } else {
+      const int crop = static_cast<int>(pp.center_crop());
+      if (new_rows < crop || new_cols < crop) {
+        return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows,
+                                                       " is too small to crop to ", crop, "x",
+                                                       crop));
+      }
+      // torchvision CenterCrop: offsets round((size - crop) / 2).
+      const int top = static_cast<int>(std::lround((new_rows - crop) / 2.0));
+      const int left = static_cast<int>(std::lround((new_cols - crop) / 2.0));
+      resized = scaled(cv::Rect(left, top, crop, crop));
+    }
+  } else if (variable) {
+    resized = *converted;  // served at the size it came in
   } else {
-    cv::resize(*converted, resized, cv::Size(width, height), 0, 0, interpolation);
+    const int height = static_cast<int>(input.dims(1));
+    const int width = static_cast<int>(input.dims(2));
+    if (rows == height && cols == width) {
+      resized = *converted;
+    } else {
+      cv::resize(*converted, resized, cv::Size(width, height), 0, 0, interpolation);
+    }
+  }
+  const int height = resized.rows;
+  const int width = resized.cols;
+  if (absl::Status s = CheckSpatialSize(input, height, width); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows, " pixels: ",
+                                                   s.message()));
   }
 
   // HWC (interleaved) -> CHW. from_blob does not own the Mat's memory (which may be the

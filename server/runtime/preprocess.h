@@ -1,7 +1,10 @@
 // Pixel preprocessing shared by the server and the offline evaluation CLI, so that served and
 // offline accuracy agree bit for bit. Semantics (proto/model_config.proto, InputPreprocessing):
 //   encoded images:            decode -> gray/RGB -> resize (straight to H x W, or shorter
-//                              side to R then center crop S) -> uint8 [C, H, W]
+//                              side to R then center crop S) -> uint8 [C, H, W]; inputs of
+//                              dims [C, -1, -1] keep the decoded size, or resize the shorter
+//                              side to R (aspect kept), or resize and crop S x S
+
 //   UINT8 pixels:              x = float(pixel) * scale          (float32 arithmetic)
 //   FP32 wire inputs:          x = value (the client already multiplied by scale)
 //   all:                       x = (x - mean[c]) / std[c]       (float32 arithmetic)
@@ -27,8 +30,10 @@ absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
 
 // image: CV_8UC1 (gray), CV_8UC3 (RGB order) or CV_8UC4 (RGBA, alpha dropped), any size.
 // Converts to the input's channel count (ITU-R 601 luma for RGB -> gray, as OpenCV), resizes
-// per `pp`, and returns uint8 [C, H, W] with C, H, W = input.dims.
-// Errors: INVALID_ARGUMENT for an empty image or another Mat type.
+// per `pp`, and returns uint8 [C, H, W] with C, H, W = input.dims (for dims [C, -1, -1]: the
+// size the pipeline above gives, which must lie within [min_side, max_side]).
+// Errors: INVALID_ARGUMENT for an empty image, another Mat type, an image too small to crop or
+// one outside the size bounds.
 absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::ModelInput& input,
                                          const config::InputPreprocessing& pp);
 

@@ -1,11 +1,14 @@
 #include "server/runtime/served_model.h"
 
+#include <algorithm>
 #include <utility>
 
 #include <ATen/ATen.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/runtime/log.h"
+#include "server/runtime/model_config.h"
 
 #ifdef WTSERVE_WITH_CUDA
 #include <c10/cuda/CUDACachingAllocator.h>
@@ -24,9 +27,73 @@ struct ServedModel::Streams {
 struct ServedModel::Streams {};
 #endif
 
+namespace {
+
+// Whether `network` runs on one zero image of side x side pixels.
+absl::Status RunsAtSide(const LoadedModel& network, int64_t channels, int64_t side) {
+  return network.Forward(at::zeros({1, channels, side, side})).status();
+}
+
+// For [C, -1, -1] inputs: finds min_side when the config leaves it 0 (the smallest side the
+// network runs on: doubling, then bisection, assuming that a convolutional network that runs at
+// s also runs at every larger side) or checks the configured one, then gives the warmups
+// without dims [C, min_side, min_side].
+absl::Status ResolveVariableInput(config::ModelConfig& cfg, const LoadedModel& network) {
+  config::ModelInput& in = *cfg.mutable_input(0);
+  if (!HasVariableSpatialDims(in)) return absl::OkStatus();
+  const int64_t channels = in.dims(0);
+  if (in.min_side() > 0) {
+    if (absl::Status s = RunsAtSide(network, channels, in.min_side()); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          cfg.name(), ": input[0].min_side ", in.min_side(), ": the network does not run on ",
+          in.min_side(), " x ", in.min_side(), " images (", s.message(), "); raise min_side"));
+    }
+  } else {
+    int64_t fails = 0;  // the largest side known not to run (0: none tried)
+    int64_t runs = 1;
+    absl::Status last;
+    while (!(last = RunsAtSide(network, channels, runs)).ok()) {
+      if (runs == in.max_side()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            cfg.name(), ": input[0] dims [C, -1, -1]: the network runs on no side up to max_side ",
+            in.max_side(), " (at ", runs, ": ", last.message(), ")"));
+      }
+      fails = runs;
+      runs = std::min(runs * 2, in.max_side());
+    }
+    while (runs - fails > 1) {
+      const int64_t mid = fails + (runs - fails) / 2;
+      (RunsAtSide(network, channels, mid).ok() ? runs : fails) = mid;
+    }
+    in.set_min_side(runs);
+    LogInfo(cfg.name(), ": input [", channels, ", -1, -1]: the network runs on sides down to ", runs,
+            " (found at load); serving sides ", runs, "..", in.max_side());
+  }
+  for (config::ModelWarmup& warmup : *cfg.mutable_model_warmup()) {
+    if (!warmup.dims().empty()) continue;
+    warmup.add_dims(channels);
+    warmup.add_dims(in.min_side());
+    warmup.add_dims(in.min_side());
+  }
+  // Warmup dims were checked against max_side only; now that min_side is known, check again.
+  for (const config::ModelWarmup& warmup : cfg.model_warmup()) {
+    if (absl::Status s = CheckSpatialSize(in, warmup.dims(1), warmup.dims(2)); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(cfg.name(), ": model_warmup \"", warmup.name(), "\": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelConfig cfg,
                                                                  LoadedVersion loaded,
                                                                  metrics::ServerMetrics* metrics) {
+  if (loaded.networks.empty()) {
+    return absl::InternalError(absl::StrCat(cfg.name(), ": the loaded version has no network"));
+  }
+  if (absl::Status s = ResolveVariableInput(cfg, *loaded.networks.front()); !s.ok()) return s;
   std::unique_ptr<ServedModel> model(
       new ServedModel(std::move(cfg), std::move(loaded), metrics));
   const config::ModelConfig& c = model->cfg_;
@@ -78,8 +145,8 @@ ServedModel::~ServedModel() {
 }
 
 absl::Status ServedModel::Warmup() {
-  const auto& dims = cfg_.input(0).dims();
   for (const config::ModelWarmup& warmup : cfg_.model_warmup()) {
+    const auto& dims = warmup.dims();  // filled by validation and Create
     const at::Tensor images = at::zeros({warmup.batch_size(), dims[0], dims[1], dims[2]});
     for (const auto& network : loaded_.networks) {
       for (int i = 0; i < warmup.count(); ++i) {

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "absl/strings/str_cat.h"
+#include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
 
 namespace wtserve::tools {
@@ -22,7 +23,17 @@ absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
   if (static_cast<int64_t>(dataset.labels.size()) < n) {
     return absl::InvalidArgumentError("the data set has fewer labels than images");
   }
-  const int64_t c = input.dims(0), h = input.dims(1), w = input.dims(2);
+  const int64_t c = input.dims(0);
+  int64_t h = input.dims(1), w = input.dims(2);
+  if (runtime::HasVariableSpatialDims(input)) {
+    // One tensor holds every image, so they share the size the first one is served at.
+    absl::StatusOr<at::Tensor> first = runtime::ImageToPixels(dataset.images[0], input, pp);
+    if (!first.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("sample 0: ", first.status().message()));
+    }
+    h = first->size(1);
+    w = first->size(2);
+  }
   PixelData out;
   out.pixels = at::empty({n, c, h, w}, at::kByte);
   out.labels = at::empty({n}, at::kLong);
@@ -45,6 +56,12 @@ absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
       if (!pixels.ok()) {
         return absl::InvalidArgumentError(
             absl::StrCat("sample ", i, ": ", pixels.status().message()));
+      }
+      if (pixels->size(1) != h || pixels->size(2) != w) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sample ", i, " is ", pixels->size(2), "x", pixels->size(1), " after preprocessing, "
+            "sample 0 is ", w, "x", h, "; evaluating a model of dims [C, -1, -1] needs images of "
+            "one size (or input_preprocessing that crops them to one)"));
       }
       dst.copy_(*pixels);
     }

@@ -137,6 +137,81 @@ TEST(InferRequest, BytesImagesRawAndTyped) {
   EXPECT_THAT(ErrorOf(typed), HasSubstr("input 'images' element 1: cannot decode"));
 }
 
+config::ModelConfig VariableConfig(const std::string& data_type) {
+  auto cfg = runtime::ParseModelConfigText(
+      "name: \"m\" architecture { name: \"a\" } max_batch_size: 4\n"
+      "input { name: \"images\" data_type: " + data_type +
+          " dims: [1, -1, -1] min_side: 2 max_side: 6 }\n"
+          "output { name: \"logits\" data_type: TYPE_FP32 dims: [3] }",
+      "test");
+  EXPECT_TRUE(cfg.ok());
+  EXPECT_TRUE(runtime::ValidateModelConfig(*cfg, "test", "m").ok());
+  return *cfg;
+}
+
+ModelInferRequest Fp32OfSize(int64_t n, int64_t h, int64_t w) {
+  ModelInferRequest r;
+  r.set_model_name("m");
+  auto* in = r.add_inputs();
+  in->set_name("images");
+  in->set_datatype("FP32");
+  for (int64_t d : {n, int64_t{1}, h, w}) in->add_shape(d);
+  const std::vector<float> values(static_cast<size_t>(n * h * w), 0.25f);
+  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()),
+                                       values.size() * sizeof(float)));
+  return r;
+}
+
+TEST(InferRequest, VariableSpatialDimsTakeAnySizeWithinTheBounds) {
+  const config::ModelConfig cfg = VariableConfig("TYPE_FP32");
+  auto tall = DecodeInferRequest(Fp32OfSize(2, 6, 3), cfg);
+  ASSERT_TRUE(tall.ok()) << tall.status();
+  EXPECT_EQ(tall->images.sizes(), at::IntArrayRef({2, 1, 6, 3}));
+  auto small = DecodeInferRequest(Fp32OfSize(1, 2, 2), cfg);
+  ASSERT_TRUE(small.ok()) << small.status();
+  EXPECT_EQ(small->images.sizes(), at::IntArrayRef({1, 1, 2, 2}));
+
+  auto too_big = DecodeInferRequest(Fp32OfSize(1, 7, 3), cfg);
+  ASSERT_FALSE(too_big.ok());
+  EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(too_big.status().message(),
+              HasSubstr("input 'images': shape [1, 1, 7, 3]: H x W = 7 x 3 is outside the "
+                        "model's bounds: each side in [2, 6]"));
+  EXPECT_FALSE(DecodeInferRequest(Fp32OfSize(1, 1, 3), cfg).ok());
+  // The byte count follows the request's own H x W.
+  ModelInferRequest short_data = Fp32OfSize(1, 4, 4);
+  short_data.set_raw_input_contents(0, short_data.raw_input_contents(0).substr(4));
+  auto mismatch = DecodeInferRequest(short_data, cfg);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_THAT(mismatch.status().message(), HasSubstr("raw content has 60 bytes"));
+
+  // Encoded images: each at its own size, so one request's images must agree.
+  const config::ModelConfig bytes_cfg = VariableConfig("TYPE_STRING");
+  ModelInferRequest images;
+  images.set_model_name("m");
+  auto* in = images.add_inputs();
+  in->set_name("images");
+  in->set_datatype("BYTES");
+  in->add_shape(2);
+  for (int cols : {4, 4}) {
+    cv::Mat image(3, cols, CV_8UC1, cv::Scalar(7));
+    std::vector<uchar> buffer;
+    ASSERT_TRUE(cv::imencode(".png", image, buffer));
+    in->mutable_contents()->add_bytes_contents(std::string(buffer.begin(), buffer.end()));
+  }
+  auto same = DecodeInferRequest(images, bytes_cfg);
+  ASSERT_TRUE(same.ok()) << same.status();
+  EXPECT_EQ(same->images.sizes(), at::IntArrayRef({2, 1, 3, 4}));
+  cv::Mat wider(3, 5, CV_8UC1, cv::Scalar(7));
+  std::vector<uchar> buffer;
+  ASSERT_TRUE(cv::imencode(".png", wider, buffer));
+  in->mutable_contents()->set_bytes_contents(1, std::string(buffer.begin(), buffer.end()));
+  auto differ = DecodeInferRequest(images, bytes_cfg);
+  ASSERT_FALSE(differ.ok());
+  EXPECT_THAT(differ.status().message(),
+              HasSubstr("element 1 is 5x3 pixels after preprocessing, element 0 is 4x3"));
+}
+
 TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
   struct Case {
     std::function<void(ModelInferRequest&)> mutate;

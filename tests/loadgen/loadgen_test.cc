@@ -277,6 +277,18 @@ TEST(WorkloadTest, MetadataAndCompatibility) {
   EXPECT_TRUE(io->batched);
   metadata.inputs[0].shape = {-1, 784};
   EXPECT_EQ(ModelIoFromMetadata(metadata).status().code(), absl::StatusCode::kFailedPrecondition);
+  metadata.inputs[0].shape = {-1, 1, -1, 28};
+  EXPECT_EQ(ModelIoFromMetadata(metadata).status().code(), absl::StatusCode::kFailedPrecondition);
+  // [C, -1, -1]: tensors go at the data set's own size.
+  metadata.inputs[0].shape = {-1, 1, -1, -1};
+  auto any_size = ModelIoFromMetadata(metadata);
+  ASSERT_TRUE(any_size.ok()) << any_size.status();
+  EXPECT_EQ(any_size->channels, 1);
+  EXPECT_EQ(any_size->height, -1);
+  EXPECT_TRUE(CheckCompatible(SmallFmnist(2), *any_size, InputKind::kFp32, 1).ok());
+  any_size->channels = 3;
+  EXPECT_THAT(CheckCompatible(SmallFmnist(2), *any_size, InputKind::kFp32, 1).message(),
+              HasSubstr("data mismatch"));
 
   data::ImageDataset data = SmallFmnist(5);
   EXPECT_EQ(data.size(), 5);

@@ -172,6 +172,75 @@ TEST(ModelConfig, InputShapesAndTypes) {
               HasSubstr("output[0].data_type: must be TYPE_FP32"));
 }
 
+TEST(ModelConfig, VariableSpatialDims) {
+  const std::string base = R"pb(
+    name: "m" architecture { name: "a" } max_batch_size: 2
+    output { name: "y" data_type: TYPE_FP32 dims: [3] })pb";
+  const std::string variable = "input { name: \"x\" data_type: TYPE_FP32 dims: [3, -1, -1] ";
+  EXPECT_EQ(ErrorOf(variable + "}", base), "");
+  EXPECT_EQ(ErrorOf(variable + "min_side: 32 max_side: 512 }", base), "");
+  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, -1, 224] }", base),
+              HasSubstr("or [C, -1, -1] for any size; got [3, -1, 224]"));
+  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 224, 224] min_side: 8 }",
+                      base),
+              HasSubstr("input[0].min_side: applies only to dims [C, -1, -1]"));
+  EXPECT_THAT(ErrorOf(variable + "max_side: 9000 }", base),
+              HasSubstr("input[0].max_side: must be in [1, 8192], got 9000"));
+  EXPECT_THAT(ErrorOf(variable + "min_side: 64 max_side: 32 }", base),
+              HasSubstr("input[0].min_side: must be in [0, max_side = 32], got 64"));
+  // Encoded images: kept as they come, shorter side resized, or resized and cropped, always
+  // within the bounds.
+  EXPECT_EQ(ErrorOf(variable + "} input_preprocessing { resize_shorter_side: 256 }", base), "");
+  EXPECT_EQ(ErrorOf(variable + "} input_preprocessing { resize_shorter_side: 256 center_crop: 224 }",
+                    base),
+            "");
+  EXPECT_THAT(ErrorOf(variable + "} input_preprocessing { center_crop: 224 }", base),
+              HasSubstr("center_crop: needs resize_shorter_side"));
+  EXPECT_THAT(ErrorOf(variable + "max_side: 200 } input_preprocessing { resize_shorter_side: 256 }",
+                      base),
+              HasSubstr("resize_shorter_side: 256 is outside input[0] [min_side, max_side] = [0, 200]"));
+  // Warmups: dims of their own, within the bounds; a fixed-size input fills them in.
+  EXPECT_EQ(ErrorOf(variable + "} model_warmup { dims: [3, 96, 96] } model_warmup { dims: [3, 224, 200] }",
+                    base),
+            "");
+  EXPECT_THAT(ErrorOf(variable + "max_side: 128 } model_warmup { dims: [3, 224, 224] }", base),
+              HasSubstr("model_warmup[0].dims: H x W = 224 x 224 is outside the model's bounds: "
+                        "each side in [1, 128]"));
+  EXPECT_THAT(ErrorOf(variable + "} model_warmup { dims: [1, 96, 96] }", base),
+              HasSubstr("model_warmup[0].dims: expected [C, H, W] with C = 3, got [1, 96, 96]"));
+  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 32, 32] } "
+                      "model_warmup { dims: [3, 64, 64] }",
+                      base),
+              HasSubstr("H x W = 64 x 64 does not match the model's 32 x 32"));
+  config::ModelConfig cfg = *ParseModelConfigText(
+      base + "\ninput { name: \"x\" data_type: TYPE_FP32 dims: [3, 32, 32] }", "m/config.pbtxt");
+  ASSERT_TRUE(ValidateModelConfig(cfg, "m/config.pbtxt").ok());
+  EXPECT_THAT(cfg.model_warmup(0).dims(), ElementsAre(3, 32, 32));
+  cfg = *ParseModelConfigText(base + "\n" + variable + "}", "m/config.pbtxt");
+  ASSERT_TRUE(ValidateModelConfig(cfg, "m/config.pbtxt").ok());
+  EXPECT_EQ(cfg.input(0).max_side(), 1024);
+  EXPECT_EQ(cfg.input(0).min_side(), 0);  // found by the loader
+  EXPECT_TRUE(cfg.model_warmup(0).dims().empty());
+}
+
+TEST(ModelConfig, CheckSpatialSize) {
+  config::ModelInput fixed;
+  for (int64_t d : {3, 224, 200}) fixed.add_dims(d);
+  EXPECT_TRUE(CheckSpatialSize(fixed, 224, 200).ok());
+  EXPECT_THAT(CheckSpatialSize(fixed, 200, 224).message(),
+              HasSubstr("H x W = 200 x 224 does not match the model's 224 x 200"));
+  config::ModelInput variable;
+  for (int64_t d : {3, -1, -1}) variable.add_dims(d);
+  variable.set_min_side(32);
+  variable.set_max_side(256);
+  EXPECT_TRUE(HasVariableSpatialDims(variable));
+  EXPECT_FALSE(HasVariableSpatialDims(fixed));
+  EXPECT_TRUE(CheckSpatialSize(variable, 32, 256).ok());
+  EXPECT_EQ(CheckSpatialSize(variable, 31, 100).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(CheckSpatialSize(variable, 100, 257).message(),
+              HasSubstr("H x W = 100 x 257 is outside the model's bounds: each side in [32, 256]"));
+}
+
 TEST(ModelConfig, ReadModelConfigFromFolder) {
   const auto dir = std::filesystem::temp_directory_path() /
                    ("wtserve_cfg_" + std::to_string(::getpid())) / "fmnist";

@@ -143,6 +143,38 @@ TEST(Preprocess, ResizeStraightToModelSize) {
   EXPECT_EQ(pixels.sizes(), at::IntArrayRef({1, 28, 28}));
 }
 
+TEST(Preprocess, VariableSizeInputsKeepResizeOrCropEncodedImages) {
+  const std::string input =
+      "input { name: \"x\" data_type: TYPE_STRING dims: [1, -1, -1] min_side: 4 max_side: 40 }";
+  const cv::Mat image = Gradient(12, 30, CV_8UC1);
+  const std::string png = Encode(image, ".png");
+  // No resize: served at the size it came in, pixels untouched.
+  const config::ModelConfig as_is = Config(input);
+  const at::Tensor kept = *DecodeImage(png, as_is.input(0), as_is.input_preprocessing());
+  ASSERT_EQ(kept.sizes(), at::IntArrayRef({1, 12, 30}));
+  EXPECT_EQ(kept[0][11][29].item<uint8_t>(), image.at<uint8_t>(11, 29));
+  // Shorter side to 6, aspect kept (torchvision Resize(6): 30 * 6 / 12 = 15).
+  const config::ModelConfig resize = Config(input, "input_preprocessing { resize_shorter_side: 6 }");
+  EXPECT_EQ(DecodeImage(png, resize.input(0), resize.input_preprocessing())->sizes(),
+            at::IntArrayRef({1, 6, 15}));
+  // Resize + center crop: the square crop.
+  const config::ModelConfig crop =
+      Config(input, "input_preprocessing { resize_shorter_side: 12 center_crop: 8 }");
+  EXPECT_EQ(DecodeImage(png, crop.input(0), crop.input_preprocessing())->sizes(),
+            at::IntArrayRef({1, 8, 8}));
+  // Outside [min_side, max_side]: refused, naming both sizes.
+  absl::StatusOr<at::Tensor> wide =
+      DecodeImage(Encode(Gradient(12, 41, CV_8UC1), ".png"), as_is.input(0), as_is.input_preprocessing());
+  ASSERT_FALSE(wide.ok());
+  EXPECT_EQ(wide.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(wide.status().message(),
+              HasSubstr("image of 41x12 pixels: H x W = 12 x 41 is outside the model's bounds: "
+                        "each side in [4, 40]"));
+  EXPECT_FALSE(
+      DecodeImage(Encode(Gradient(3, 8, CV_8UC1), ".png"), as_is.input(0), as_is.input_preprocessing())
+          .ok());
+}
+
 TEST(Preprocess, UndecodableBytesAreInvalidArgument) {
   const config::ModelConfig cfg =
       Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
