@@ -11,12 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "server/api/infer_request.h"
-#include "server/api/triton_config.h"
+#include "server/api/oip_queries.h"
 #include "server/runtime/model_config.h"
-
-#ifndef WTSERVE_VERSION
-#define WTSERVE_VERSION "0.0.0"
-#endif
 
 namespace wtserve::api {
 namespace {
@@ -38,11 +34,6 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
     return absl::InfiniteFuture();
   }
   return absl::FromChrono(deadline);
-}
-
-void FillStat(const runtime::DurationStat& from, inference::StatisticDuration* to) {
-  to->set_count(from.count);
-  to->set_ns(from.ns);
 }
 
 // A unary reactor that tells the service when its call is complete, so that shutdown can wait
@@ -414,30 +405,16 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
                                                        const inference::ModelReadyRequest* request,
                                                        inference::ModelReadyResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/true); !s.ok()) return Finish(ctx, s);
-  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
-      repository_->Find(request->name(), request->version());
-  if (model.ok()) {
-    response->set_ready(!state_->shutting_down());
-    return Finish(ctx, absl::OkStatus());
-  }
-  // A model that exists but is loading, failed or unloaded is simply not ready.
-  if (model.status().code() == absl::StatusCode::kUnavailable) {
-    response->set_ready(false);
-    return Finish(ctx, absl::OkStatus());
-  }
-  return Finish(ctx, model.status());
+  absl::StatusOr<bool> ready = ModelIsReady(*repository_, *state_, request->name(), request->version());
+  if (ready.ok()) response->set_ready(*ready);
+  return Finish(ctx, ready.status());
 }
 
 grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
     grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
     inference::ServerMetadataResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  response->set_name("wtserve");
-  response->set_version(WTSERVE_VERSION);
-  for (const char* extension : {"classification", "model_configuration", "model_repository",
-                                "schedule_policy", "statistics"}) {
-    response->add_extensions(extension);
-  }
+  FillServerMetadata(response);
   return Finish(ctx, absl::OkStatus());
 }
 
@@ -445,45 +422,14 @@ grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
     grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* request,
     inference::ModelMetadataResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
-      repository_->Find(request->name(), request->version());
-  if (!model.ok()) return Finish(ctx, model.status());
-  const config::ModelConfig& cfg = (*model)->config();
-  response->set_name(cfg.name());
-  if (request->version().empty()) {
-    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
-        repository_->Versions(cfg.name());
-    if (versions.ok()) {
-      for (const auto& v : *versions) response->add_versions(v->version_string());
-    }
-  } else {
-    response->add_versions((*model)->version_string());
-  }
-  response->set_platform(cfg.platform());
-  auto* input = response->add_inputs();
-  input->set_name(cfg.input(0).name());
-  input->set_datatype(std::string(runtime::WireDataType(cfg.input(0).data_type())));
-  input->add_shape(-1);
-  if (cfg.input(0).data_type() != config::TYPE_STRING) {
-    for (int64_t d : cfg.input(0).dims()) input->add_shape(d);
-  }
-  auto* output = response->add_outputs();
-  output->set_name(cfg.output(0).name());
-  output->set_datatype("FP32");
-  output->add_shape(-1);
-  output->add_shape(cfg.output(0).dims(0));
-  return Finish(ctx, absl::OkStatus());
+  return Finish(ctx, FillModelMetadata(*repository_, request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelConfig(
     grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* request,
     inference::ModelConfigResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
-      repository_->Find(request->name(), request->version());
-  if (!model.ok()) return Finish(ctx, model.status());
-  *response->mutable_config() = ToTritonModelConfig((*model)->config());
-  return Finish(ctx, absl::OkStatus());
+  return Finish(ctx, FillModelConfig(*repository_, request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
@@ -507,75 +453,25 @@ grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
     grpc::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* request,
     inference::ModelStatisticsResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  std::vector<std::shared_ptr<runtime::ServedModel>> models;
-  if (!request->version().empty()) {
-    if (request->name().empty()) {
-      return Finish(ctx, absl::InvalidArgumentError("a version needs a model name"));
-    }
-    absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model =
-        repository_->Find(request->name(), request->version());
-    if (!model.ok()) return Finish(ctx, model.status());
-    models.push_back(*model);
-  } else {
-    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
-        repository_->Versions(request->name());
-    if (!versions.ok()) return Finish(ctx, versions.status());
-    models = *std::move(versions);
-  }
-  for (const auto& model : models) {
-    const runtime::ModelStatsSnapshot s = model->Stats();
-    auto* stats = response->add_model_stats();
-    stats->set_name(model->config().name());
-    stats->set_version(model->version_string());
-    stats->set_last_inference(s.last_inference_ms);
-    stats->set_inference_count(s.inference_count);
-    stats->set_execution_count(s.execution_count);
-    auto* infer = stats->mutable_inference_stats();
-    FillStat(s.success, infer->mutable_success());
-    FillStat(s.fail, infer->mutable_fail());
-    FillStat(s.queue, infer->mutable_queue());
-    FillStat(s.compute_infer, infer->mutable_compute_infer());
-    for (const auto& [batch_size, stat] : s.batch_compute) {
-      auto* batch = stats->add_batch_stats();
-      batch->set_batch_size(static_cast<uint64_t>(batch_size));
-      FillStat(stat, batch->mutable_compute_infer());
-    }
-  }
-  return Finish(ctx, absl::OkStatus());
+  return Finish(ctx,
+                FillModelStatistics(*repository_, request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
     grpc::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* request,
     inference::RepositoryIndexResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  if (!request->repository_name().empty()) {
-    return Finish(ctx, absl::NotFoundError(absl::StrCat(
-                           "unknown repository \"", request->repository_name(),
-                           "\"; wtserve serves one repository, named \"\"")));
-  }
-  for (const runtime::ModelIndexEntry& entry : repository_->Index()) {
-    if (request->ready() && entry.state != runtime::kStateReady) continue;
-    auto* model = response->add_models();
-    model->set_name(entry.name);
-    model->set_version(entry.version);
-    model->set_state(entry.state);
-    model->set_reason(entry.reason);
-  }
-  return Finish(ctx, absl::OkStatus());
+  return Finish(ctx, FillRepositoryIndex(*repository_, request->repository_name(), request->ready(),
+                                         response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  if (!request->repository_name().empty()) {
-    return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
-                                                        request->repository_name(), "\"")));
-  }
-  if (!request->parameters().empty()) {
-    return Finish(ctx, absl::InvalidArgumentError(
-                           "load parameters (config/file overrides) are not supported; edit the "
-                           "model folder and load again"));
+  if (absl::Status s = CheckRepositoryCall(request->repository_name(), !request->parameters().empty());
+      !s.ok()) {
+    return Finish(ctx, s);
   }
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   const std::string name = request->model_name();
@@ -591,9 +487,8 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  if (!request->repository_name().empty()) {
-    return Finish(ctx, absl::NotFoundError(absl::StrCat("unknown repository \"",
-                                                        request->repository_name(), "\"")));
+  if (absl::Status s = CheckRepositoryCall(request->repository_name(), false); !s.ok()) {
+    return Finish(ctx, s);
   }
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   const std::string name = request->model_name();
