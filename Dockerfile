@@ -29,7 +29,7 @@ RUN apt-get update \
       build-essential cmake ninja-build ccache pkg-config \
       libtorch-dev libopenblas0-pthread \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev \
+      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/*
 
 # ---------------------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends \
       build-essential cmake ninja-build pkg-config curl unzip ca-certificates \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto \
-      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev \
+      libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev \
  && rm -rf /var/lib/apt/lists/* \
  && curl -fsSL -o /tmp/libtorch.zip "${LIBTORCH_URL}" \
  && unzip -q /tmp/libtorch.zip -d /opt \
@@ -139,7 +139,7 @@ COPY --from=build-cuda /out/bin/ /usr/local/bin/
 COPY models/ /models/
 ENV LD_LIBRARY_PATH=/opt/libtorch/lib
 USER 10001:10001
-EXPOSE 8001 8002
+EXPOSE 8000 8001 8002
 # Shell form so the port follows WTSERVE_GRPC_PORT: set it (-e) when you run with --grpc_port.
 ENV WTSERVE_GRPC_PORT=8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
@@ -155,7 +155,7 @@ FROM runtime-base AS runtime
 COPY --from=build /out/bin/wtserve /out/bin/wtserve-health /usr/local/bin/
 COPY models/ /models/
 USER 10001:10001
-EXPOSE 8001 8002
+EXPOSE 8000 8001 8002
 # Shell form so the port follows WTSERVE_GRPC_PORT: set it (-e) when you run with --grpc_port.
 ENV WTSERVE_GRPC_PORT=8001
 HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \

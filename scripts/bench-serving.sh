@@ -41,7 +41,7 @@ target="127.0.0.1:$grpc_port"
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); server on CPUs $server_cpus, load generator on $client_cpus"
 taskset -c "$server_cpus" "$build/server/wtserve" --model_repository="$root/models" --bind_address=127.0.0.1 \
-  --grpc_port="$grpc_port" --metrics_port="$metrics_port" >"$out/server.log" 2>&1 &
+  --grpc_port="$grpc_port" --metrics_port="$metrics_port" --http_port=-1 >"$out/server.log" 2>&1 &
 server_pid=$!
 trap 'kill -TERM "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null || true' EXIT
 until "$build/deploy/health/wtserve-health" --address="$target" --timeout=2s >/dev/null 2>&1; do

@@ -23,6 +23,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=${WTSERVE_DEPLOY_WORK:-/var/tmp/wtserve-deploy}
 grpc_port=${WTSERVE_GRPC_PORT:-18001}
 metrics_port=${WTSERVE_METRICS_PORT:-18002}
+http_port=${WTSERVE_HTTP_PORT:-18000}
 jobs=${JOBS:-2}
 image=localhost/wtserve:deploy-check
 loadgen_image=localhost/wtserve-loadgen:deploy-check
@@ -156,7 +157,7 @@ podman rm -f "$container" > /dev/null 2>&1 || true
 podman run -d --name "$container" --network host "${mounts[@]}" \
   -e WTSERVE_GRPC_PORT="$grpc_port" "$image" \
   --model_repository=/models --grpc_port="$grpc_port" --metrics_port="$metrics_port" \
-  --exit_timeout="${exit_timeout_s}s"
+  --http_port="$http_port" --exit_timeout="${exit_timeout_s}s"
 cleanup() { podman rm -f "$container" > /dev/null 2>&1 || true; }
 trap cleanup EXIT
 

@@ -70,7 +70,7 @@ metrics_port=$(free_port)
 target="127.0.0.1:$grpc_port"
 
 "$build/server/wtserve" --model_repository="$root/models" --bind_address=127.0.0.1 \
-  --grpc_port="$grpc_port" --metrics_port="$metrics_port" >"$out/server.log" 2>&1 &
+  --grpc_port="$grpc_port" --metrics_port="$metrics_port" --http_port=-1 >"$out/server.log" 2>&1 &
 server_pid=$!
 stop_server() { if kill -TERM "$server_pid" 2>/dev/null; then wait "$server_pid" 2>/dev/null || true; fi; }
 trap stop_server EXIT

@@ -103,7 +103,7 @@ class Server:
         self.proc = subprocess.Popen(
             PIN["server"] + [os.path.join(build, "server", "wtserve"), "--model_repository=" + repo,
                              "--bind_address=127.0.0.1", "--grpc_port=%d" % self.grpc_port,
-                             "--metrics_port=%d" % self.metrics_port, "--exit_timeout=20s"] + SERVER_FLAGS,
+                             "--metrics_port=%d" % self.metrics_port, "--http_port=-1", "--exit_timeout=20s"] + SERVER_FLAGS,
             stdout=self.log, stderr=subprocess.STDOUT)
         self.target = "127.0.0.1:%d" % self.grpc_port
 

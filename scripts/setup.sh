@@ -27,12 +27,12 @@ job_packages=(
   # inference stack
   libtorch-dev libopenblas0-pthread
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler grpc-proto
-  libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev
+  libabsl-dev prometheus-cpp-dev libopencv-dev zlib1g-dev nlohmann-json3-dev libcpp-httplib-dev
   # data and reports
   dataset-fashion-mnist python3-matplotlib
 )
 test_packages=(
-  git
+  git curl
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev openssl
   python3-torch python3-pywt python3-numpy python3-grpcio python3-grpc-tools python3-protobuf

@@ -1,4 +1,5 @@
-// wtserve: the gRPC inference server (Open Inference Protocol v2) for WTConv classifiers.
+// wtserve: the inference server (Open Inference Protocol v2 over gRPC and HTTP/REST) for WTConv
+// classifiers.
 //
 // Lifecycle: listen -> load and warm up every model of the repository (live, not ready) ->
 // ready (grpc.health.v1 SERVING) -> on SIGTERM/SIGINT: NOT_SERVING at once, new inference
@@ -31,9 +32,11 @@
 #include "grpc/health/v1/health.pb.h"  // generated from Debian's grpc-proto (proto/)
 #include "server/api/drain.h"
 #include "server/api/inference_service.h"
+#include "server/api/reflection_v1.h"
 #include "server/api/request_parse_interceptor.h"
 #include "server/api/server_state.h"
 #include "server/api/tls_credentials.h"
+#include "server/http/rest_server.h"
 #include "server/metrics/http_exposer.h"
 #include "server/metrics/server_metrics.h"
 #include "server/process/heap.h"
@@ -50,11 +53,19 @@ ABSL_FLAG(std::string, grpc_server_cert, "", "PEM file: the server's certificate
 ABSL_FLAG(std::string, grpc_server_key, "", "PEM file: the server's private key (TLS)");
 ABSL_FLAG(std::string, grpc_root_cert, "", "PEM file: CA certificates that sign client certificates (mutual TLS)");
 ABSL_FLAG(std::string, grpc_auth_token_file, "",
-          "File holding a bearer token every inference/metadata/repository call must send as 'authorization: Bearer <token>' (empty: no auth)");
+          "File holding a bearer token every inference/metadata/repository call (gRPC and REST) must send as 'authorization: Bearer <token>' (empty: no auth)");
 ABSL_FLAG(bool, grpc_auth_health, false,
           "With --grpc_auth_token_file: also require the token on ServerLive/ServerReady/ModelReady (grpc.health.v1 stays open)");
+ABSL_FLAG(int32_t, http_port, 8000, "HTTP/REST port (OIP v2 REST, Triton's binary tensor extension); 0 picks a free one, -1 disables REST");
+ABSL_FLAG(int32_t, http_thread_count, 64, "HTTP connections served at once (each blocks a thread while its inference runs)");
+ABSL_FLAG(bool, http_use_ssl, false, "Serve REST over HTTPS (needs --http_server_cert and --http_server_key)");
+ABSL_FLAG(bool, http_use_ssl_mutual, false,
+          "HTTPS with client certificates signed by --http_root_cert required (implies --http_use_ssl)");
+ABSL_FLAG(std::string, http_server_cert, "", "PEM file: the server's certificate chain (HTTPS)");
+ABSL_FLAG(std::string, http_server_key, "", "PEM file: the server's private key (HTTPS)");
+ABSL_FLAG(std::string, http_root_cert, "", "PEM file: CA certificates that sign client certificates (HTTPS, mutual)");
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
-ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address both ports listen on (127.0.0.1 for loopback only)");
+ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address every port listens on (127.0.0.1 for loopback only)");
 ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
 ABSL_FLAG(int32_t, intra_op_threads, 0,
           "LibTorch intra-op threads per computing thread; 0 = usable cores - 1 (at least 1), leaving a core to gRPC");
@@ -102,8 +113,8 @@ int main(int argc, char** argv) {
 
   wtserve::cli::SetUsage(
       __FILE__,
-      "wtserve --model_repository=DIR [flags]: serves the classifiers of DIR over gRPC (Open "
-      "Inference Protocol v2) with Prometheus metrics. See docs/server.md.");
+      "wtserve --model_repository=DIR [flags]: serves the classifiers of DIR over gRPC and HTTP/REST "
+      "(Open Inference Protocol v2) with Prometheus metrics. See docs/server.md.");
   absl::ParseCommandLine(argc, argv);
 
   wtserve::runtime::LogLevel level;
@@ -129,6 +140,13 @@ int main(int argc, char** argv) {
   const absl::Duration exit_timeout = absl::GetFlag(FLAGS_exit_timeout);
   const int64_t max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   if (grpc_port < 0 || grpc_port > 65535) return Fail("--grpc_port must be in [0, 65535]");
+  const int http_port = absl::GetFlag(FLAGS_http_port);
+  if (http_port < -1 || http_port > 65535) {
+    return Fail("--http_port must be in [0, 65535], or -1 to disable REST");
+  }
+  if (absl::GetFlag(FLAGS_http_thread_count) < 1 || absl::GetFlag(FLAGS_http_thread_count) > 4096) {
+    return Fail("--http_thread_count must be in [1, 4096]");
+  }
   if (metrics_port < -1 || metrics_port > 65535) {
     return Fail("--metrics_port must be in [0, 65535], or -1 to disable metrics");
   }
@@ -185,6 +203,34 @@ int main(int argc, char** argv) {
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
   wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout,
                                         max_message_bytes, auth);
+  std::unique_ptr<wtserve::http::RestServer> rest;
+  if (http_port >= 0) {
+    wtserve::http::RestServerOptions options;
+    options.bind_address = bind_address;
+    options.port = http_port;
+    options.thread_count = absl::GetFlag(FLAGS_http_thread_count);
+    options.max_body_bytes = max_message_bytes;
+    const bool mutual = absl::GetFlag(FLAGS_http_use_ssl_mutual);
+    options.use_ssl = absl::GetFlag(FLAGS_http_use_ssl) || mutual;
+    options.cert_file = absl::GetFlag(FLAGS_http_server_cert);
+    options.key_file = absl::GetFlag(FLAGS_http_server_key);
+    options.root_cert_file = absl::GetFlag(FLAGS_http_root_cert);
+    if (!options.use_ssl && (!options.cert_file.empty() || !options.key_file.empty())) {
+      return Fail("--http_server_cert and --http_server_key need --http_use_ssl");
+    }
+    if (mutual && options.root_cert_file.empty()) {
+      return Fail("--http_use_ssl_mutual needs --http_root_cert (the CA that signs client certificates)");
+    }
+    if (!mutual && !options.root_cert_file.empty()) {
+      return Fail("--http_root_cert is only used with --http_use_ssl_mutual");
+    }
+    absl::StatusOr<std::unique_ptr<wtserve::http::RestServer>> started = wtserve::http::RestServer::Start(
+        options, &service, &repository, &state, &metrics, auth, exit_timeout);
+    if (!started.ok()) return Fail(std::string(started.status().message()));
+    rest = *std::move(started);
+    LogInfo("REST on ", options.use_ssl ? "https://" : "http://", HostPort(bind_address, rest->port()), "/v2",
+            mutual ? " (mutual TLS)" : "");
+  }
 
   grpc::EnableDefaultHealthCheckService(true);
   // gRPC's built-in health service does not use the generated C++ classes, so nothing would pull
@@ -192,6 +238,10 @@ int main(int argc, char** argv) {
   // it ("Symbol not found"). Asking for a descriptor of that file registers it in the pool.
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // v1 beside the plugin's v1alpha (reflection_v1.h); list_services names what is registered.
+  wtserve::api::ReflectionV1Service reflection_v1(
+      {"inference.GRPCInferenceService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
+       "grpc.reflection.v1alpha.ServerReflection"});
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(HostPort(bind_address, grpc_port), *grpc_credentials, &selected_port);
@@ -201,6 +251,7 @@ int main(int argc, char** argv) {
     builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, streams);
   }
   builder.RegisterService(&service);
+  builder.RegisterService(&reflection_v1);
   {
     std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> factories;
     factories.push_back(std::make_unique<wtserve::api::RequestParseFailureInterceptorFactory>());
@@ -241,6 +292,8 @@ int main(int argc, char** argv) {
   // A load still running finishes first; its models are then drained with the others.
   loader.join();
   wtserve::api::DrainAndClose(repository, service, *server, deadline);
+  // After the drain: REST requests accepted before it have their answers; new ones got 503.
+  if (rest) rest->Stop();
   service.JoinBackgroundTasks();
   LogInfo("stopped");
   return 0;

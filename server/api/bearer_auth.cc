@@ -28,13 +28,20 @@ absl::Status BearerTokenAuth::Check(const grpc::ServerContextBase& ctx, bool hea
   if (!enabled() || (health_call && !protect_health_)) return absl::OkStatus();
   const auto& metadata = ctx.client_metadata();
   const auto it = metadata.find("authorization");
-  if (it == metadata.end()) {
-    return absl::UnauthenticatedError("missing authorization metadata (expected 'authorization: Bearer <token>')");
+  if (it == metadata.end()) return CheckHeader(std::nullopt, health_call);
+  return CheckHeader(std::string_view(it->second.data(), it->second.size()), health_call);
+}
+
+absl::Status BearerTokenAuth::CheckHeader(std::optional<std::string_view> authorization,
+                                          bool health_call) const {
+  if (!enabled() || (health_call && !protect_health_)) return absl::OkStatus();
+  if (!authorization.has_value()) {
+    return absl::UnauthenticatedError("missing authorization (expected 'authorization: Bearer <token>')");
   }
-  const std::string value(it->second.data(), it->second.size());
+  const std::string value(*authorization);
   constexpr char kScheme[] = "bearer ";
   if (value.size() < sizeof(kScheme) - 1 || !absl::StartsWithIgnoreCase(value, kScheme)) {
-    return absl::UnauthenticatedError("authorization metadata is not 'Bearer <token>'");
+    return absl::UnauthenticatedError("authorization is not 'Bearer <token>'");
   }
   if (!ConstantTimeEquals(value.substr(sizeof(kScheme) - 1), token_)) {
     return absl::UnauthenticatedError("invalid bearer token");

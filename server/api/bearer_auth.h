@@ -1,16 +1,19 @@
-// Optional bearer-token authentication of the OIP gRPC calls (--grpc_auth_token_file).
+// Optional bearer-token authentication of the OIP calls (--grpc_auth_token_file), gRPC and REST.
 //
-// A client sends the metadata `authorization: Bearer <token>` (what tritonclient's `headers=`
-// and gRPC's call credentials send). Every GRPCInferenceService call needs it when a token is
-// configured, except the health calls ServerLive, ServerReady and ModelReady unless
-// `protect_health` is set; grpc.health.v1.Health, reflection and the HTTP /metrics endpoint are
-// never covered (probes and scrapers carry no token). A missing or wrong token is answered
+// A client sends the metadata (gRPC) or header (HTTP) `authorization: Bearer <token>` (what
+// tritonclient's `headers=` and gRPC's call credentials send). Every GRPCInferenceService call
+// and REST endpoint needs it when a token is configured, except the health calls ServerLive,
+// ServerReady and ModelReady (REST: /v2/health/*, .../ready) unless `protect_health` is set;
+// grpc.health.v1.Health, reflection and /metrics are never covered (probes and scrapers carry no
+// token). A missing or wrong token is answered
 // UNAUTHENTICATED without saying which part was wrong; the token is compared in constant time
 // and never logged.
 #ifndef WTSERVE_SERVER_API_BEARER_AUTH_H_
 #define WTSERVE_SERVER_API_BEARER_AUTH_H_
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include <grpcpp/server_context.h>
 
@@ -28,6 +31,9 @@ class BearerTokenAuth {
   bool protects_health() const { return protect_health_; }
   // OK, or UNAUTHENTICATED. `health_call`: ServerLive, ServerReady or ModelReady.
   absl::Status Check(const grpc::ServerContextBase& ctx, bool health_call) const;
+  // The same for a transport that hands over the header itself (REST: the HTTP
+  // Authorization header; nullopt when absent).
+  absl::Status CheckHeader(std::optional<std::string_view> authorization, bool health_call) const;
 
  private:
   std::string token_;

@@ -469,14 +469,13 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  if (absl::Status s = CheckRepositoryCall(request->repository_name(), !request->parameters().empty());
-      !s.ok()) {
-    return Finish(ctx, s);
-  }
+  if (absl::Status s = CheckRepositoryName(request->repository_name()); !s.ok()) return Finish(ctx, s);
+  absl::StatusOr<std::optional<config::ModelConfig>> override_config = LoadConfigOverride(request->parameters());
+  if (!override_config.ok()) return Finish(ctx, override_config.status());
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   const std::string name = request->model_name();
-  absl::Status started = RunInBackground([this, reactor, name] {
-    absl::Status status = repository_->Load(name, drain_timeout_);
+  absl::Status started = RunInBackground([this, reactor, name, cfg = *std::move(override_config)] {
+    absl::Status status = repository_->Load(name, drain_timeout_, cfg);
     reactor->Finish(ToGrpcStatus(status));
   });
   if (!started.ok()) reactor->Finish(ToGrpcStatus(started));
@@ -487,9 +486,7 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
     grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  if (absl::Status s = CheckRepositoryCall(request->repository_name(), false); !s.ok()) {
-    return Finish(ctx, s);
-  }
+  if (absl::Status s = CheckRepositoryName(request->repository_name()); !s.ok()) return Finish(ctx, s);
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
   const std::string name = request->model_name();
   absl::Status started = RunInBackground([this, reactor, name] {

@@ -3,6 +3,9 @@
 #include <memory>
 #include <vector>
 
+#include <google/protobuf/util/json_util.h>
+
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "server/api/triton_config.h"
 #include "server/runtime/model_config.h"
@@ -133,16 +136,40 @@ absl::Status FillRepositoryIndex(runtime::ModelRepository& repository,
   return absl::OkStatus();
 }
 
-absl::Status CheckRepositoryCall(const std::string& repository_name, bool has_load_parameters) {
+absl::Status CheckRepositoryName(const std::string& repository_name) {
   if (!repository_name.empty()) {
     return absl::NotFoundError(absl::StrCat("unknown repository \"", repository_name, "\""));
   }
-  if (has_load_parameters) {
-    return absl::InvalidArgumentError(
-        "load parameters (config/file overrides) are not supported; edit the model folder and "
-        "load again");
-  }
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<config::ModelConfig>> LoadConfigOverride(
+    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters) {
+  std::optional<config::ModelConfig> override_config;
+  for (const auto& [key, value] : parameters) {
+    if (absl::StartsWith(key, "file:")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "load parameter '", key, "': file overrides are not supported; put the files in the model "
+          "folder and load again"));
+    }
+    if (key != "config") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown load parameter '", key, "'; wtserve takes 'config' (the model config as JSON)"));
+    }
+    if (value.parameter_choice_case() != inference::ModelRepositoryParameter::kStringParam) {
+      return absl::InvalidArgumentError("load parameter 'config' must be a string (the model config as JSON)");
+    }
+    config::ModelConfig cfg;
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;  // a misspelt field would otherwise vanish silently
+    if (auto s = google::protobuf::util::JsonStringToMessage(value.string_param(), &cfg, options); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "load parameter 'config' is not a model config in JSON (proto/model_config.proto, "
+          "docs/server.md): ", s.ToString()));
+    }
+    override_config = std::move(cfg);
+  }
+  return override_config;
 }
 
 }  // namespace wtserve::api

@@ -7,11 +7,13 @@
 #ifndef WTSERVE_SERVER_API_OIP_QUERIES_H_
 #define WTSERVE_SERVER_API_OIP_QUERIES_H_
 
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "inference.pb.h"
+#include "model_config.pb.h"
 #include "server/api/server_state.h"
 #include "server/runtime/model_repository.h"
 
@@ -47,9 +49,17 @@ absl::Status FillRepositoryIndex(runtime::ModelRepository& repository,
                                  const std::string& repository_name, bool ready_only,
                                  inference::RepositoryIndexResponse* response);
 
-// What RepositoryModelLoad/Unload accept before they start: the one repository, no load
-// parameters (config/file overrides are not supported).
-absl::Status CheckRepositoryCall(const std::string& repository_name, bool has_load_parameters);
+// What RepositoryModelLoad/Unload accept: the one repository (its name empty).
+absl::Status CheckRepositoryName(const std::string& repository_name);
+
+// The config override of a load: Triton's "config" parameter, the model config as JSON in the
+// config.pbtxt schema (proto/model_config.proto; Triton's field names where they overlap, e.g.
+// {"max_batch_size": 8, "dynamic_batching": {"max_queue_delay_microseconds": 500}}); it replaces
+// config.pbtxt for that load. nullopt without one. Errors: INVALID_ARGUMENT for a config that is
+// not a JSON string of that schema (the message names the field), for file overrides
+// ("file:<path>": model files are read from the folder only) and for any other parameter.
+absl::StatusOr<std::optional<config::ModelConfig>> LoadConfigOverride(
+    const google::protobuf::Map<std::string, inference::ModelRepositoryParameter>& parameters);
 
 }  // namespace wtserve::api
 

@@ -1,13 +1,13 @@
 // Serves a prometheus-cpp registry as Prometheus text exposition (format 0.0.4) at GET /metrics
-// on its own port, from one background thread.
+// on its own port (Triton's layout: REST 8000, gRPC 8001, metrics 8002), on cpp-httplib.
 //
 // Why not prometheus::Exposer (civetweb): Debian's civetweb 1.15 creates its threads with a fixed
 // 100 KiB stack (pthread_attr_setstacksize(102400)), and glibc places a thread's static TLS on
 // its stack. LibTorch loads OpenBLAS (60 KiB of static TLS) and glog (30 KiB) among others, so
 // with libtorch_cpu linked pthread_create fails with EINVAL at 100 KiB (works at 112 KiB) and
 // mg_start2 reports "Cannot create first worker thread" (CivetServer: "null context"). Reproduced
-// with a 10-line program that only links libtorch_cpu; docs/server.md. A scrape endpoint needs
-// very little HTTP: one request per connection, GET only, answered and closed.
+// with a 10-line program that only links libtorch_cpu; docs/server.md. cpp-httplib's threads
+// are std::threads with the default stack.
 #ifndef WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 #define WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 
@@ -19,6 +19,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace httplib {
+class Server;
+}
+
 namespace wtserve::metrics {
 
 class HttpExposer {
@@ -27,21 +31,16 @@ class HttpExposer {
   // one) and starts serving. Errors: UNAVAILABLE naming the address when it cannot listen.
   static absl::StatusOr<std::unique_ptr<HttpExposer>> Start(
       const std::string& bind_address, int port, std::shared_ptr<prometheus::Registry> registry);
-  ~HttpExposer();  // stops the thread and closes the socket
+  ~HttpExposer();  // stops serving and joins the threads
 
   int port() const { return port_; }
 
  private:
-  HttpExposer(int listen_fd, int wake_read, int wake_write, int port,
-              std::shared_ptr<prometheus::Registry> registry);
-  void Serve();
-  void HandleConnection(int fd);
+  HttpExposer() = default;
 
-  const int listen_fd_;
-  const int wake_read_;   // a byte on this pipe stops Serve()
-  const int wake_write_;
-  const int port_;
-  const std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<httplib::Server> server_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  int port_ = 0;
   std::thread thread_;
 };
 

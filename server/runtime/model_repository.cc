@@ -66,7 +66,8 @@ absl::StatusOr<int> ModelRepository::LoadAll() {
   return failed;
 }
 
-absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain_timeout) {
+absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain_timeout,
+                                   std::optional<config::ModelConfig> override_config) {
   if (!IsSafePathComponent(name)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model name \"", name, "\" must be a folder name directly inside the model repository"));
@@ -88,7 +89,15 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
   const absl::Time start = absl::Now();
   VersionMap loaded;
   absl::Status status = [&]() -> absl::Status {
-    absl::StatusOr<config::ModelConfig> cfg = ReadModelConfig(dir);
+    absl::StatusOr<config::ModelConfig> cfg = [&]() -> absl::StatusOr<config::ModelConfig> {
+      if (!override_config.has_value()) return ReadModelConfig(dir);
+      config::ModelConfig overridden = *std::move(override_config);
+      if (absl::Status s = ValidateModelConfig(overridden, absl::StrCat(dir, " (load config override)"), name);
+          !s.ok()) {
+        return s;
+      }
+      return overridden;
+    }();
     if (!cfg.ok()) return cfg.status();
     absl::StatusOr<std::vector<int64_t>> available = ListVersionFolders(dir);
     if (!available.ok()) return available.status();

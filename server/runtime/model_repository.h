@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,9 +61,13 @@ class ModelRepository {
   // (Re)loads one model: read config, select versions, load, warm up, swap in, drain the old
   // versions (bounded by `drain_timeout`). Blocks. On failure the model keeps serving its old
   // versions if it had any, else it is UNAVAILABLE with the error as reason.
+  // `override_config` (Triton's load "config" parameter) replaces config.pbtxt for this load:
+  // it is validated like the file (its name may be left empty), the weights still come from the
+  // folder's version folders, and the next load without one reads the file again.
   // Errors: INVALID_ARGUMENT for a name that is not a single path component, NOT_FOUND for a
   // model folder that does not exist, and the load error otherwise.
-  absl::Status Load(const std::string& name, absl::Duration drain_timeout = absl::Seconds(30));
+  absl::Status Load(const std::string& name, absl::Duration drain_timeout = absl::Seconds(30),
+                    std::optional<config::ModelConfig> override_config = std::nullopt);
 
   // Stops serving the model: new requests get NOT_FOUND/UNAVAILABLE, accepted ones finish
   // (bounded by `drain_deadline`). Errors: NOT_FOUND if the model is not loaded.

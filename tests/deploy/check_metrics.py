@@ -137,7 +137,7 @@ def main():
     server = subprocess.Popen([
         args.server, f"--flagfile={os.path.join(args.source_dir, 'deploy/k8s/base/flags.txt')}",
         f"--model_repository={args.repository}", "--bind_address=127.0.0.1",
-        f"--grpc_port={grpc_port}", f"--metrics_port={metrics_port}",
+        f"--grpc_port={grpc_port}", f"--metrics_port={metrics_port}", "--http_port=-1",
         f"--exit_timeout={args.exit_timeout}s", "--intra_op_threads=1"])
     try:
         # The image's HEALTHCHECK binary, asked until it reports SERVING (models loaded).

@@ -2,7 +2,7 @@
 """A client in another language: Debian's python3-grpcio, stubs generated from proto/ at test
 time, against the real wtserve binary. Calls grpc.health.v1 Check, ServerMetadata,
 ModelMetadata and ModelInfer (raw FP32 logits + classification top-k), a bad request, and server
-reflection (v1alpha): every service listed and resolvable to its file.
+reflection (v1alpha and v1): every service listed and resolvable to its file.
 
 Needs WTSERVE_SOURCE_DIR and WTSERVE_BINARY_DIR (set by ctest)."""
 
@@ -35,12 +35,16 @@ def generate_stubs(out_dir):
     os.makedirs(health_dir)
     shutil.copy("/usr/share/grpc-proto/grpc/health/v1/health.proto", health_dir)
     shutil.copy("/usr/share/grpc-proto/grpc/reflection/v1alpha/reflection.proto", health_dir)
+    # v1 under another file name: its module would otherwise also be `reflection_pb2`.
+    shutil.copy("/usr/share/grpc-proto/grpc/reflection/v1/reflection.proto",
+                os.path.join(health_dir, "reflection_v1.proto"))
     protos = [
         ("-I" + os.path.join(SOURCE_DIR, "proto"),
          os.path.join(SOURCE_DIR, "proto", "triton_model_config.proto")),
         ("-I" + os.path.join(SOURCE_DIR, "proto"), os.path.join(SOURCE_DIR, "proto", "inference.proto")),
         ("-I" + health_dir, os.path.join(health_dir, "health.proto")),
         ("-I" + health_dir, os.path.join(health_dir, "reflection.proto")),
+        ("-I" + health_dir, os.path.join(health_dir, "reflection_v1.proto")),
     ]
     for include, proto in protos:
         subprocess.run([sys.executable, "-m", "grpc_tools.protoc", include,
@@ -69,7 +73,7 @@ class PythonClientTest(unittest.TestCase):
         cls.server = subprocess.Popen(
             [os.path.join(BINARY_DIR, "server", "wtserve"), "--model_repository=" + repo,
              "--bind_address=127.0.0.1", "--grpc_port=%d" % port,
-             "--metrics_port=%d" % metrics_port, "--intra_op_threads=1"],
+             "--metrics_port=%d" % metrics_port, "--http_port=-1", "--intra_op_threads=1"],
             stdout=cls.log, stderr=subprocess.STDOUT)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % port)
         cls.stub = inference_pb2_grpc.GRPCInferenceServiceStub(cls.channel)
@@ -100,19 +104,35 @@ class PythonClientTest(unittest.TestCase):
     def test_reflection_lists_and_resolves_every_service(self):
         import reflection_pb2
         import reflection_pb2_grpc
-        stub = reflection_pb2_grpc.ServerReflectionStub(self.channel)
+        import reflection_v1_pb2
+        import reflection_v1_pb2_grpc
+        from google.protobuf import descriptor_pb2
+        services = ("inference.GRPCInferenceService", "grpc.health.v1.Health",
+                    "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection")
+        for messages, stub in ((reflection_pb2, reflection_pb2_grpc.ServerReflectionStub(self.channel)),
+                               (reflection_v1_pb2, reflection_v1_pb2_grpc.ServerReflectionStub(self.channel))):
+            def ask(**kwargs):
+                return next(iter(stub.ServerReflectionInfo(iter([messages.ServerReflectionRequest(**kwargs)]),
+                                                           timeout=10)))
 
-        def ask(**kwargs):
-            return next(iter(stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(**kwargs)]),
-                                                       timeout=10)))
-
-        listed = [s.name for s in ask(list_services="").list_services_response.service]
-        for service in ("inference.GRPCInferenceService", "grpc.health.v1.Health"):
-            self.assertIn(service, listed)
-            # Resolvable too: tools (grpcurl, Postman) need the file that defines it.
-            answer = ask(file_containing_symbol=service)
-            self.assertFalse(answer.HasField("error_response"), f"{service}: {answer.error_response}")
-            self.assertTrue(answer.file_descriptor_response.file_descriptor_proto, service)
+            listed = [s.name for s in ask(list_services="").list_services_response.service]
+            for service in services:
+                self.assertIn(service, listed, messages.__name__)
+                # Resolvable too: tools (grpcurl, Postman) need the file that defines it.
+                answer = ask(file_containing_symbol=service)
+                self.assertFalse(answer.HasField("error_response"), f"{service}: {answer.error_response}")
+                files = [descriptor_pb2.FileDescriptorProto.FromString(b)
+                         for b in answer.file_descriptor_response.file_descriptor_proto]
+                defined = {f"{f.package}.{s.name}" for f in files for s in f.service}
+                self.assertIn(service, defined, messages.__name__)
+            missing = ask(file_containing_symbol="no.such.Symbol")
+            self.assertEqual(missing.error_response.error_code, 5)  # NOT_FOUND
+            self.assertEqual(missing.error_response.error_message, "Symbol not found.")
+            # Dependencies come along: inference.proto imports the Triton model config.
+            names = [descriptor_pb2.FileDescriptorProto.FromString(b).name for b in
+                     ask(file_by_filename="inference.proto").file_descriptor_response.file_descriptor_proto]
+            self.assertIn("inference.proto", names)
+            self.assertIn("triton_model_config.proto", names)
 
     def test_health_and_metadata(self):
         response = self.health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
@@ -138,16 +158,19 @@ class PythonClientTest(unittest.TestCase):
         request = inference_pb2.ModelInferRequest(model_name="fmnist", model_version="1", id="py")
         tensor = request.inputs.add(name="images", datatype="FP32", shape=[n, 1, 28, 28])
         request.raw_input_contents.append(struct.pack("<%df" % len(pixels), *pixels))
-        top = request.outputs.add(name="logits")
-        top.parameters["classification"].int64_param = 2
         request.outputs.add(name="logits")
         response = self.stub.ModelInfer(request, timeout=60)
         self.assertEqual(response.id, "py")
         self.assertEqual(response.model_version, "1")
-        self.assertEqual(response.outputs[1].datatype, "FP32")
-        self.assertEqual(list(response.outputs[1].shape), [n, 10])
-        logits = struct.unpack("<%df" % (n * 10), response.raw_output_contents[1])
-        raw = response.raw_output_contents[0]
+        self.assertEqual(response.outputs[0].datatype, "FP32")
+        self.assertEqual(list(response.outputs[0].shape), [n, 10])
+        logits = struct.unpack("<%df" % (n * 10), response.raw_output_contents[0])
+        # The top-k of the same images: the same output with the classification parameter (a
+        # request names each output once, as Triton requires).
+        request.ClearField("outputs")
+        top = request.outputs.add(name="logits")
+        top.parameters["classification"].int64_param = 2
+        raw = self.stub.ModelInfer(request, timeout=60).raw_output_contents[0]
         elements, pos = [], 0
         while pos < len(raw):
             (length,) = struct.unpack_from("<I", raw, pos)
@@ -167,7 +190,7 @@ class PythonClientTest(unittest.TestCase):
         t = typed.inputs.add(name="images", datatype="FP32", shape=[n, 1, 28, 28])
         t.contents.fp32_contents.extend(pixels)
         typed_response = self.stub.ModelInfer(typed, timeout=60)
-        self.assertEqual(typed_response.raw_output_contents[0], response.raw_output_contents[1])
+        self.assertEqual(typed_response.raw_output_contents[0], response.raw_output_contents[0])
 
     def test_bad_request_status(self):
         request = inference_pb2.ModelInferRequest(model_name="fmnist")

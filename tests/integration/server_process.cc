@@ -55,14 +55,16 @@ std::string ServerBinary() {
 ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags,
                              std::shared_ptr<grpc::ChannelCredentials> credentials,
                              const std::string& tls_server_name)
-    : grpc_port_(FreePort()), metrics_port_(FreePort()) {
+    : grpc_port_(FreePort()), metrics_port_(FreePort()), http_port_(FreePort()) {
   while (metrics_port_ == grpc_port_) metrics_port_ = FreePort();
+  while (http_port_ == grpc_port_ || http_port_ == metrics_port_) http_port_ = FreePort();
   log_path_ = repo + "/../wtserve-" + std::to_string(grpc_port_) + ".log";
   std::vector<std::string> args = {ServerBinary(),
                                    "--model_repository=" + repo,
                                    "--bind_address=127.0.0.1",
                                    "--grpc_port=" + std::to_string(grpc_port_),
                                    "--metrics_port=" + std::to_string(metrics_port_),
+                                   "--http_port=" + std::to_string(http_port_),
                                    "--intra_op_threads=1"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<char*> argv;

@@ -54,6 +54,7 @@ class ServerProcess {
   std::string grpc_address() const { return "127.0.0.1:" + std::to_string(grpc_port_); }
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
+  int http_port() const { return http_port_; }
   // The server's stderr so far (for failure messages).
   std::string Log() const;
 
@@ -64,6 +65,7 @@ class ServerProcess {
   pid_t pid_ = -1;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
+  int http_port_ = 0;
   std::string log_path_;
   std::shared_ptr<grpc::Channel> channel_;
 };

@@ -254,25 +254,28 @@ TEST_F(ServerTest, ModelConfigInTritonForm) {
 
 TEST_F(ServerTest, InferLogitsAndClassification) {
   inference::ModelInferRequest request = ImagesRequest("fmnist", 3, "1");
-  auto* out = request.add_outputs();
+  inference::ModelInferRequest top_request = request;
+  auto* out = top_request.add_outputs();
   out->set_name("logits");
   (*out->mutable_parameters())["classification"].set_int64_param(3);
-  request.add_outputs()->set_name("logits");
-  inference::ModelInferResponse response;
+  inference::ModelInferResponse response, top_response;
   grpc::Status status = Infer(*stub_, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  status = Infer(*stub_, top_request, &top_response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.model_name(), "fmnist");
   EXPECT_EQ(response.model_version(), "1");
   EXPECT_EQ(response.id(), "id-3");
-  ASSERT_EQ(response.outputs_size(), 2);
-  EXPECT_EQ(response.outputs(0).datatype(), "BYTES");
-  EXPECT_THAT(response.outputs(0).shape(), ::testing::ElementsAre(3, 3));
-  EXPECT_EQ(response.outputs(1).datatype(), "FP32");
-  EXPECT_THAT(response.outputs(1).shape(), ::testing::ElementsAre(3, 10));
-  ASSERT_EQ(response.raw_output_contents(1).size(), 3u * 10 * sizeof(float));
+  ASSERT_EQ(top_response.outputs_size(), 1);
+  EXPECT_EQ(top_response.outputs(0).datatype(), "BYTES");
+  EXPECT_THAT(top_response.outputs(0).shape(), ::testing::ElementsAre(3, 3));
+  ASSERT_EQ(response.outputs_size(), 1);
+  EXPECT_EQ(response.outputs(0).datatype(), "FP32");
+  EXPECT_THAT(response.outputs(0).shape(), ::testing::ElementsAre(3, 10));
+  ASSERT_EQ(response.raw_output_contents(0).size(), 3u * 10 * sizeof(float));
   std::vector<float> logits(30);
-  std::memcpy(logits.data(), response.raw_output_contents(1).data(), 120);
-  const std::vector<std::string> top = SplitBytes(response.raw_output_contents(0));
+  std::memcpy(logits.data(), response.raw_output_contents(0).data(), 120);
+  const std::vector<std::string> top = SplitBytes(top_response.raw_output_contents(0));
   ASSERT_EQ(top.size(), 9u);
   // The top-1 of each row is the arg-max of its logits, with its label.
   for (int row = 0; row < 3; ++row) {
@@ -730,6 +733,62 @@ TEST_F(ServerTest, RepositoryIndexLoadAndUnload) {
     ASSERT_TRUE(stub_->RepositoryIndex(&ctx, req, &resp).ok());
     for (const auto& m : resp.models()) EXPECT_EQ(m.state(), "READY") << m.name();
   }
+}
+
+// Triton's load "config" parameter: the model config as JSON replaces config.pbtxt for that load.
+TEST_F(ServerTest, LoadWithAConfigOverride) {
+  const std::string repo = *repo_root_ + "/repo";
+  // On disk the config is broken; the override alone makes the model load.
+  WriteFmnistModel(repo, "overridden",
+                   FmnistConfig("overridden", "dynamic_batching { preferred_batch_size: [16] }\n"), {1});
+  auto load = [&](const std::string& key, const std::string& value) {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelLoadRequest req;
+    req.set_model_name("overridden");
+    if (!key.empty()) (*req.mutable_parameters())[key].set_string_param(value);
+    inference::RepositoryModelLoadResponse resp;
+    return stub_->RepositoryModelLoad(&ctx, req, &resp);
+  };
+  const std::string config = R"({"architecture": {"name": "convnext_fmnist"}, "max_batch_size": 4,
+    "input": [{"name": "images", "data_type": "TYPE_FP32", "dims": [1, 28, 28]}],
+    "output": [{"name": "logits", "data_type": "TYPE_FP32", "dims": [10]}],
+    "dynamic_batching": {"preferred_batch_size": [2, 4], "max_queue_delay_microseconds": "500"}})";
+  grpc::Status loaded = load("config", config);
+  ASSERT_TRUE(loaded.ok()) << loaded.error_message();
+  {
+    grpc::ClientContext ctx;
+    inference::ModelConfigRequest req;
+    req.set_name("overridden");
+    inference::ModelConfigResponse resp;
+    ASSERT_TRUE(stub_->ModelConfig(&ctx, req, &resp).ok());
+    EXPECT_EQ(resp.config().max_batch_size(), 4);
+    EXPECT_EQ(resp.config().dynamic_batching().max_queue_delay_microseconds(), 500u);
+  }
+  EXPECT_TRUE(Infer(*stub_, ImagesRequest("overridden", 4)).ok());
+  EXPECT_EQ(Infer(*stub_, ImagesRequest("overridden", 5)).error_code(), StatusCode::INVALID_ARGUMENT);
+
+  grpc::Status misspelt = load("config", R"({"max_batch_sizes": 4})");
+  EXPECT_EQ(misspelt.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(misspelt.error_message(), HasSubstr("load parameter 'config' is not a model config in JSON"));
+  // Validated like config.pbtxt, the error naming the override and the field.
+  grpc::Status invalid = load("config", R"({"max_batch_size": 4})");
+  EXPECT_EQ(invalid.error_code(), StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(invalid.error_message(), HasSubstr("(load config override): input: exactly one input"));
+  EXPECT_THAT(load("file:1/model.pt", "x").error_message(), HasSubstr("file overrides are not supported"));
+  EXPECT_THAT(load("other", "x").error_message(), HasSubstr("unknown load parameter 'other'"));
+  // The failed loads left the overridden version serving.
+  EXPECT_TRUE(Infer(*stub_, ImagesRequest("overridden", 1)).ok());
+  // Without the override the file is read again: broken, so the load fails, naming the file.
+  EXPECT_THAT(load("", "").error_message(), HasSubstr("overridden/config.pbtxt: dynamic_batching"));
+
+  {
+    grpc::ClientContext ctx;
+    inference::RepositoryModelUnloadRequest req;
+    req.set_model_name("overridden");
+    inference::RepositoryModelUnloadResponse resp;
+    ASSERT_TRUE(stub_->RepositoryModelUnload(&ctx, req, &resp).ok());
+  }
+  std::filesystem::remove_all(repo + "/overridden");
 }
 
 TEST_F(ServerTest, ReflectionListsTheService) {

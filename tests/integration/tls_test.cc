@@ -145,6 +145,13 @@ TEST_F(TlsServerTest, FlagMistakesStopTheServerWithTheFlagNamed) {
        "is not a PEM file"},
       {{"--grpc_use_ssl_mutual", "--grpc_server_cert=" + Cert("server.pem"), "--grpc_server_key=" + Cert("server.key")},
        "--grpc_root_cert is required with --grpc_use_ssl_mutual"},
+      // The REST port's HTTPS flags follow the same rules.
+      {{"--http_use_ssl"}, "--http_use_ssl needs --http_server_cert and --http_server_key"},
+      {{"--http_server_cert=" + Cert("server.pem")}, "--http_server_cert and --http_server_key need --http_use_ssl"},
+      {{"--http_use_ssl_mutual", "--http_server_cert=" + Cert("server.pem"), "--http_server_key=" + Cert("server.key")},
+       "--http_use_ssl_mutual needs --http_root_cert"},
+      {{"--http_use_ssl", "--http_server_cert=" + Cert("server.ext"), "--http_server_key=" + Cert("server.key")},
+       "HTTPS: cannot load the certificate"},
   };
   for (const Case& c : cases) {
     ServerProcess server(Repo(), c.flags);

@@ -68,7 +68,8 @@ class VariableSizeTest(unittest.TestCase):
         cls.server = subprocess.Popen(
             [os.path.join(BINARY_DIR, "server", "wtserve"),
              "--model_repository=" + os.path.join(cls.tmp.name, "repo"), "--bind_address=127.0.0.1",
-             "--grpc_port=%d" % port, "--metrics_port=%d" % free_port(), "--intra_op_threads=1"],
+             "--grpc_port=%d" % port, "--metrics_port=%d" % free_port(), "--http_port=-1",
+             "--intra_op_threads=1"],
             stdout=cls.log, stderr=subprocess.STDOUT)
         cls.channel = grpc.insecure_channel("127.0.0.1:%d" % port)
         cls.stub = inference_pb2_grpc.GRPCInferenceServiceStub(cls.channel)

@@ -44,7 +44,7 @@ class LoadgenServerTest(unittest.TestCase):
         cls.port = free_port()
         cls.log = open(os.path.join(cls.tmp, "server.log"), "w")
         cls.server = subprocess.Popen(
-            [SERVER, f"--grpc_port={cls.port}", f"--metrics_port={free_port()}",
+            [SERVER, f"--grpc_port={cls.port}", f"--metrics_port={free_port()}", "--http_port=-1",
              "--bind_address=127.0.0.1", f"--model_repository={repo}", "--intra_op_threads=1"],
             stdout=cls.log, stderr=subprocess.STDOUT)
         cls.target = f"127.0.0.1:{cls.port}"
