@@ -98,7 +98,7 @@ absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& re
                                                      const config::ModelConfig& cfg) {
   const config::ModelOutput& out = cfg.output(0);
   std::vector<RequestedOutput> outputs;
-  std::set<std::pair<std::string, int64_t>> seen;
+  std::set<std::string> seen;
   for (const auto& requested : request.outputs()) {
     if (requested.name() != out.name()) {
       return Invalid(absl::StrCat("unknown output '", requested.name(), "'; model '", cfg.name(),
@@ -127,8 +127,11 @@ absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& re
                                     "] (the number of classes), got ", o.classification));
       }
     }
-    if (!seen.emplace(o.name, o.classification).second) {
-      return Invalid(absl::StrCat("output '", requested.name(), "' is requested twice"));
+    // As Triton ("output already exists in request"): one entry per output name, so a response
+    // never carries two tensors of one name (the logits and their top-k, say).
+    if (!seen.insert(o.name).second) {
+      return Invalid(absl::StrCat("output '", requested.name(), "' is requested twice; ask for it once, "
+                                  "either as logits or with 'classification' (two requests for both)"));
     }
     outputs.push_back(std::move(o));
   }

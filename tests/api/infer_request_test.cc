@@ -235,6 +235,14 @@ TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
       {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_int64_param(4); }, "'classification' must be in [1, 3]"},
       {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_string_param("2"); }, "must be an int64 k"},
       {[](auto& r) { r.add_outputs()->set_name("logits"); r.add_outputs()->set_name("logits"); }, "requested twice"},
+      // Also with different parameters (Triton: "output already exists in request").
+      {[](auto& r) {
+         r.add_outputs()->set_name("logits");
+         auto* top = r.add_outputs();
+         top->set_name("logits");
+         (*top->mutable_parameters())["classification"].set_int64_param(2);
+       },
+       "output 'logits' is requested twice"},
       {[](auto& r) { (*r.mutable_inputs(0)->mutable_parameters())["shared_memory_region"].set_string_param("in0"); },
        "input 'images' uses shared memory region 'in0', which is not registered"},
       {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["shared_memory_region"].set_string_param("out0"); },
@@ -268,13 +276,16 @@ TEST(InferRequest, TimeoutAndClassificationParameters) {
   auto* o = r.add_outputs();
   o->set_name("logits");
   (*o->mutable_parameters())["classification"].set_int64_param(2);
-  r.add_outputs()->set_name("logits");
   auto decoded = DecodeInferRequest(r, Config());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
   EXPECT_EQ(decoded->queue_timeout, absl::Microseconds(1500));
-  ASSERT_EQ(decoded->outputs.size(), 2u);
+  ASSERT_EQ(decoded->outputs.size(), 1u);
   EXPECT_EQ(decoded->outputs[0].classification, 2);
-  EXPECT_EQ(decoded->outputs[1].classification, 0);
+  r.clear_outputs();
+  r.add_outputs()->set_name("logits");
+  decoded = DecodeInferRequest(r, Config());
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(decoded->outputs[0].classification, 0);
 }
 
 TEST(InferRequest, EncodeLogitsAndTopK) {
