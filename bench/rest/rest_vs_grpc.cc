@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
   auto rest_worker = [&](int) {
     auto client = std::make_shared<httplib::Client>(http_host, http_port);
     client->set_keep_alive(true);
+    // Its header and body go in separate writes: with Nagle on, the body waits for the server's
+    // delayed ACK (measured: 23 instead of 450 img/s at concurrency 1).
+    client->set_tcp_nodelay(true);
     client->set_read_timeout(60, 0);
     return [client, &path, &rest_headers, &rest_body] {
       httplib::Result r = client->Post(path, rest_headers, rest_body, "application/octet-stream");

@@ -83,6 +83,9 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
   // tritonclient keep a pool of connections open, so reconnecting would cost every 5th request.
   server.set_keep_alive_max_count(1 << 20);
   server.set_keep_alive_timeout(5);
+  // cpp-httplib writes a response's header and body separately: with Nagle's algorithm on, the
+  // body waits for the client's delayed ACK of the header (40 ms on Linux).
+  server.set_tcp_nodelay(true);
   rest->Route();
 
   if (options.port == 0) {
