@@ -64,6 +64,10 @@ ABSL_FLAG(bool, http_use_ssl_mutual, false,
 ABSL_FLAG(std::string, http_server_cert, "", "PEM file: the server's certificate chain (HTTPS)");
 ABSL_FLAG(std::string, http_server_key, "", "PEM file: the server's private key (HTTPS)");
 ABSL_FLAG(std::string, http_root_cert, "", "PEM file: CA certificates that sign client certificates (HTTPS, mutual)");
+ABSL_FLAG(bool, system_shared_memory, false,
+          "Let clients register POSIX shared memory regions (Triton's system shared memory) and pass tensors "
+          "through them; off by default: a client that registers a region makes the server read and write that "
+          "host object");
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address every port listens on (127.0.0.1 for loopback only)");
 ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
@@ -201,8 +205,9 @@ int main(int argc, char** argv) {
 
   wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
+  wtserve::api::SystemSharedMemory shared_memory(absl::GetFlag(FLAGS_system_shared_memory));
   wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout,
-                                        max_message_bytes, auth);
+                                        max_message_bytes, auth, &shared_memory);
   std::unique_ptr<wtserve::http::RestServer> rest;
   if (http_port >= 0) {
     wtserve::http::RestServerOptions options;
@@ -225,7 +230,7 @@ int main(int argc, char** argv) {
       return Fail("--http_root_cert is only used with --http_use_ssl_mutual");
     }
     absl::StatusOr<std::unique_ptr<wtserve::http::RestServer>> started = wtserve::http::RestServer::Start(
-        options, &service, &repository, &state, &metrics, auth, exit_timeout);
+        options, &service, &repository, &state, &metrics, &shared_memory, auth, exit_timeout);
     if (!started.ok()) return Fail(std::string(started.status().message()));
     rest = *std::move(started);
     LogInfo("REST on ", options.use_ssl ? "https://" : "http://", HostPort(bind_address, rest->port()), "/v2",

@@ -1,5 +1,6 @@
 #include "server/api/inference_service.h"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -240,13 +241,15 @@ class RefusedStream final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
 
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
                                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                                   int64_t max_response_bytes, BearerTokenAuth auth)
+                                   int64_t max_response_bytes, BearerTokenAuth auth,
+                                   SystemSharedMemory* shared_memory)
     : auth_(std::move(auth)),
       repository_(repository),
       state_(state),
       metrics_(metrics),
       drain_timeout_(drain_timeout),
-      max_response_bytes_(max_response_bytes) {}
+      max_response_bytes_(max_response_bytes),
+      shared_memory_(shared_memory) {}
 
 InferenceService::~InferenceService() { JoinBackgroundTasks(); }
 
@@ -345,7 +348,31 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     return;
   }
   runtime::ServedModel* served = model->get();
-  absl::StatusOr<DecodedRequest> decoded = DecodeInferRequest(request, served->config());
+  // Tensors in shared memory: a copy of the request with their bytes inline, so that the shared
+  // decoder validates them like any other; the output regions are filled after encoding.
+  std::optional<ModelInferRequest> resolved;
+  auto shm_outputs = std::make_shared<std::vector<SystemSharedMemory::View>>();
+  const bool uses_shm =
+      std::any_of(request.inputs().begin(), request.inputs().end(),
+                  [](const auto& t) { return UsesSharedMemory(t.parameters()); }) ||
+      std::any_of(request.outputs().begin(), request.outputs().end(),
+                  [](const auto& t) { return UsesSharedMemory(t.parameters()); });
+  if (uses_shm) {
+    static const SystemSharedMemory kNone(/*enabled=*/false);
+    resolved = request;
+    absl::StatusOr<std::vector<SystemSharedMemory::View>> views =
+        ResolveSharedMemory(shared_memory_ != nullptr ? *shared_memory_ : kNone, &*resolved);
+    if (!views.ok()) {
+      metrics_->RecordFailure(served->config().name(), served->version_string(),
+                              metrics::FailureReason(views.status().code()));
+      served->RecordRejected(absl::Now() - start);
+      done(views.status());
+      return;
+    }
+    *shm_outputs = *std::move(views);
+  }
+  absl::StatusOr<DecodedRequest> decoded =
+      DecodeInferRequest(resolved.has_value() ? *resolved : request, served->config());
   if (!decoded.ok()) {
     metrics_->RecordFailure(served->config().name(), served->version_string(),
                             metrics::FailureReason(decoded.status().code()));
@@ -363,13 +390,17 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   const int64_t response_limit = max_response_bytes_ - response_overhead;
   absl::Status queued = served->Enqueue(
       std::move(decoded->images), start, deadline, decoded->queue_timeout, std::move(is_cancelled),
-      [served, &request, response, outputs, shared_done, response_limit](
+      [served, &request, response, outputs, shared_done, response_limit, shm_outputs](
           absl::StatusOr<at::Tensor> logits,
           const runtime::RequestTimings&) -> runtime::ServedModel::Reply {
         absl::Status status = logits.status();
         if (status.ok()) {
           EncodeInferResponse(request, served->version_string(), served->labels(), *outputs,
                               *logits, response);
+          status = WriteSharedMemoryOutputs(*shm_outputs, response);
+          if (!status.ok()) response->Clear();
+        }
+        if (status.ok()) {
           const int64_t bytes = static_cast<int64_t>(response->ByteSizeLong());
           if (bytes > response_limit) {
             response->Clear();
@@ -495,6 +526,62 @@ grpc::ServerUnaryReactor* InferenceService::RepositoryModelUnload(
   });
   if (!started.ok()) reactor->Finish(ToGrpcStatus(started));
   return reactor;
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryStatus(
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* request,
+    inference::SystemSharedMemoryStatusResponse* response) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  static const SystemSharedMemory kNone(/*enabled=*/false);
+  return Finish(ctx, (shared_memory_ != nullptr ? *shared_memory_ : kNone).Status(request->name(), response));
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* request,
+    inference::SystemSharedMemoryRegisterResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  if (shared_memory_ == nullptr) {
+    return Finish(ctx, absl::FailedPreconditionError("system shared memory is not served by this server"));
+  }
+  return Finish(ctx, shared_memory_->Register(request->name(), request->key(), request->offset(),
+                                              request->byte_size()));
+}
+
+grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
+    grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* request,
+    inference::SystemSharedMemoryUnregisterResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  if (shared_memory_ != nullptr) return Finish(ctx, shared_memory_->Unregister(request->name()));
+  return Finish(ctx, absl::OkStatus());
+}
+
+namespace {
+absl::Status NoCudaSharedMemory() {
+  return absl::UnimplementedError(
+      "CUDA shared memory is not supported by wtserve; send tensors in the request or through system shared "
+      "memory (--system_shared_memory)");
+}
+}  // namespace
+
+grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryStatus(grpc::CallbackServerContext* ctx,
+                                                                   const inference::CudaSharedMemoryStatusRequest*,
+                                                                   inference::CudaSharedMemoryStatusResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  return Finish(ctx, NoCudaSharedMemory());
+}
+
+grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryRegister(
+    grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryRegisterRequest*,
+    inference::CudaSharedMemoryRegisterResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  return Finish(ctx, NoCudaSharedMemory());
+}
+
+grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryUnregister(
+    grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryUnregisterRequest*,
+    inference::CudaSharedMemoryUnregisterResponse*) {
+  if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
+  return Finish(ctx, NoCudaSharedMemory());
 }
 
 }  // namespace wtserve::api

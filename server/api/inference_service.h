@@ -28,6 +28,7 @@
 #include "inference.grpc.pb.h"
 #include "server/api/bearer_auth.h"
 #include "server/api/server_state.h"
+#include "server/api/shared_memory.h"
 #include "server/metrics/server_metrics.h"
 #include "server/runtime/model_repository.h"
 
@@ -44,9 +45,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // limit: a response above it is answered RESOURCE_EXHAUSTED and counted as a failure (gRPC
   // would fail the send after the request had been counted as a success).
   // `auth`: the bearer token every call must carry (bearer_auth.h; default: none).
+  // `shared_memory`: the system shared memory regions (nullptr: none can be registered).
   InferenceService(runtime::ModelRepository* repository, ServerState* state,
                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                   int64_t max_response_bytes, BearerTokenAuth auth = {});
+                   int64_t max_response_bytes, BearerTokenAuth auth = {},
+                   SystemSharedMemory* shared_memory = nullptr);
   ~InferenceService() override;
 
   // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
@@ -114,6 +117,25 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   grpc::ServerUnaryReactor* RepositoryModelUnload(
       grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
       inference::RepositoryModelUnloadResponse* response) override;
+  // System shared memory (shared_memory.h); the CUDA calls answer UNIMPLEMENTED with a reason.
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* request,
+      inference::SystemSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* request,
+      inference::SystemSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryUnregisterRequest* request,
+      inference::SystemSharedMemoryUnregisterResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryStatus(grpc::CallbackServerContext* ctx,
+                                                   const inference::CudaSharedMemoryStatusRequest* request,
+                                                   inference::CudaSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryRegister(grpc::CallbackServerContext* ctx,
+                                                     const inference::CudaSharedMemoryRegisterRequest* request,
+                                                     inference::CudaSharedMemoryRegisterResponse* response) override;
+  grpc::ServerUnaryReactor* CudaSharedMemoryUnregister(
+      grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryUnregisterRequest* request,
+      inference::CudaSharedMemoryUnregisterResponse* response) override;
 
  private:
   // Runs `task` on its own thread (repository operations take seconds).
@@ -125,6 +147,7 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   metrics::ServerMetrics* const metrics_;
   const absl::Duration drain_timeout_;
   const int64_t max_response_bytes_;
+  SystemSharedMemory* const shared_memory_;
 
   absl::Mutex calls_mu_;
   int active_calls_ ABSL_GUARDED_BY(calls_mu_) = 0;

@@ -264,6 +264,10 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
       if (tensor.contains("data")) {
         return Invalid(absl::StrCat("input '", input->name(), "' has both binary_data_size and data"));
       }
+    } else if (input->parameters().count("shared_memory_region") > 0) {
+      if (tensor.contains("data")) {
+        return Invalid(absl::StrCat("input '", input->name(), "' has both a shared memory region and data"));
+      }
     } else {
       if (!tensor.contains("data")) {
         return Invalid(absl::StrCat("input '", input->name(),
@@ -327,7 +331,12 @@ RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
                                                                               : parsed.binary_by_default;
     json entry = {{"name", tensor.name()}, {"datatype", tensor.datatype()},
                   {"shape", json(std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end()))}};
-    if (binary) {
+    const auto& requested = parsed.request.outputs();
+    if (i < requested.size() && requested[i].parameters().count("shared_memory_region") > 0) {
+      // Written into the client's region already (its raw entry is empty).
+      entry["parameters"] = ParametersJson(tensor.parameters());
+      entry["parameters"]["shared_memory_region"] = requested[i].parameters().at("shared_memory_region").string_param();
+    } else if (binary) {
       entry["parameters"] = {{"binary_data_size", raw.size()}};
       tail += raw;
     } else if (tensor.datatype() == "BYTES") {
@@ -417,6 +426,34 @@ std::string RepositoryIndexJson(const inference::RepositoryIndexResponse& index)
     if (!m.state().empty()) entry["state"] = m.state();
     if (!m.reason().empty()) entry["reason"] = m.reason();
     out.push_back(std::move(entry));
+  }
+  return Dump(out);
+}
+
+absl::StatusOr<SharedMemoryRegistration> ParseSharedMemoryRegistration(std::string_view body) {
+  absl::StatusOr<json> parsed = ParseJson(body, "the register request");
+  if (!parsed.ok()) return parsed.status();
+  const json& r = *parsed;
+  if (!r.is_object() || !r.contains("key") || !r["key"].is_string() || !r.contains("byte_size") ||
+      !r["byte_size"].is_number_unsigned() || (r.contains("offset") && !r["offset"].is_number_unsigned())) {
+    return Invalid("the register request must be {\"key\": string, \"offset\": integer, \"byte_size\": integer}");
+  }
+  SharedMemoryRegistration out;
+  out.key = r["key"].get<std::string>();
+  out.byte_size = r["byte_size"].get<uint64_t>();
+  if (r.contains("offset")) out.offset = r["offset"].get<uint64_t>();
+  return out;
+}
+
+std::string SharedMemoryStatusJson(const inference::SystemSharedMemoryStatusResponse& status) {
+  json out = json::array();
+  std::vector<std::string> names;
+  for (const auto& [name, region] : status.regions()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (const std::string& name : names) {
+    const auto& region = status.regions().at(name);
+    out.push_back({{"name", region.name()}, {"key", region.key()}, {"offset", region.offset()},
+                   {"byte_size", region.byte_size()}});
   }
   return Dump(out);
 }

@@ -10,6 +10,9 @@
 // "parameters": {"binary_data_size": N} takes the next N bytes (little-endian values; BYTES
 // elements each prefixed by a 4-byte little-endian length), in input order.
 //
+// An input or output whose parameters name a "shared_memory_region" carries no data here: the
+// bytes travel through the region (server/api/shared_memory.h).
+//
 // Outputs come back as JSON `data` unless "binary_data": true is set on the output or
 // "binary_data_output": true on the request; binary outputs carry
 // "parameters": {"binary_data_size": N} and follow the JSON in output order (then
@@ -65,6 +68,16 @@ std::string ModelMetadataJson(const inference::ModelMetadataResponse& metadata);
 std::string ModelConfigJson(const inference::ModelConfigResponse& config);
 std::string ModelStatisticsJson(const inference::ModelStatisticsResponse& statistics);
 std::string RepositoryIndexJson(const inference::RepositoryIndexResponse& index);
+
+// Triton's REST shared memory calls: the register body {"key", "offset", "byte_size"} and the
+// status answer [{"name", "key", "offset", "byte_size"}].
+struct SharedMemoryRegistration {
+  std::string key;
+  uint64_t offset = 0;
+  uint64_t byte_size = 0;
+};
+absl::StatusOr<SharedMemoryRegistration> ParseSharedMemoryRegistration(std::string_view body);
+std::string SharedMemoryStatusJson(const inference::SystemSharedMemoryStatusResponse& status);
 
 // {"error": "<message>"}.
 std::string ErrorJson(absl::string_view message);

@@ -49,7 +49,7 @@ std::optional<std::string_view> Authorization(const Request& req) {
 absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
     const RestServerOptions& options, api::InferenceService* service,
     runtime::ModelRepository* repository, api::ServerState* state, metrics::ServerMetrics* metrics,
-    api::BearerTokenAuth auth, absl::Duration drain_timeout) {
+    api::SystemSharedMemory* shared_memory, api::BearerTokenAuth auth, absl::Duration drain_timeout) {
   std::unique_ptr<RestServer> rest(new RestServer());
   if (options.use_ssl) {
     if (options.cert_file.empty() || options.key_file.empty()) {
@@ -72,6 +72,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
   rest->repository_ = repository;
   rest->state_ = state;
   rest->metrics_ = metrics;
+  rest->shared_memory_ = shared_memory;
   rest->auth_ = std::move(auth);
   rest->drain_timeout_ = drain_timeout;
 
@@ -189,15 +190,28 @@ void RestServer::Route() {
            }
            status.ok() ? SendJson(res, 200, "{}") : SendError(res, status);
          }));
-  for (const char* kind : {"systemsharedmemory", "cudasharedmemory"}) {
-    const std::string pattern = absl::StrCat("/v2/", kind, "(/.*)?");
-    auto unsupported = [kind](const Request&, Response& res) {
-      SendError(res, absl::UnimplementedError(absl::StrCat(
-                         kind, ": wtserve registers no shared memory; send tensors in the body")));
-    };
-    s.Get(pattern, unsupported);
-    s.Post(pattern, unsupported);
-  }
+  // System shared memory, as Triton's REST extension.
+  s.Get(R"(/v2/systemsharedmemory(?:/region/([^/]+))?/status)", guarded(false, [this](const Request& req, Response& res) {
+          inference::SystemSharedMemoryStatusResponse status;
+          absl::Status s = shared_memory_->Status(Group(req, 1), &status);
+          s.ok() ? SendJson(res, 200, SharedMemoryStatusJson(status)) : SendError(res, s);
+        }));
+  s.Post(R"(/v2/systemsharedmemory/region/([^/]+)/register)", guarded(false, [this](const Request& req, Response& res) {
+           absl::StatusOr<SharedMemoryRegistration> r = ParseSharedMemoryRegistration(req.body);
+           if (!r.ok()) return SendError(res, r.status());
+           absl::Status s = shared_memory_->Register(Group(req, 1), r->key, r->offset, r->byte_size);
+           s.ok() ? SendJson(res, 200, "{}") : SendError(res, s);
+         }));
+  s.Post(R"(/v2/systemsharedmemory(?:/region/([^/]+))?/unregister)", guarded(false, [this](const Request& req, Response& res) {
+           absl::Status s = shared_memory_->Unregister(Group(req, 1));
+           s.ok() ? SendJson(res, 200, "{}") : SendError(res, s);
+         }));
+  auto no_cuda = [](const Request&, Response& res) {
+    SendError(res, absl::UnimplementedError("CUDA shared memory is not supported by wtserve; send tensors in the "
+                                            "body or through system shared memory (--system_shared_memory)"));
+  };
+  s.Get("/v2/cudasharedmemory(/.*)?", no_cuda);
+  s.Post("/v2/cudasharedmemory(/.*)?", no_cuda);
   s.set_error_handler([](const Request& req, Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {

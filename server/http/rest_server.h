@@ -10,6 +10,8 @@
 //   GET  /v2/models[/{m}[/versions/{v}]]/stats    statistics
 //   POST /v2/models/{m}[/versions/{v}]/infer      inference (rest_codec.h)
 //   POST /v2/repository/index, /v2/repository/models/{m}/load|unload
+//   GET  /v2/systemsharedmemory[/region/{r}]/status, POST .../region/{r}/register,
+//   POST /v2/systemsharedmemory[/region/{r}]/unregister  (shared_memory.h; CUDA's: 501)
 // Every request goes through the same code as its gRPC counterpart (oip_queries.h,
 // InferenceService::Infer): same validation, batcher, statistics and metrics. Errors are
 // {"error": "..."} with Triton's status mapping (rest_codec.h, HttpStatusOf).
@@ -30,6 +32,7 @@
 #include "server/api/bearer_auth.h"
 #include "server/api/inference_service.h"
 #include "server/api/server_state.h"
+#include "server/api/shared_memory.h"
 #include "server/metrics/server_metrics.h"
 #include "server/runtime/model_repository.h"
 
@@ -59,7 +62,8 @@ class RestServer {
   static absl::StatusOr<std::unique_ptr<RestServer>> Start(
       const RestServerOptions& options, api::InferenceService* service,
       runtime::ModelRepository* repository, api::ServerState* state,
-      metrics::ServerMetrics* metrics, api::BearerTokenAuth auth, absl::Duration drain_timeout);
+      metrics::ServerMetrics* metrics, api::SystemSharedMemory* shared_memory, api::BearerTokenAuth auth,
+      absl::Duration drain_timeout);
   ~RestServer();  // Stop()
 
   int port() const { return port_; }
@@ -78,6 +82,7 @@ class RestServer {
   runtime::ModelRepository* repository_ = nullptr;
   api::ServerState* state_ = nullptr;
   metrics::ServerMetrics* metrics_ = nullptr;
+  api::SystemSharedMemory* shared_memory_ = nullptr;
   api::BearerTokenAuth auth_;
   absl::Duration drain_timeout_;
 };

@@ -2,7 +2,8 @@
 """Clients nobody here wrote against the REST API of the real wtserve binary: Python's standard
 library (urllib + json + ssl) and curl. Health, metadata, config, inference as JSON and with
 Triton's binary tensor extension (what tritonclient.http sends by default), classification,
-errors and their status codes, statistics, the repository calls, /metrics, and HTTPS with client
+errors and their status codes, statistics, the repository calls, /metrics, system shared memory
+(gRPC and REST, regions made by Python's multiprocessing.shared_memory), and HTTPS with client
 certificates and a bearer token. Inference answers are compared with the gRPC answers of the same
 server (Debian's python3-grpcio): both front ends share one request path, so they must agree
 bit for bit.
@@ -126,12 +127,85 @@ class RestTest(unittest.TestCase):
         import inference_pb2_grpc
         cls.repo = os.path.join(cls.tmp.name, "repo")
         subprocess.run([os.path.join(BINARY_DIR, "tests", "integration", "make_test_repo"), cls.repo], check=True)
-        cls.server = Server(cls.tmp.name, cls.repo)
+        cls.server = Server(cls.tmp.name, cls.repo, extra=["--system_shared_memory"])
 
     @classmethod
     def tearDownClass(cls):
         cls.server.close()
         cls.tmp.cleanup()
+
+    def test_system_shared_memory_over_grpc_and_rest(self):
+        from multiprocessing import shared_memory
+        raw = struct.pack("<%df" % len(PIXELS), *PIXELS)
+        expected = struct.pack("<%df" % (N * 10), *self.grpc_logits())
+        inp = shared_memory.SharedMemory(create=True, size=len(raw) + 64)
+        out = shared_memory.SharedMemory(create=True, size=4096)
+        try:
+            inp.buf[64:64 + len(raw)] = raw
+            with grpc.insecure_channel("127.0.0.1:%d" % self.server.grpc_port) as channel:
+                stub = inference_pb2_grpc.GRPCInferenceServiceStub(channel)
+                # Python names the object without its leading slash; shm_open takes either.
+                stub.SystemSharedMemoryRegister(inference_pb2.SystemSharedMemoryRegisterRequest(
+                    name="in", key="/" + inp.name, offset=0, byte_size=inp.size), timeout=10)
+                stub.SystemSharedMemoryRegister(inference_pb2.SystemSharedMemoryRegisterRequest(
+                    name="out", key="/" + out.name, offset=0, byte_size=out.size), timeout=10)
+                with self.assertRaises(grpc.RpcError) as raised:
+                    stub.SystemSharedMemoryRegister(inference_pb2.SystemSharedMemoryRegisterRequest(
+                        name="in", key="/" + inp.name, byte_size=8), timeout=10)
+                self.assertEqual(raised.exception.code(), grpc.StatusCode.ALREADY_EXISTS)
+                status = stub.SystemSharedMemoryStatus(inference_pb2.SystemSharedMemoryStatusRequest(), timeout=10)
+                self.assertEqual(sorted(status.regions), ["in", "out"])
+                self.assertEqual(status.regions["in"].byte_size, inp.size)
+
+                request = inference_pb2.ModelInferRequest(model_name="fmnist")
+                tensor = request.inputs.add(name="images", datatype="FP32", shape=[N, 1, 28, 28])
+                tensor.parameters["shared_memory_region"].string_param = "in"
+                tensor.parameters["shared_memory_offset"].int64_param = 64
+                tensor.parameters["shared_memory_byte_size"].int64_param = len(raw)
+                output = request.outputs.add(name="logits")
+                output.parameters["shared_memory_region"].string_param = "out"
+                output.parameters["shared_memory_byte_size"].int64_param = out.size
+                response = stub.ModelInfer(request, timeout=60)
+                self.assertEqual(response.raw_output_contents[0], b"")  # the logits went to the region
+                self.assertEqual(bytes(out.buf[:len(expected)]), expected)
+                output.parameters["shared_memory_byte_size"].int64_param = 16
+                with self.assertRaises(grpc.RpcError) as raised:
+                    stub.ModelInfer(request, timeout=60)
+                self.assertIn("its shared memory byte size is 16", raised.exception.details())
+                with self.assertRaises(grpc.RpcError) as raised:
+                    stub.CudaSharedMemoryRegister(inference_pb2.CudaSharedMemoryRegisterRequest(name="c"), timeout=10)
+                self.assertEqual(raised.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
+                self.assertIn("CUDA shared memory is not supported", raised.exception.details())
+
+            # REST: status, an inference through both regions, unregister.
+            status = json.loads(self.server.get("/v2/systemsharedmemory/region/in/status")[2])
+            self.assertEqual(status, [{"name": "in", "key": "/" + inp.name, "offset": 0, "byte_size": inp.size}])
+            out.buf[:len(expected)] = b"\0" * len(expected)
+            body = {"inputs": [{"name": "images", "shape": [N, 1, 28, 28], "datatype": "FP32",
+                                "parameters": {"shared_memory_region": "in", "shared_memory_offset": 64,
+                                               "shared_memory_byte_size": len(raw)}}],
+                    "outputs": [{"name": "logits", "parameters": {"shared_memory_region": "out",
+                                                                  "shared_memory_byte_size": out.size}}]}
+            status, _, reply = self.server.post_json("/v2/models/fmnist/infer", body)
+            self.assertEqual(status, 200, reply)
+            answer = json.loads(reply)["outputs"][0]
+            self.assertNotIn("data", answer)
+            self.assertEqual(answer["parameters"]["shared_memory_region"], "out")
+            self.assertEqual(answer["parameters"]["shared_memory_byte_size"], len(expected))
+            self.assertEqual(bytes(out.buf[:len(expected)]), expected)
+            self.assertEqual(self.server.post_json("/v2/systemsharedmemory/unregister", {})[0], 200)
+            self.assertEqual(json.loads(self.server.get("/v2/systemsharedmemory/status")[2]), [])
+            status, _, reply = self.server.post_json("/v2/models/fmnist/infer", body)
+            self.assertEqual(status, 400)
+            self.assertIn("which is not registered", json.loads(reply)["error"])
+            status, _, reply = self.server.post_json("/v2/systemsharedmemory/region/r/register",
+                                                     {"key": "/" + inp.name, "offset": 0, "byte_size": 1 << 30})
+            self.assertEqual(status, 400)
+            self.assertIn("is beyond the end of", json.loads(reply)["error"])
+        finally:
+            for region in (inp, out):
+                region.close()
+                region.unlink()
 
     def grpc_logits(self):
         with grpc.insecure_channel("127.0.0.1:%d" % self.server.grpc_port) as channel:
@@ -197,7 +271,8 @@ class RestTest(unittest.TestCase):
             ("POST", "/v2/models/fmnist/infer", (b"{not json", {}), 400, "not valid JSON"),
             ("GET", "/v2/models/nope", (None, {}), 404, "nope"),
             ("GET", "/v2/nothing/here", (None, {}), 404, "no endpoint GET /v2/nothing/here"),
-            ("POST", "/v2/systemsharedmemory/region/r/register", (b"{}", {}), 501, "shared memory"),
+            ("POST", "/v2/cudasharedmemory/region/r/register", (b"{}", {}), 501, "CUDA shared memory"),
+            ("POST", "/v2/systemsharedmemory/region/r/register", (b"{}", {}), 400, "the register request must be"),
         ]
         for method, path, (body, headers), code, text in cases:
             status, _, reply = self.server.request(method, path, body, headers)
@@ -303,6 +378,13 @@ class RestTlsTest(unittest.TestCase):
         status, _, body = self.server.request("POST", "/v2/models/fmnist/infer", infer_body(True)[0],
                                               dict(infer_body(True)[1], Authorization="Bearer s3cret-token"))
         self.assertEqual(status, 200, body)
+
+    def test_shared_memory_is_off_unless_enabled(self):
+        status, _, reply = self.server.post_json("/v2/systemsharedmemory/region/r/register",
+                                                 {"key": "/x", "offset": 0, "byte_size": 8},
+                                                 {"Authorization": "Bearer s3cret-token"})
+        self.assertEqual(status, 400)
+        self.assertIn("start wtserve with --system_shared_memory", json.loads(reply)["error"])
 
     def test_client_certificate_is_required(self):
         anonymous = ssl.create_default_context(cafile=os.path.join(self.certs, "ca.pem"))
