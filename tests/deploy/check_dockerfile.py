@@ -131,8 +131,8 @@ def main():
     if not user or user[-1].split(":")[0] in ("0", "root"):
         failures.append("runtime must end with a non-root USER")
     exposed = {w for l in final if l.upper().startswith("EXPOSE") for w in l.split()[1:]}
-    if not {"8001", "8002"} <= exposed:
-        failures.append(f"runtime must EXPOSE 8001 and 8002, has {sorted(exposed)}")
+    if not {"8000", "8001", "8002"} <= exposed:
+        failures.append(f"runtime must EXPOSE 8000, 8001 and 8002 (REST, gRPC, metrics), has {sorted(exposed)}")
     if not any(l.upper().startswith("HEALTHCHECK CMD") or l.upper().startswith("HEALTHCHECK --")
                for l in final):
         failures.append("runtime has no HEALTHCHECK")

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Offline checks of wtserve's Kubernetes manifests (no cluster needed).
 
-For each kustomization (the cpu and gpu overlays and the KServe example) it renders the manifests
+For each kustomization (the cpu, cpu-tls and gpu overlays and the KServe example) it renders the manifests
 with `kubectl kustomize`, then
   1. types every document as a TypeScript literal of its kubernetes-models interface (KServe:
      tests/deploy/kserve-types.ts) and runs `tsc --strict --noEmit`: misspelled or misplaced
@@ -9,7 +9,8 @@ with `kubectl kustomize`, then
   2. validates every document against the Kubernetes JSON Schemas at run time
      (kubernetes-models' validate(), AJV), which also checks formats and enums;
   3. checks the wiring the schemas cannot see: selectors match the pod labels, the HPA/PDB/
-     PodMonitor/Services point at what exists, probes use grpc.health.v1, the grace period covers
+     PodMonitor/Services point at what exists, probes use grpc.health.v1 (over TLS through the
+     image's wtserve-health, certificates from the mounted Secret), the grace period covers
      preStop + the server's --exit_timeout, the GPU overlay asks for a GPU, and the
      PrometheusRule carries exactly the rules of deploy/prometheus/alerts.yml.
 
@@ -26,7 +27,8 @@ import sys
 
 import yaml
 
-KUSTOMIZATIONS = ["deploy/k8s/overlays/cpu", "deploy/k8s/overlays/gpu", "deploy/k8s/kserve"]
+KUSTOMIZATIONS = ["deploy/k8s/overlays/cpu", "deploy/k8s/overlays/cpu-tls", "deploy/k8s/overlays/gpu",
+                  "deploy/k8s/kserve"]
 
 
 def model_module(api_version, kind):
@@ -87,10 +89,34 @@ def check_wiring(name, docs, failures, source_dir):
     failures.check(ports.get("grpc") == 8001 and ports.get("metrics") == 8002,
                    f"{name}: container ports must be grpc=8001, metrics=8002, got {ports}")
 
+    failures.check(ports.get("http") == 8000, f"{name}: container port http must be 8000, got {ports}")
+    tls = name.endswith("-tls")
+    args = container.get("args", [])
     for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-        grpc = container.get(probe, {}).get("grpc")
-        failures.check(grpc is not None and grpc.get("port") == 8001,
-                       f"{name}: {probe} must be a grpc.health.v1 probe on port 8001")
+        if not tls:
+            grpc = container.get(probe, {}).get("grpc")
+            failures.check(grpc is not None and grpc.get("port") == 8001,
+                           f"{name}: {probe} must be a grpc.health.v1 probe on port 8001")
+            continue
+        # With TLS the kubelet's grpc: probe cannot connect; the image's wtserve-health can.
+        command = container.get(probe, {}).get("exec", {}).get("command", [])
+        failures.check(command[:3] == ["wtserve-health", "--address=127.0.0.1:8001", "--tls"],
+                       f"{name}: {probe} must run wtserve-health --address=127.0.0.1:8001 --tls, got {command}")
+        files = [c.split("=", 1)[1] for c in command if c.split("=", 1)[0] in ("--root_cert", "--client_cert",
+                                                                                "--client_key")]
+        failures.check(len(files) == 3, f"{name}: {probe} needs --root_cert, --client_cert and --client_key")
+    if tls:
+        secret_mounts = {m["mountPath"] for v in pod["spec"].get("volumes", []) if "secret" in v
+                         for m in container.get("volumeMounts", []) if m["name"] == v["name"]}
+        failures.check(len(secret_mounts) == 1, f"{name}: the certificates need one Secret volume mounted")
+        for flag in ("--grpc_use_ssl_mutual", "--http_use_ssl_mutual"):
+            failures.check(flag in args, f"{name}: {flag} missing from the container args")
+        for arg in args + [c for p in ("startupProbe", "readinessProbe", "livenessProbe")
+                           for c in container.get(p, {}).get("exec", {}).get("command", [])]:
+            if arg.startswith("--") and "=/etc/" in arg and arg.endswith((".pem", ".key")):
+                path = arg.split("=", 1)[1]
+                failures.check(any(path.startswith(m + "/") for m in secret_mounts),
+                               f"{name}: {arg} is not inside the certificate Secret's mount")
     startup = container.get("startupProbe", {})
     failures.check(startup.get("periodSeconds", 10) * startup.get("failureThreshold", 3) >= 300,
                    f"{name}: startupProbe must allow >= 5 minutes for model loading")
