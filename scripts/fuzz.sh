@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 seconds=${1:-60}
 shift || true
-all_targets=(fuzz_checkpoint fuzz_pickle fuzz_model_config fuzz_infer_request fuzz_image fuzz_idx)
+all_targets=(fuzz_checkpoint fuzz_pickle fuzz_model_config fuzz_infer_request fuzz_rest_request fuzz_image fuzz_idx)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all_targets[@]}")
 for target in "${targets[@]}"; do
