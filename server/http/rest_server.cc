@@ -191,20 +191,23 @@ void RestServer::Route() {
            status.ok() ? SendJson(res, 200, "{}") : SendError(res, status);
          }));
   // System shared memory, as Triton's REST extension.
-  s.Get(R"(/v2/systemsharedmemory(?:/region/([^/]+))?/status)", guarded(false, [this](const Request& req, Response& res) {
-          inference::SystemSharedMemoryStatusResponse status;
-          absl::Status s = shared_memory_->Status(Group(req, 1), &status);
-          s.ok() ? SendJson(res, 200, SharedMemoryStatusJson(status)) : SendError(res, s);
+  constexpr char kShmStatus[] = R"(/v2/systemsharedmemory(?:/region/([^/]+))?/status)";
+  constexpr char kShmRegister[] = R"(/v2/systemsharedmemory/region/([^/]+)/register)";
+  constexpr char kShmUnregister[] = R"(/v2/systemsharedmemory(?:/region/([^/]+))?/unregister)";
+  s.Get(kShmStatus, guarded(false, [this](const Request& req, Response& res) {
+          inference::SystemSharedMemoryStatusResponse regions;
+          absl::Status status = shared_memory_->Status(Group(req, 1), &regions);
+          status.ok() ? SendJson(res, 200, SharedMemoryStatusJson(regions)) : SendError(res, status);
         }));
-  s.Post(R"(/v2/systemsharedmemory/region/([^/]+)/register)", guarded(false, [this](const Request& req, Response& res) {
+  s.Post(kShmRegister, guarded(false, [this](const Request& req, Response& res) {
            absl::StatusOr<SharedMemoryRegistration> r = ParseSharedMemoryRegistration(req.body);
            if (!r.ok()) return SendError(res, r.status());
-           absl::Status s = shared_memory_->Register(Group(req, 1), r->key, r->offset, r->byte_size);
-           s.ok() ? SendJson(res, 200, "{}") : SendError(res, s);
+           absl::Status status = shared_memory_->Register(Group(req, 1), r->key, r->offset, r->byte_size);
+           status.ok() ? SendJson(res, 200, "{}") : SendError(res, status);
          }));
-  s.Post(R"(/v2/systemsharedmemory(?:/region/([^/]+))?/unregister)", guarded(false, [this](const Request& req, Response& res) {
-           absl::Status s = shared_memory_->Unregister(Group(req, 1));
-           s.ok() ? SendJson(res, 200, "{}") : SendError(res, s);
+  s.Post(kShmUnregister, guarded(false, [this](const Request& req, Response& res) {
+           absl::Status status = shared_memory_->Unregister(Group(req, 1));
+           status.ok() ? SendJson(res, 200, "{}") : SendError(res, status);
          }));
   auto no_cuda = [](const Request&, Response& res) {
     SendError(res, absl::UnimplementedError("CUDA shared memory is not supported by wtserve; send tensors in the "
