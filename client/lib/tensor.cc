@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/oip/bytes_elements.h"
 
 namespace wtserve {
 namespace {
@@ -18,25 +19,17 @@ std::string RawOf(absl::Span<const T> values) {
 }
 
 absl::StatusOr<std::vector<std::string>> SplitBytes(const std::string& raw, const std::string& name) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    if (raw.size() - pos < 4) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", out.size(),
-                                                     " has a truncated 4-byte length"));
-    }
-    uint32_t length;
-    std::memcpy(&length, raw.data() + pos, 4);
-    pos += 4;
-    if (raw.size() - pos < length) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", out.size(),
-                                                     " claims ", length, " bytes, only ",
-                                                     raw.size() - pos, " left"));
-    }
-    out.emplace_back(raw, pos, length);
-    pos += length;
+  const oip::BytesElements split = oip::SplitBytesElements(raw);
+  if (!split.complete && !split.declared.has_value()) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", split.elements.size(),
+                                                   " has a truncated 4-byte length"));
   }
-  return out;
+  if (!split.complete) {
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", split.elements.size(),
+                                                   " claims ", *split.declared, " bytes, only ", split.remaining,
+                                                   " left"));
+  }
+  return std::vector<std::string>(split.elements.begin(), split.elements.end());
 }
 
 template <typename T>
@@ -65,11 +58,7 @@ Tensor Tensor::Uint8(std::string name, std::vector<int64_t> shape, absl::Span<co
 
 Tensor Tensor::Bytes(std::string name, std::vector<int64_t> shape, const std::vector<std::string>& elements) {
   std::string raw;
-  for (const std::string& e : elements) {
-    const auto length = static_cast<uint32_t>(e.size());
-    raw.append(reinterpret_cast<const char*>(&length), 4);
-    raw += e;
-  }
+  for (const std::string& e : elements) oip::AppendBytesElement(e, &raw);
   return Tensor{std::move(name), "BYTES", std::move(shape), std::move(raw)};
 }
 

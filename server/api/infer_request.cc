@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/oip/bytes_elements.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
 
@@ -23,35 +24,26 @@ std::string Shape(const google::protobuf::RepeatedField<int64_t>& shape) {
 
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
-// Splits the raw BYTES form (4-byte little-endian length, then the bytes, per element).
+// Splits the raw BYTES form (common/oip/bytes_elements.h) into `expected` elements.
 absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw,
                                                             int64_t expected,
                                                             const std::string& input) {
-  std::vector<std::string_view> elements;
-  size_t pos = 0;
-  while (pos < raw.size()) {
-    if (raw.size() - pos < 4) {
-      return Invalid(absl::StrCat("input '", input, "': raw BYTES content is truncated: ",
-                                  raw.size() - pos, " bytes left where a 4-byte length of element ",
-                                  elements.size(), " was expected"));
-    }
-    const auto* p = reinterpret_cast<const unsigned char*>(raw.data() + pos);
-    const uint32_t length = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-                            uint32_t{p[3]} << 24;
-    pos += 4;
-    if (length > raw.size() - pos) {
-      return Invalid(absl::StrCat("input '", input, "': raw BYTES element ", elements.size(),
-                                  " declares ", length, " bytes but only ", raw.size() - pos,
-                                  " remain"));
-    }
-    elements.emplace_back(raw.data() + pos, length);
-    pos += length;
+  oip::BytesElements split = oip::SplitBytesElements(raw);
+  if (!split.complete && !split.declared.has_value()) {
+    return Invalid(absl::StrCat("input '", input, "': raw BYTES content is truncated: ",
+                                split.remaining, " bytes left where a 4-byte length of element ",
+                                split.elements.size(), " was expected"));
   }
-  if (static_cast<int64_t>(elements.size()) != expected) {
-    return Invalid(absl::StrCat("input '", input, "': raw BYTES content holds ", elements.size(),
+  if (!split.complete) {
+    return Invalid(absl::StrCat("input '", input, "': raw BYTES element ", split.elements.size(),
+                                " declares ", *split.declared, " bytes but only ", split.remaining,
+                                " remain"));
+  }
+  if (static_cast<int64_t>(split.elements.size()) != expected) {
+    return Invalid(absl::StrCat("input '", input, "': raw BYTES content holds ", split.elements.size(),
                                 " elements, shape says ", expected));
   }
-  return elements;
+  return std::move(split.elements);
 }
 
 absl::Status CheckOnlyField(const inference::InferTensorContents& c, const std::string& input,
@@ -334,16 +326,10 @@ void EncodeInferResponse(const ModelInferRequest& request, const std::string& mo
     const int64_t* idx = indices.data_ptr<int64_t>();
     std::string raw;
     for (int64_t i = 0; i < n * o.classification; ++i) {
-      std::string element =
+      const std::string element =
           labels.empty() ? absl::StrFormat("%f:%d", v[i], idx[i])
                          : absl::StrFormat("%f:%d:%s", v[i], idx[i], labels[idx[i]]);
-      const uint32_t length = static_cast<uint32_t>(element.size());
-      const char prefix[4] = {static_cast<char>(length & 0xff),
-                              static_cast<char>((length >> 8) & 0xff),
-                              static_cast<char>((length >> 16) & 0xff),
-                              static_cast<char>((length >> 24) & 0xff)};
-      raw.append(prefix, 4);
-      raw += element;
+      oip::AppendBytesElement(element, &raw);
     }
     *response->add_raw_output_contents() = std::move(raw);
   }

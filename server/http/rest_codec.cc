@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "common/oip/bytes_elements.h"
 
 namespace wtserve::http {
 namespace {
@@ -141,19 +142,10 @@ json ParametersJson(const google::protobuf::Map<std::string, InferParameter>& pa
   return out;
 }
 
-// The length-prefixed elements of a raw BYTES tensor (as the server writes them).
+// The elements of a raw BYTES tensor (as the server writes them).
 json BytesElements(const std::string& raw) {
   json out = json::array();
-  size_t pos = 0;
-  while (pos + 4 <= raw.size()) {
-    const auto* p = reinterpret_cast<const unsigned char*>(raw.data() + pos);
-    const uint32_t length = uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 |
-                            uint32_t{p[3]} << 24;
-    pos += 4;
-    if (length > raw.size() - pos) break;
-    out.push_back(raw.substr(pos, length));
-    pos += length;
-  }
+  for (std::string_view element : oip::SplitBytesElements(raw).elements) out.push_back(std::string(element));
   return out;
 }
 

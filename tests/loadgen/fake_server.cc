@@ -6,6 +6,8 @@
 #include <grpcpp/server_builder.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include "common/oip/bytes_elements.h"
+
 namespace wtserve::testing {
 
 int64_t FakeClass(const cv::Mat& gray) { return static_cast<int64_t>(cv::sum(gray)[0]) % 10; }
@@ -83,16 +85,12 @@ class FakeInferenceServer::Service final : public inference::GRPCInferenceServic
           gray.data[p] = static_cast<uchar>(cvRound(v * 255.0f));
         }
       } else if (input.datatype() == "BYTES") {
-        size_t pos = 0;
-        for (int64_t j = 0; j <= i; ++j) {
-          uint32_t length;
-          std::memcpy(&length, raw.data() + pos, 4);
-          if (j == i) {
-            std::vector<uchar> bytes(raw.begin() + static_cast<long>(pos + 4), raw.begin() + static_cast<long>(pos + 4 + length));
-            gray = cv::imdecode(bytes, cv::IMREAD_GRAYSCALE);
-          }
-          pos += 4 + length;
+        const oip::BytesElements split = oip::SplitBytesElements(raw);
+        if (static_cast<int64_t>(split.elements.size()) <= i) {
+          return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "malformed BYTES input");
         }
+        const std::string_view element = split.elements[static_cast<size_t>(i)];
+        gray = cv::imdecode(std::vector<uchar>(element.begin(), element.end()), cv::IMREAD_GRAYSCALE);
       } else {
         return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "bad datatype " + input.datatype());
       }
@@ -108,12 +106,7 @@ class FakeInferenceServer::Service final : public inference::GRPCInferenceServic
     out->add_shape(batch);
     out->add_shape(1);
     std::string contents;
-    for (int64_t c : classes) {
-      const std::string element = "1.5:" + std::to_string(c);
-      const auto length = static_cast<uint32_t>(element.size());
-      contents.append(reinterpret_cast<const char*>(&length), 4);
-      contents += element;
-    }
+    for (int64_t c : classes) oip::AppendBytesElement("1.5:" + std::to_string(c), &contents);
     response->add_raw_output_contents(contents);
     return grpc::Status::OK;
   }
