@@ -342,6 +342,53 @@ class RestTest(unittest.TestCase):
         self.assertEqual(raised.exception.code, 404)
 
 
+class RestShutdownTest(unittest.TestCase):
+    """SIGTERM while REST requests are in flight: every one gets an answer (200, or 503 once the
+    drain began), none is cut off, and the server exits 0."""
+
+    def test_sigterm_answers_every_request(self):
+        import threading
+        with tempfile.TemporaryDirectory(prefix="wtserve_rest_stop_") as tmp:
+            repo = os.path.join(tmp, "repo")
+            subprocess.run([os.path.join(BINARY_DIR, "tests", "integration", "make_test_repo"), repo], check=True)
+            server = Server(tmp, repo)
+            body, headers = infer_body(binary=True)
+            codes, failures = [], []
+            stop = threading.Event()
+
+            def client():
+                while not stop.is_set():
+                    try:
+                        codes.append(server.request("POST", "/v2/models/fmnist/infer", body, headers)[0])
+                    except urllib.error.URLError as e:
+                        # A connection refused once the port closed is no answer lost; anything
+                        # else (a reset, a cut-off response) is.
+                        if not isinstance(e.reason, ConnectionRefusedError):
+                            failures.append(repr(e))
+                        return
+                    except OSError as e:
+                        failures.append(repr(e))
+                        return
+
+            threads = [threading.Thread(target=client) for _ in range(8)]
+            for t in threads:
+                t.start()
+            deadline = time.monotonic() + 60
+            while codes.count(200) < 40 and time.monotonic() < deadline:
+                time.sleep(0.01)  # poll until traffic is flowing (counts, not timing)
+            server.process.terminate()
+            code = server.process.wait(timeout=60)
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+            server.log.close()
+            self.assertEqual(code, 0)
+            self.assertGreaterEqual(codes.count(200), 40)
+            self.assertEqual(set(codes) - {200, 503}, set(), codes)
+            self.assertEqual(failures, [])
+            print(f"answers: {codes.count(200)} x 200, {codes.count(503)} x 503", file=sys.stderr)
+
+
 class RestTlsTest(unittest.TestCase):
     """HTTPS with client certificates (mutual TLS) and a bearer token."""
 
