@@ -4,6 +4,7 @@
 
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -98,15 +99,22 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
     return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.bind_address, ":",
                                                options.port));
   }
-  rest->thread_ = std::thread([server = rest->server_.get()] { server->listen_after_bind(); });
+  rest->thread_ = std::thread([raw = rest.get()] {
+    raw->server_->listen_after_bind();
+    raw->listen_returned_ = true;
+  });
   return rest;
 }
 
 RestServer::~RestServer() { Stop(); }
 
 void RestServer::Stop() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // cpp-httplib's stop() acts only on a server that is listening: wait (microseconds) for the
+  // thread to get there, or to have given up, before asking it to stop.
+  while (!server_->is_running() && !listen_returned_) std::this_thread::yield();
+  server_->stop();
+  thread_.join();
 }
 
 void RestServer::Route() {

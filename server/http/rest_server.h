@@ -22,6 +22,7 @@
 #ifndef WTSERVE_SERVER_HTTP_REST_SERVER_H_
 #define WTSERVE_SERVER_HTTP_REST_SERVER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -77,6 +78,7 @@ class RestServer {
 
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listen_returned_{false};  // the serving thread's listen loop has ended
   int port_ = 0;
   api::InferenceService* service_ = nullptr;
   runtime::ModelRepository* repository_ = nullptr;

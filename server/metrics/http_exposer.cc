@@ -37,13 +37,19 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(
     return absl::UnavailableError(
         absl::StrCat("metrics: cannot listen on ", bind_address, " port ", port));
   }
-  exposer->thread_ = std::thread([raw = exposer->server_.get()] { raw->listen_after_bind(); });
+  exposer->thread_ = std::thread([raw = exposer.get()] {
+    raw->server_->listen_after_bind();
+    raw->listen_returned_ = true;
+  });
   return exposer;
 }
 
 HttpExposer::~HttpExposer() {
-  if (server_) server_->stop();
-  if (thread_.joinable()) thread_.join();
+  if (!thread_.joinable()) return;
+  // stop() acts only on a listening server: wait (microseconds) until the thread is there.
+  while (!server_->is_running() && !listen_returned_) std::this_thread::yield();
+  server_->stop();
+  thread_.join();
 }
 
 }  // namespace wtserve::metrics

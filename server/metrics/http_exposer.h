@@ -11,6 +11,7 @@
 #ifndef WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 #define WTSERVE_SERVER_METRICS_HTTP_EXPOSER_H_
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <thread>
@@ -41,6 +42,7 @@ class HttpExposer {
   std::unique_ptr<httplib::Server> server_;
   std::shared_ptr<prometheus::Registry> registry_;
   int port_ = 0;
+  std::atomic<bool> listen_returned_{false};
   std::thread thread_;
 };
 
