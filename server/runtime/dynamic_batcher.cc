@@ -49,29 +49,6 @@ bool Compatible(const at::Tensor& a, const at::Tensor& b) {
 
 }  // namespace
 
-// The batch that requests of one shape would form now: the oldest of them and those after it,
-// in arrival order, up to max_batch_size elements (a request is never split, nor skipped for a
-// later one of the same shape that would fit).
-struct DynamicBatcher::Candidate {
-  std::vector<std::list<Pending>::iterator> members;
-  int64_t total = 0;           // elements
-  size_t preferred_count = 0;  // members that make the largest preferred size reached; 0: none
-  bool closed = false;         // full, or the next request of this shape does not fit
-
-  template <typename IsPreferredFn>
-  void Offer(std::list<Pending>::iterator it, int64_t max_batch_size, IsPreferredFn is_preferred) {
-    if (closed) return;
-    if (total + it->elements > max_batch_size) {
-      closed = true;
-      return;
-    }
-    total += it->elements;
-    members.push_back(it);
-    if (is_preferred(total)) preferred_count = members.size();
-    if (total == max_batch_size) closed = true;
-  }
-};
-
 absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& o) {
   if (o.max_batch_size < 1) {
     return absl::InvalidArgumentError(
@@ -112,7 +89,7 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
         absl::StrCat("dynamic batcher of model '", options.model_name, "': ", s.message()));
   }
   if (!execute) return absl::InvalidArgumentError("dynamic batcher: execute function is empty");
-  // Sorted and unique, for IsPreferred's binary search.
+  // Sorted and unique, as the batching policy expects.
   std::vector<int64_t>& preferred = options.preferred_batch_sizes;
   std::sort(preferred.begin(), preferred.end());
   preferred.erase(std::unique(preferred.begin(), preferred.end()), preferred.end());
@@ -129,6 +106,8 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
 DynamicBatcher::DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
                                DynamicBatcherObserver* observer, Clock* clock)
     : options_(std::move(options)),
+      policy_{options_.model_name, options_.max_batch_size, options_.preferred_batch_sizes,
+              options_.max_queue_delay},
       execute_(std::move(execute)),
       observer_(observer),
       clock_(clock) {}
@@ -218,27 +197,13 @@ int64_t DynamicBatcher::queued_elements() const {
   return queued_elements_;
 }
 
-bool DynamicBatcher::IsPreferred(int64_t batch_size) const {
-  return std::binary_search(options_.preferred_batch_sizes.begin(),
-                            options_.preferred_batch_sizes.end(), batch_size);
+QueuedRequestView DynamicBatcher::ViewOf(const Pending& p, bool check_cancelled) {
+  return QueuedRequestView{p.elements, p.enqueue_time, p.deadline, p.queue_expiry,
+                           check_cancelled && p.is_cancelled && p.is_cancelled()};
 }
 
-std::optional<absl::Status> DynamicBatcher::DropReason(const Pending& p, absl::Time now,
-                                                       bool check_cancelled) const {
-  // The caller's deadline wins over the queue timeout when both have passed: the client gets the
-  // code that matches what it asked for.
-  if (now >= p.deadline) {
-    return absl::DeadlineExceededError("Deadline exceeded while the request was queued");
-  }
-  if (now >= p.queue_expiry) return absl::UnavailableError("Request timeout expired");
-  if (now >= drain_deadline_) {
-    return absl::UnavailableError(absl::StrCat(
-        "model '", options_.model_name, "' shut down before the request could run"));
-  }
-  if (check_cancelled && p.is_cancelled && p.is_cancelled()) {
-    return absl::CancelledError("Request cancelled");
-  }
-  return std::nullopt;
+BatcherState DynamicBatcher::StateLocked(absl::Time now) const {
+  return BatcherState{now, drain_deadline_, shutting_down_};
 }
 
 std::list<DynamicBatcher::Pending>::iterator DynamicBatcher::EraseLocked(
@@ -263,44 +228,28 @@ void DynamicBatcher::WorkerLoop(int instance) {
   std::vector<Dropped> dropped;
   mu_.Lock();
   while (true) {
-    // Requests form one candidate batch per shape (dtype, device, trailing shape), each in
-    // arrival order and ordered among themselves by their oldest request. Expired and cancelled
-    // requests met on the way are dropped. The first candidate that is ready runs.
+    // The policy (batching_policy.h) decides; this loop applies it. It sees the queue through
+    // `view`, in order and only as far as it needs, and shapes through Compatible.
     const absl::Time now = clock_->Now();
-    std::vector<Candidate> candidates;
-    for (auto it = queue_.begin(); it != queue_.end();) {
-      if (std::optional<absl::Status> reason = DropReason(*it, now, /*check_cancelled=*/true)) {
-        dropped.push_back(
-            {std::move(it->on_complete), *std::move(reason),
-             RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
-        it = EraseLocked(it);
-        continue;
-      }
-      auto same = std::find_if(candidates.begin(), candidates.end(), [&](const Candidate& c) {
-        return Compatible(c.members.front()->input, it->input);
-      });
-      if (same == candidates.end()) same = candidates.insert(candidates.end(), Candidate{});
-      same->Offer(it, options_.max_batch_size, [this](int64_t total) { return IsPreferred(total); });
-      // The oldest shape's batch, once it cannot grow, runs whatever comes behind it: stop
-      // scanning (a single-shape queue is scanned only as far as one batch).
-      if (candidates.front().closed) break;
-      ++it;
+    std::vector<std::list<Pending>::iterator> seen;
+    auto next = queue_.begin();
+    const BatchDecision decision = DecideBatch(
+        queue_.size(),
+        [&](size_t) {
+          seen.push_back(next);
+          return ViewOf(*next++, /*check_cancelled=*/true);
+        },
+        [&](size_t a, size_t b) { return Compatible(seen[a]->input, seen[b]->input); },
+        StateLocked(now), policy_);
+    for (const BatchDecision::Drop& d : decision.drop) {
+      Pending& p = *seen[d.index];
+      dropped.push_back({std::move(p.on_complete), d.status,
+                         RequestTimings{p.enqueue_time, now - p.enqueue_time, absl::ZeroDuration(), 0, -1}});
+      EraseLocked(seen[d.index]);
     }
-
-    absl::Time wake_at = absl::InfiniteFuture();
     std::vector<std::list<Pending>::iterator> take;
-    for (Candidate& c : candidates) {
-      if (c.preferred_count > 0) {
-        take.assign(c.members.begin(), c.members.begin() + c.preferred_count);
-        break;
-      }
-      const absl::Time delay_end = c.members.front()->enqueue_time + options_.max_queue_delay;
-      if (c.closed || shutting_down_ || now >= delay_end) {
-        take = std::move(c.members);
-        break;
-      }
-      wake_at = std::min(wake_at, delay_end);
-    }
+    for (size_t index : decision.take) take.push_back(seen[index]);
+    const absl::Time wake_at = decision.wake_at;
 
     if (!take.empty()) {
       std::vector<Pending> batch;
@@ -338,7 +287,8 @@ void DynamicBatcher::ReaperLoop() {
     const absl::Time now = clock_->Now();
     absl::Time next = absl::InfiniteFuture();
     for (auto it = queue_.begin(); it != queue_.end();) {
-      if (std::optional<absl::Status> reason = DropReason(*it, now, /*check_cancelled=*/false)) {
+      if (std::optional<absl::Status> reason =
+              ExpiryReason(ViewOf(*it, /*check_cancelled=*/false), StateLocked(now), policy_)) {
         dropped.push_back(
             {std::move(it->on_complete), *std::move(reason),
              RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});

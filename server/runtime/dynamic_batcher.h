@@ -46,6 +46,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "server/runtime/batcher_clock.h"
+#include "server/runtime/batching_policy.h"
 
 namespace wtserve::runtime {
 
@@ -161,7 +162,6 @@ class DynamicBatcher {
 
  private:
   struct Pending;
-  struct Candidate;
 
   DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
                  DynamicBatcherObserver* observer, Clock* clock);
@@ -170,18 +170,17 @@ class DynamicBatcher {
   void ReaperLoop();
   // Runs one batch outside the lock and answers its requests.
   void Execute(int instance, std::vector<Pending> batch);
-  // Why `p` must be answered without running at `now`, if it must.
-  std::optional<absl::Status> DropReason(const Pending& p, absl::Time now,
-                                         bool check_cancelled) const
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // What the batching policy sees of `p` (is_cancelled asked only if `check_cancelled`).
+  static QueuedRequestView ViewOf(const Pending& p, bool check_cancelled);
+  BatcherState StateLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes queue_[it] and returns the next position.
   std::list<Pending>::iterator EraseLocked(std::list<Pending>::iterator it)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reports the new depth and wakes the threads that may act on it.
   void QueueShrunkLocked(bool wake_a_worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  bool IsPreferred(int64_t batch_size) const;
 
   const DynamicBatcherOptions options_;
+  const BatchingPolicyOptions policy_;  // the batching rules' part of options_
   const ExecuteFn execute_;
   DynamicBatcherObserver* const observer_;
   Clock* const clock_;
