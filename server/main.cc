@@ -298,7 +298,10 @@ int main(int argc, char** argv) {
   loader.join();
   wtserve::api::DrainAndClose(repository, service, *server, deadline);
   // After the drain: REST requests accepted before it have their answers; new ones got 503.
-  if (rest) rest->Stop();
+  if (rest) {
+    rest->Stop();
+    LogInfo("REST stopped after ", rest->responses_sent(), " responses");
+  }
   service.JoinBackgroundTasks();
   LogInfo("stopped");
   return 0;

@@ -88,6 +88,8 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
   // cpp-httplib writes a response's header and body separately: with Nagle's algorithm on, the
   // body waits for the client's delayed ACK of the header (40 ms on Linux).
   server.set_tcp_nodelay(true);
+  // cpp-httplib calls its logger after writing each response: that is the count of answers.
+  server.set_logger([raw = rest.get()](const Request&, const Response&) { raw->responses_sent_.fetch_add(1); });
   rest->Route();
 
   if (options.port == 0) {

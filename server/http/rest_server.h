@@ -69,7 +69,12 @@ class RestServer {
 
   int port() const { return port_; }
   // Stops accepting connections, lets running requests finish, joins the threads. Idempotent.
+  // A connection the kernel queued but the server had not accepted yet is reset by the close of
+  // the port: its request was never read (safe to retry), as with any server closing its port.
   void Stop();
+  // HTTP responses written so far (every status, health checks included; counted once written
+  // to the socket, or once the write failed because the client had gone).
+  int64_t responses_sent() const { return responses_sent_.load(); }
 
  private:
   RestServer() = default;
@@ -79,6 +84,7 @@ class RestServer {
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};  // the serving thread's listen loop has ended
+  std::atomic<int64_t> responses_sent_{0};
   int port_ = 0;
   api::InferenceService* service_ = nullptr;
   runtime::ModelRepository* repository_ = nullptr;
