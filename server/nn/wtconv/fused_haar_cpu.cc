@@ -53,27 +53,20 @@ void AppendTapMajor(const float* w, const float* factor, int64_t c, int64_t kk, 
 // Vector lanes of the widest kernel, and a cache line: slices are multiples of it, so two
 // tasks never share a cache line of x or y.
 constexpr int64_t kSliceQuantum = 16;
-// Widest channel slice of one task. A task's padded rows hold `slice` floats per pixel, and the
-// conv walks one vector of channels along k of them: at 128 floats (512 B, a power of two) those
-// loads fall into 8 of L1's 64 sets and evict each other (the row conv measured 25 GFLOP/s at
-// 14 and 28 columns against 42-47 with 32-96 channels); 64 still conflicts at 28 columns
-// (36 GFLOP/s). 48 (192 B) measured 43 GFLOP/s at 7-56 columns on the AMD host.
-constexpr int64_t kMaxSlice = 48;
-
 // Per-task cost of a slice, in channels: a task also pays for its row loops, ring set-up and
 // edge columns, taken here as this many channels' worth (narrower slices measured slower).
 constexpr int64_t kTaskOverheadChannels = 8;
 
 // Channels per task for an N x C input on `threads` threads: the slice width (a multiple of
-// kSliceQuantum, at most kMaxSlice) with the shortest critical path, ceil(tasks / threads) x
-// (width + overhead); ties go to fewer slices. E.g. N = 1, C = 96, 2 threads: 2 x 48 (one task per
+// kSliceQuantum, at most `max_slice`, the kernels' max_slice_channels) with the shortest
+// critical path, ceil(tasks / threads) x (width + overhead); ties go to fewer slices. E.g. N = 1, C = 96, 2 threads: 2 x 48 (one task per
 // thread), not 3 x 32 (two tasks on one thread).
-int64_t SliceChannels(int64_t n, int64_t c, int64_t threads) {
+int64_t SliceChannels(int64_t n, int64_t c, int64_t threads, int64_t max_slice) {
   if (c <= kSliceQuantum) return c;
   int64_t best = 0, best_cost = 0;
   for (int64_t wanted = 1; wanted <= (c + kSliceQuantum - 1) / kSliceQuantum; ++wanted) {
     const int64_t width = std::min(c, ((c + wanted - 1) / wanted + kSliceQuantum - 1) / kSliceQuantum * kSliceQuantum);
-    if (width > kMaxSlice) continue;
+    if (width > max_slice) continue;
     const int64_t tasks = n * ((c + width - 1) / width);
     const int64_t cost = (tasks + threads - 1) / threads * (width + kTaskOverheadChannels);
     if (best == 0 || cost < best_cost) {
@@ -197,7 +190,7 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const FusedHaarWeights& f
   const float* x_data = x.data_ptr<float>();
   float* y_data = y.data_ptr<float>();
   const int64_t threads = x.numel() < kSerialBelowFloats ? 1 : static_cast<int64_t>(at::get_num_threads());
-  const int64_t slice = SliceChannels(n, c, threads);
+  const int64_t slice = SliceChannels(n, c, threads, kernels.max_slice_channels);
   const int64_t slices = (c + slice - 1) / slice;
 
   // One task: every level of one image's channels [c0, c0 + ch). The maps of levels >= 1 live in

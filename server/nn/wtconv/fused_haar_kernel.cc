@@ -119,11 +119,19 @@ inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t
   for (int j = 0; j < kCols; ++j) Store<V>(out + (col + j) * out_stride + c0, acc[j]);
 }
 
-// Widest column block of ConvBlockK: accumulators + K weights + 1 input in 16 vector
-// registers, at most 8 (10 at K = 5 made GCC spill accumulators to the stack).
+// Widest column block of ConvBlockK: accumulators + K weights + 1 input in the vector
+// registers. AVX2 and SSE have 16: at most 8 columns (10 at K = 5 made GCC spill accumulators
+// to the stack). AVX-512 has 32: up to 16 columns, so a 14-wide map is one block (each kernel
+// row's weights loaded once for 14 columns, and 14 independent accumulator chains to hide the
+// FMA latency instead of 7).
 template <int K>
 constexpr int BlockColumns() {
-  return 15 - K < 8 ? 15 - K : 8;
+#if WTSERVE_KERNEL_ISA >= 512
+  constexpr int kRegisters = 32, kMaxColumns = 16;
+#else
+  constexpr int kRegisters = 16, kMaxColumns = 8;
+#endif
+  return kRegisters - 1 - K < kMaxColumns ? kRegisters - 1 - K : kMaxColumns;
 }
 
 // Columns [col, col + n) with 0 < n <= kCols as one block of exactly n columns.
@@ -235,43 +243,99 @@ void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t
 // Which raw bands BandsRow writes.
 enum class BandSet { kHigh, kAll, kLowOnly };
 
+// The raw bands of one 2 x 2 block (top-left pixel pa; the pixel to the right `stride` floats on,
+// the one below `row_step`) into ll and lh / lh + plane / lh + 2 * plane. Pixels past an odd edge
+// (kRight / kBottom false) are zero vectors: the same vector code on edges, where on small odd maps
+// such as 7 x 7 nearly half the blocks are. Same association as haar_cpu.cc: LL (a+c) + (b+d),
+// LH (a-c) + (b-d), HL (a+c) - (b+d), HH (a-c) - (b-d).
+template <BandSet kSet, bool kRight, bool kBottom>
+inline void BandsBlock(const float* pa, int64_t stride, int64_t row_step, int64_t ch, float* ll, float* lh,
+                       int64_t plane) {
+  ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
+    using V = decltype(tag);
+    const V a = Load<V>(pa + c);
+    const V b = kRight ? Load<V>(pa + stride + c) : V{};
+    const V cc = kBottom ? Load<V>(pa + row_step + c) : V{};
+    const V d = kRight && kBottom ? Load<V>(pa + row_step + stride + c) : V{};
+    const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
+    if constexpr (kSet != BandSet::kHigh) Store<V>(ll + c, pe + po);
+    if constexpr (kSet != BandSet::kLowOnly) {
+      Store<V>(lh + c, qe + qo);
+      Store<V>(lh + plane + c, pe - po);
+      Store<V>(lh + 2 * plane + c, qe - qo);
+    }
+  });
+}
+
+template <BandSet kSet, bool kBottom>
+void BandsRowT(const float* top, int64_t width, int64_t ch, int64_t stride, float* bands, int64_t plane,
+               int64_t out_stride) {
+  // kAll: LL at bands, LH HL HH the next planes; kHigh: LH HL HH from bands; kLowOnly: LL.
+  float* ll_row = bands;
+  float* lh_row = kSet == BandSet::kAll ? bands + plane : bands;
+  const int64_t row_step = width * stride, full = width / 2;
+  for (int64_t j = 0; j < full; ++j) {
+    BandsBlock<kSet, true, kBottom>(top + 2 * j * stride, stride, row_step, ch, ll_row + j * out_stride,
+                                    lh_row + j * out_stride, plane);
+  }
+  if (width % 2 != 0) {
+    BandsBlock<kSet, false, kBottom>(top + 2 * full * stride, stride, row_step, ch, ll_row + full * out_stride,
+                                     lh_row + full * out_stride, plane);
+  }
+}
+
 // Raw bands of band row r of `in` (height x width pixels, pixel stride `stride`, `ch` channels)
 // into rows [w] of pixels `out_stride` floats apart, one row every `plane` floats: kHigh LH, HL,
-// HH; kAll LL, LH, HL, HH; kLowOnly LL. Same association as haar_cpu.cc: LL (a+c) + (b+d),
-// LH (a-c) + (b-d), HL (a+c) - (b+d), HH (a-c) - (b-d); pixels past an odd edge are zeros.
+// HH; kAll LL, LH, HL, HH; kLowOnly LL. Edges and band sets are template arguments, so the
+// per-pixel loop tests nothing per channel vector.
 void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_t stride, int64_t r, BandSet set,
               float* bands, int64_t plane, int64_t out_stride) {
-  const int64_t w = (width + 1) / 2;
   const float* top = in + 2 * r * width * stride;
-  const bool has_bottom = 2 * r + 1 < height;
-  float* ll_row = set == BandSet::kHigh ? nullptr : bands;
-  float* lh_row = set == BandSet::kHigh ? bands : set == BandSet::kAll ? bands + plane : nullptr;
-  for (int64_t j = 0; j < w; ++j) {
-    const bool has_right = 2 * j + 1 < width;
-    // Pixels past an odd edge are zero vectors (the same vector code on edges: on small odd maps
-    // such as 7 x 7 nearly half the blocks are edge blocks).
-    const float* pa = top + 2 * j * stride;
-    const float* pb = has_right ? pa + stride : nullptr;
-    const float* pc = has_bottom ? pa + width * stride : nullptr;
-    const float* pd = has_right && has_bottom ? pc + stride : nullptr;
-    float* ll = ll_row != nullptr ? ll_row + j * out_stride : nullptr;
-    float* lh = lh_row != nullptr ? lh_row + j * out_stride : nullptr;
-    float* hl = lh != nullptr ? lh + plane : nullptr;
-    float* hh = lh != nullptr ? hl + plane : nullptr;
-    ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-      using V = decltype(tag);
-      const V a = Load<V>(pa + c);
-      const V b = pb != nullptr ? Load<V>(pb + c) : V{};
-      const V cc = pc != nullptr ? Load<V>(pc + c) : V{};
-      const V d = pd != nullptr ? Load<V>(pd + c) : V{};
-      const V pe = a + cc, po = b + d, qe = a - cc, qo = b - d;
-      if (ll != nullptr) Store<V>(ll + c, pe + po);
-      if (lh != nullptr) {
-        Store<V>(lh + c, qe + qo);
-        Store<V>(hl + c, pe - po);
-        Store<V>(hh + c, qe - qo);
-      }
-    });
+  const bool bottom = 2 * r + 1 < height;
+  switch (set) {
+    case BandSet::kHigh:
+      return bottom ? BandsRowT<BandSet::kHigh, true>(top, width, ch, stride, bands, plane, out_stride)
+                    : BandsRowT<BandSet::kHigh, false>(top, width, ch, stride, bands, plane, out_stride);
+    case BandSet::kAll:
+      return bottom ? BandsRowT<BandSet::kAll, true>(top, width, ch, stride, bands, plane, out_stride)
+                    : BandsRowT<BandSet::kAll, false>(top, width, ch, stride, bands, plane, out_stride);
+    case BandSet::kLowOnly:
+      return bottom ? BandsRowT<BandSet::kLowOnly, true>(top, width, ch, stride, bands, plane, out_stride)
+                    : BandsRowT<BandSet::kLowOnly, false>(top, width, ch, stride, bands, plane, out_stride);
+  }
+}
+
+// The raw synthesis of one band pixel added into its 2 x 2 output block (top-left ta; right
+// `stride` floats on, below `row_step`; kRight / kBottom false: that pixel is outside the image).
+// LL from lo (kLow) or zero; LH, HL, HH at lh, lh + plane, lh + 2 * plane.
+template <bool kLow, bool kRight, bool kBottom>
+inline void SynthesisBlock(const float* lo, const float* lh, int64_t plane, int64_t ch, int64_t stride,
+                           int64_t row_step, float* ta) {
+  ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
+    using V = decltype(tag);
+    const V l = kLow ? Load<V>(lo + c) : V{};
+    const V x = Load<V>(lh + c), y = Load<V>(lh + plane + c), z = Load<V>(lh + 2 * plane + c);
+    const V p = l + x, q = l - x, r = y + z, s = y - z;
+    Store<V>(ta + c, Load<V>(ta + c) + (p + r));
+    if constexpr (kRight) Store<V>(ta + stride + c, Load<V>(ta + stride + c) + (p - r));
+    if constexpr (kBottom) Store<V>(ta + row_step + c, Load<V>(ta + row_step + c) + (q + s));
+    if constexpr (kRight && kBottom) {
+      Store<V>(ta + row_step + stride + c, Load<V>(ta + row_step + stride + c) + (q - s));
+    }
+  });
+}
+
+template <bool kLow, bool kBottom>
+void SynthesisRowT(const float* ll, int64_t ll_stride, const float* v, int64_t plane, int64_t width, int64_t ch,
+                   int64_t stride, float* top) {
+  const int64_t row_step = width * stride, full = width / 2;
+  for (int64_t j = 0; j < full; ++j) {
+    SynthesisBlock<kLow, true, kBottom>(kLow ? ll + j * ll_stride : nullptr, v + j * ch, plane, ch, stride, row_step,
+                                        top + 2 * j * stride);
+  }
+  if (width % 2 != 0) {
+    SynthesisBlock<kLow, false, kBottom>(kLow ? ll + full * ll_stride : nullptr, v + full * ch, plane, ch, stride,
+                                         row_step, top + 2 * full * stride);
   }
 }
 
@@ -280,30 +344,14 @@ void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_
 // is zero; LH, HL, HH from the compact rows of `v`, `plane` floats apart.
 void SynthesisRow(const float* ll, int64_t ll_stride, const float* v, int64_t plane, int64_t height, int64_t width,
                   int64_t ch, int64_t stride, int64_t i, float* out) {
-  const int64_t w = (width + 1) / 2;
   float* top = out + 2 * i * width * stride;
-  const bool has_bottom = 2 * i + 1 < height;
-  for (int64_t j = 0; j < w; ++j) {
-    const bool has_right = 2 * j + 1 < width;
-    const float* lh = v + j * ch;
-    const float* hl = lh + plane;
-    const float* hh = hl + plane;
-    const float* lo = ll != nullptr ? ll + j * ll_stride : nullptr;
-    float* ta = top + 2 * j * stride;
-    float* tb = has_right ? ta + stride : nullptr;
-    float* tc = has_bottom ? ta + width * stride : nullptr;
-    float* td = has_right && has_bottom ? tc + stride : nullptr;
-    ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-      using V = decltype(tag);
-      const V l = lo != nullptr ? Load<V>(lo + c) : V{};
-      const V x = Load<V>(lh + c), y = Load<V>(hl + c), z = Load<V>(hh + c);
-      const V p = l + x, q = l - x, r = y + z, s = y - z;
-      Store<V>(ta + c, Load<V>(ta + c) + (p + r));
-      if (tb != nullptr) Store<V>(tb + c, Load<V>(tb + c) + (p - r));
-      if (tc != nullptr) Store<V>(tc + c, Load<V>(tc + c) + (q + s));
-      if (td != nullptr) Store<V>(td + c, Load<V>(td + c) + (q - s));
-    });
+  const bool bottom = 2 * i + 1 < height;
+  if (ll != nullptr) {
+    return bottom ? SynthesisRowT<true, true>(ll, ll_stride, v, plane, width, ch, stride, top)
+                  : SynthesisRowT<true, false>(ll, ll_stride, v, plane, width, ch, stride, top);
   }
+  return bottom ? SynthesisRowT<false, true>(ll, ll_stride, v, plane, width, ch, stride, top)
+                : SynthesisRowT<false, false>(ll, ll_stride, v, plane, width, ch, stride, top);
 }
 
 constexpr int64_t kMaxKernel = 64;
@@ -364,9 +412,15 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     ConvRow(rows, k, a.height, a.width, r, ch, a.direct_w, a.w_stride, a.bias, a.out + r * a.width * os, os);
   };
   int64_t band_slot_row[kMaxKernel];
+  // BandsRow writes the w pixels between a band row's padding columns; only the padding needs
+  // zeros (zeroing whole rows was a sixth of level 0's stores at 56 x 56).
   for (int64_t s = 0; s < band_slots; ++s) {
     band_slot_row[s] = -1;
-    for (int64_t b = 0; b < bands; ++b) PadRow(zero_row, w, ch, ch, k, band_ring + (s * bands + b) * padded_band);
+    for (int64_t b = 0; b < bands; ++b) {
+      float* row = band_ring + (s * bands + b) * padded_band;
+      Zero(row, left * ch);
+      Zero(row + (left + w) * ch, (k - 1 - left) * ch);
+    }
   }
   // Band row i needs band rows i - left .. i - left + k - 1: a window of k rows in k ring slots,
   // each row made once.
@@ -409,12 +463,19 @@ void LowpassRows(const float* in, int64_t height, int64_t width, int64_t ch, int
 
 }  // namespace
 
+// Widest channel slice of one task (a multiple of 16). A task's padded rows hold `slice` floats
+// per pixel and the conv walks one vector of channels along k of them. AVX2 on the AMD host: at
+// 128 floats (512 B, a power of two) those loads fell into 8 of L1's 64 sets and evicted each
+// other (the row conv at 25 GFLOP/s at 14 and 28 columns against 42-47 with 32-96 channels), 64
+// still conflicted at 28 columns, 48 ran at 43 GFLOP/s at 7-56 columns. AVX-512 on the Intel
+// host (48 KB L1): 96 channels (6 vectors, half the tasks and row calls of 48) gave a geometric
+// mean fused/depthwise ratio 5% lower than 48 over the layer benchmark's rows, in two runs.
 #if WTSERVE_KERNEL_ISA == 512
-FusedHaarKernels FusedHaarKernelsAvx512() { return {"avx512", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsAvx512() { return {"avx512", 96, &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #elif WTSERVE_KERNEL_ISA == 256
-FusedHaarKernels FusedHaarKernelsAvx2() { return {"avx2", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsAvx2() { return {"avx2", 48, &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #else
-FusedHaarKernels FusedHaarKernelsBaseline() { return {"baseline", &LevelRows, &LevelScratchFloats, &LowpassRows}; }
+FusedHaarKernels FusedHaarKernelsBaseline() { return {"baseline", 48, &LevelRows, &LevelScratchFloats, &LowpassRows}; }
 #endif
 
 }  // namespace wtserve::nn::detail

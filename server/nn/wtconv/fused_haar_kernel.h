@@ -56,6 +56,7 @@ using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t widt
 
 struct FusedHaarKernels {
   const char* isa;  // "avx512", "avx2" or "baseline"
+  int64_t max_slice_channels;  // widest channel slice of one task, a multiple of 16 (measured per ISA)
   FusedLevelRowsFn level_rows;
   FusedLevelScratchFn level_scratch_floats;
   HaarLowpassRowsFn lowpass_rows;
