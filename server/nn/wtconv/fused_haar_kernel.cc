@@ -35,11 +35,11 @@ inline void Store(float* p, V v) {
 inline int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
 
-// Calls body(V{}, c) for consecutive channel blocks [c, c + lanes of V): the widest vector of
-// this ISA first, then narrower ones and scalars for the channels left over.
+// Calls body(V{}, c) for consecutive channel blocks [c, c + lanes of V) from channel `first` on:
+// the widest vector of this ISA first, then narrower ones and scalars for the channels left over.
 template <typename Body>
-inline void ForEachChannelBlock(int64_t channels, Body body) {
-  int64_t c = 0;
+inline void ForEachChannelBlock(int64_t channels, Body body, int64_t first = 0) {
+  int64_t c = first;
 #if WTSERVE_KERNEL_ISA >= 512
   for (; c + 16 <= channels; c += 16) body(F16{}, c);
 #endif
@@ -93,30 +93,45 @@ inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int
 // kCols accumulators + K weights + 1 input (14 of AVX2's 16 at K = 5, kCols = 8). A block at the
 // map's left (kLeft) or right (kRight) edge skips the padded columns there, which are zeros
 // (at 7 columns and K = 5: 6 of 35 multiply-adds per kernel row).
-template <typename V, int K, int kCols, bool kLeft, bool kRight>
+template <typename V, int K, int kCols, bool kLeft, bool kRight, int kVecs = 1>
 inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w, int64_t w_stride,
                        int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
-  V acc[kCols];
-  const V start = init != nullptr ? Load<V>(init + c0) : V{};
+  // kVecs consecutive channel vectors side by side (narrow maps, NarrowRowK): kVecs x kCols
+  // independent accumulators.
+  constexpr int64_t kLanes = sizeof(V) / sizeof(float);
+  V acc[kVecs][kCols];
+#pragma GCC unroll 4
+  for (int v = 0; v < kVecs; ++v) {
+    const V start = init != nullptr ? Load<V>(init + c0 + v * kLanes) : V{};
 #pragma GCC unroll 16
-  for (int j = 0; j < kCols; ++j) acc[j] = start;
+    for (int j = 0; j < kCols; ++j) acc[v][j] = start;
+  }
   for (int64_t a = a0; a <= a1; ++a) {
-    V wv[K];
+    V wv[kVecs][K];
+#pragma GCC unroll 4
+    for (int v = 0; v < kVecs; ++v) {
 #pragma GCC unroll 16
-    for (int b = 0; b < K; ++b) wv[b] = Load<V>(w + (a * K + b) * w_stride + c0);
+      for (int b = 0; b < K; ++b) wv[v][b] = Load<V>(w + (a * K + b) * w_stride + c0 + v * kLanes);
+    }
     const float* x = rows[a] + col * ch + c0;
     constexpr int kFirst = kLeft ? (K - 1) / 2 : 0, kEnd = kCols + K - 1 - (kRight ? K - 1 - (K - 1) / 2 : 0);
 #pragma GCC unroll 32
     for (int t = kFirst; t < kEnd; ++t) {
-      const V xv = Load<V>(x + t * ch);
+#pragma GCC unroll 4
+      for (int v = 0; v < kVecs; ++v) {
+        const V xv = Load<V>(x + t * ch + v * kLanes);
 #pragma GCC unroll 16
-      for (int j = 0; j < kCols; ++j) {
-        if (t - j >= 0 && t - j < K) acc[j] += wv[t - j] * xv;
+        for (int j = 0; j < kCols; ++j) {
+          if (t - j >= 0 && t - j < K) acc[v][j] += wv[v][t - j] * xv;
+        }
       }
     }
   }
+#pragma GCC unroll 4
+  for (int v = 0; v < kVecs; ++v) {
 #pragma GCC unroll 16
-  for (int j = 0; j < kCols; ++j) Store<V>(out + (col + j) * out_stride + c0, acc[j]);
+    for (int j = 0; j < kCols; ++j) Store<V>(out + (col + j) * out_stride + c0 + v * kLanes, acc[v][j]);
+  }
 }
 
 // Widest column block of ConvBlockK: accumulators + K weights + 1 input in the vector
@@ -158,6 +173,34 @@ inline void ConvTail(int64_t n, const float* const* rows, int64_t k, const Taps&
   }
 }
 
+#if WTSERVE_KERNEL_ISA >= 512
+// A row of exactly kCols columns, both edges in the block, as blocks of kVecs 16-channel vectors
+// side by side, kVecs as many as 32 registers hold (kVecs x (kCols + K + 1) <= 31): the maps of
+// the deep levels are 1-9 columns wide, too narrow for enough accumulators from columns alone
+// (7 columns: 7 chains of dependent FMAs, fewer than two FMA units with a 4-cycle latency keep
+// busy). Returns the channels done; the rest go through ConvRowK's one-vector blocks.
+template <int K, int kCols>
+int64_t NarrowRowK(int64_t width, const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w,
+                   int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+  if constexpr (kCols == 0) {
+    return 0;
+  } else if (width != kCols) {
+    return NarrowRowK<K, kCols - 1>(width, rows, a0, a1, ch, w, w_stride, init, out, out_stride);
+  } else {
+    constexpr int kFit = 31 / (kCols + K + 1), kVecs = kFit > 4 ? 4 : kFit;
+    if constexpr (kVecs < 2) {
+      return 0;
+    } else {
+      int64_t c0 = 0;
+      for (; c0 + kVecs * 16 <= ch; c0 += kVecs * 16) {
+        ConvBlockK<F16, K, kCols, true, true, kVecs>(rows, a0, a1, ch, w, w_stride, 0, c0, init, out, out_stride);
+      }
+      return c0;
+    }
+  }
+}
+#endif
+
 template <int K>
 void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, int64_t ch, const float* w,
               int64_t w_stride, const float* init, float* out, int64_t out_stride) {
@@ -165,6 +208,10 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
   // Columns in equal blocks of at most kCols (14 columns: 7 + 7, not 10 + 4), so every block
   // has close to the most accumulators.
   const int64_t blocks = (width + kCols - 1) / kCols, base = width / blocks, longer = width % blocks;
+  int64_t first_channel = 0;
+#if WTSERVE_KERNEL_ISA >= 512
+  if (blocks == 1) first_channel = NarrowRowK<K, kCols>(width, rows, a0, a1, ch, w, w_stride, init, out, out_stride);
+#endif
   ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
     using V = decltype(tag);
     int64_t col = 0;
@@ -182,7 +229,7 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
       }
       col += n;
     }
-  });
+  }, first_channel);
 }
 
 // Output row `row` (`width` pixels, + init per channel) of a map of `height` rows from its padded
