@@ -29,6 +29,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
+#include "common/system/usable_cores.h"
 #include "grpc/health/v1/health.pb.h"  // generated from Debian's grpc-proto (proto/)
 #include "server/api/drain.h"
 #include "server/api/inference_service.h"
@@ -186,7 +187,7 @@ int main(int argc, char** argv) {
 
   // LibTorch defaults to one intra-op thread on some builds; set it explicitly. The default
   // leaves a core to gRPC (docs/server.md "Threads" has the measurements behind the rule).
-  const int cores = wtserve::process::UsableCores();
+  const int cores = wtserve::system::UsableCores();
   const int intra_op = threads > 0 ? threads : wtserve::process::DefaultServingIntraOpThreads(cores);
   at::set_num_threads(intra_op);
   LogInfo("LibTorch intra-op threads: ", at::get_num_threads(),

@@ -16,6 +16,7 @@
 #include "bench/common/take_flag.h"
 #include "server/nn/wtconv/fused_haar_cpu.h"
 #include "server/process/heap.h"
+#include "common/system/usable_cores.h"
 #include "server/process/threads.h"
 
 namespace wtserve::bench {
@@ -40,7 +41,7 @@ inline int SetUpBenchmark(const char* program, int* argc, char** argv, BenchSetu
   }
   std::string threads = TakeFlag(argc, argv, "threads");
   if (threads.empty() && std::getenv("WTSERVE_THREADS") != nullptr) threads = std::getenv("WTSERVE_THREADS");
-  const int n_threads = threads.empty() ? process::UsableCores() : std::atoi(threads.c_str());
+  const int n_threads = threads.empty() ? system::UsableCores() : std::atoi(threads.c_str());
   if (n_threads < 1) {
     std::cerr << program << ": --threads must be >= 1, got '" << threads << "'\n";
     return 2;

@@ -7,7 +7,6 @@
 
 #include <cstdio>
 #include <fstream>
-#include <thread>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -23,6 +22,7 @@
 #include "client/loadgen/runner.h"
 #include "client/loadgen/workload.h"
 #include "common/cli/usage.h"
+#include "common/system/usable_cores.h"
 #include "wtserve/client.h"
 
 ABSL_FLAG(std::string, target, "localhost:8001", "gRPC target of the server (host:port, dns:///host:port, ...)");
@@ -209,7 +209,7 @@ std::optional<Fail> Main() {
     std::fprintf(stderr, "note: --requests/--duration make this a load run; accuracy counts each item's first answer\n");
   }
   const absl::Time prepare_start = absl::Now();
-  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = system::UsableCores();
   absl::StatusOr<Workload> workload =
       PrepareWorkload(*dataset, MakeConditions(corruptions, *severities), *input, run.seed, threads);
   if (!workload.ok()) return Fail{kExitFailure, std::string(workload.status().message())};

@@ -14,12 +14,9 @@
 
 namespace wtserve::process {
 
-// CPUs this process may run on: its affinity mask (taskset, cpusets), further limited by a
-// cgroup v2 CPU quota (cpu.max, e.g. a Kubernetes CPU limit), rounded up; at least 1.
-int UsableCores();
-
 // The default LibTorch intra-op thread count for a server: one core is left to gRPC's threads
-// and to request decoding and response encoding, the rest compute: max(1, cores - 1).
+// and to request decoding and response encoding, the rest compute: max(1, cores - 1), with
+// `usable_cores` from common/system/usable_cores.h.
 int DefaultServingIntraOpThreads(int usable_cores);
 
 // Sets OpenBLAS's thread count (openblas_set_num_threads, looked up at run time: LibTorch

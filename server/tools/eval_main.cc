@@ -19,6 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/cli/usage.h"
+#include "common/system/usable_cores.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
@@ -86,7 +87,7 @@ absl::Status Run() {
   if (absl::GetFlag(FLAGS_erf_tiles) < 1) return absl::InvalidArgumentError("--erf_tiles must be >= 1");
   int64_t threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (threads < 0) return absl::InvalidArgumentError("--intra_op_threads must be >= 0");
-  if (threads == 0) threads = process::UsableCores();
+  if (threads == 0) threads = system::UsableCores();
   at::set_num_threads(static_cast<int>(threads));
   // OpenBLAS (Linear layers) has its own pool that at::set_num_threads does not reach.
   std::fprintf(stderr, "%s\n", process::SetBlasThreads(static_cast<int>(threads)).c_str());

@@ -15,7 +15,6 @@
 #include <numeric>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <torch/torch.h>
@@ -28,6 +27,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/cli/usage.h"
+#include "common/system/usable_cores.h"
 #include "server/nn/models/registry.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
@@ -169,7 +169,7 @@ absl::Status Run(const std::string& command_line) {
   }
   int64_t threads = absl::GetFlag(FLAGS_intra_op_threads);
   if (threads < 0) return absl::InvalidArgumentError("--intra_op_threads must be >= 0");
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  if (threads == 0) threads = system::UsableCores();
   torch::set_num_threads(static_cast<int>(threads));
 
   // Data.
