@@ -4,10 +4,11 @@
 // library headers (see fused_haar_kernel.h for why).
 //
 // The depthwise convs are vectorised over channels (NHWC: the channel dimension is contiguous)
-// and computed one output row at a time in blocks of up to 8 columns (ConvBlockK: a kernel row's
-// weights in registers, each input vector loaded once per kernel row). A level processes one
-// band row at a time: its band rows are made into a ring of k padded rows, convolved, and the
-// two output rows above them get the direct conv and the synthesis while they are in cache.
+// and computed one output row at a time in blocks of up to 8 (AVX2, SSE) or 16 (AVX-512) columns
+// (ConvBlockK: a kernel row's weights in registers, each input vector loaded once per kernel
+// row). A level processes one band row at a time: its band rows are made into a ring of k padded
+// rows, convolved, and the two output rows above them get the direct conv and the synthesis
+// while they are in cache.
 #include "server/nn/wtconv/fused_haar_kernel.h"
 
 #ifndef WTSERVE_KERNEL_ISA
