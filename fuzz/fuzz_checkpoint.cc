@@ -7,8 +7,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   try {
-    wtserve::nn::ReadStateDictFromMemory(std::string(reinterpret_cast<const char*>(data), size),
-                                         "fuzz.pt");
+    wtserve::nn::ReadStateDictFromMemory(std::string(reinterpret_cast<const char*>(data), size), "fuzz.pt");
   } catch (const std::runtime_error&) {
     // The documented way to refuse a file.
   }

@@ -13,13 +13,12 @@ namespace {
 
 std::vector<wtserve::config::ModelConfig> Configs() {
   std::vector<wtserve::config::ModelConfig> out;
-  for (const char* rest :
-       {"input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }",
-        "input { name: \"x\" data_type: TYPE_STRING dims: [3, 16, 16] }\n"
-        "input_preprocessing { resize_shorter_side: 20 center_crop: 16 }"}) {
-    out.push_back(wtserve::fuzz::ValidatedConfig(
-        std::string("name: \"m\" architecture { name: \"a\" } max_batch_size: 1\n") + rest +
-        "\noutput { name: \"y\" data_type: TYPE_FP32 dims: [10] }\n"));
+  for (const char* rest : {"input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }",
+                           "input { name: \"x\" data_type: TYPE_STRING dims: [3, 16, 16] }\n"
+                           "input_preprocessing { resize_shorter_side: 20 center_crop: 16 }"}) {
+    out.push_back(
+        wtserve::fuzz::ValidatedConfig(std::string("name: \"m\" architecture { name: \"a\" } max_batch_size: 1\n") +
+                                       rest + "\noutput { name: \"y\" data_type: TYPE_FP32 dims: [10] }\n"));
   }
   return out;
 }

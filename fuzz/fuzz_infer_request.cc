@@ -20,8 +20,8 @@ std::vector<wtserve::config::ModelConfig> Configs() {
                             "input { name: \"images\" data_type: TYPE_UINT8 dims: [3, 8, 8] }",
                             "input { name: \"images\" data_type: TYPE_STRING dims: [1, 28, 28] }"}) {
     out.push_back(wtserve::fuzz::ValidatedConfig(
-        std::string("name: \"m\" architecture { name: \"convnext_fmnist\" } max_batch_size: 8\n") +
-        input + "\noutput { name: \"logits\" data_type: TYPE_FP32 dims: [10] }\n"));
+        std::string("name: \"m\" architecture { name: \"convnext_fmnist\" } max_batch_size: 8\n") + input +
+        "\noutput { name: \"logits\" data_type: TYPE_FP32 dims: [10] }\n"));
   }
   return out;
 }

@@ -47,18 +47,23 @@
 #include "server/runtime/model_repository.h"
 
 ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, health, reflection); 0 picks a free one");
-ABSL_FLAG(bool, grpc_use_ssl, false, "Serve gRPC over TLS (needs --grpc_server_cert and --grpc_server_key); Triton's --grpc-use-ssl");
+ABSL_FLAG(bool, grpc_use_ssl, false,
+          "Serve gRPC over TLS (needs --grpc_server_cert and --grpc_server_key); Triton's --grpc-use-ssl");
 ABSL_FLAG(bool, grpc_use_ssl_mutual, false,
           "Mutual TLS: also require client certificates signed by --grpc_root_cert (implies --grpc_use_ssl)");
 ABSL_FLAG(std::string, grpc_server_cert, "", "PEM file: the server's certificate chain (TLS)");
 ABSL_FLAG(std::string, grpc_server_key, "", "PEM file: the server's private key (TLS)");
 ABSL_FLAG(std::string, grpc_root_cert, "", "PEM file: CA certificates that sign client certificates (mutual TLS)");
 ABSL_FLAG(std::string, grpc_auth_token_file, "",
-          "File holding a bearer token every inference/metadata/repository call (gRPC and REST) must send as 'authorization: Bearer <token>' (empty: no auth)");
+          "File holding a bearer token every inference/metadata/repository call (gRPC and REST) must send as "
+          "'authorization: Bearer <token>' (empty: no auth)");
 ABSL_FLAG(bool, grpc_auth_health, false,
-          "With --grpc_auth_token_file: also require the token on ServerLive/ServerReady/ModelReady (grpc.health.v1 stays open)");
-ABSL_FLAG(int32_t, http_port, 8000, "HTTP/REST port (OIP v2 REST, Triton's binary tensor extension); 0 picks a free one, -1 disables REST");
-ABSL_FLAG(int32_t, http_thread_count, 64, "HTTP connections served at once (each blocks a thread while its inference runs)");
+          "With --grpc_auth_token_file: also require the token on ServerLive/ServerReady/ModelReady (grpc.health.v1 "
+          "stays open)");
+ABSL_FLAG(int32_t, http_port, 8000,
+          "HTTP/REST port (OIP v2 REST, Triton's binary tensor extension); 0 picks a free one, -1 disables REST");
+ABSL_FLAG(int32_t, http_thread_count, 64,
+          "HTTP connections served at once (each blocks a thread while its inference runs)");
 ABSL_FLAG(bool, http_use_ssl, false, "Serve REST over HTTPS (needs --http_server_cert and --http_server_key)");
 ABSL_FLAG(bool, http_use_ssl_mutual, false,
           "HTTPS with client certificates signed by --http_root_cert required (implies --http_use_ssl)");
@@ -71,15 +76,19 @@ ABSL_FLAG(bool, system_shared_memory, false,
           "host object");
 ABSL_FLAG(int32_t, metrics_port, 8002, "Prometheus /metrics port; 0 picks a free one, -1 disables metrics");
 ABSL_FLAG(std::string, bind_address, "0.0.0.0", "Address every port listens on (127.0.0.1 for loopback only)");
-ABSL_FLAG(std::string, model_repository, "", "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
+ABSL_FLAG(std::string, model_repository, "",
+          "Model repository folder: <repo>/<model>/config.pbtxt and numeric version folders (required)");
 ABSL_FLAG(int32_t, intra_op_threads, 0,
           "LibTorch intra-op threads per computing thread; 0 = usable cores - 1 (at least 1), leaving a core to gRPC");
-ABSL_FLAG(int32_t, blas_threads, 0, "OpenBLAS threads (its own pool, used by Linear layers); 0 = --intra_op_threads' value");
-ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30), "On SIGTERM/SIGINT, how long accepted requests may take to finish before exit");
+ABSL_FLAG(int32_t, blas_threads, 0,
+          "OpenBLAS threads (its own pool, used by Linear layers); 0 = --intra_op_threads' value");
+ABSL_FLAG(absl::Duration, exit_timeout, absl::Seconds(30),
+          "On SIGTERM/SIGINT, how long accepted requests may take to finish before exit");
 ABSL_FLAG(int64_t, max_message_bytes, int64_t{64} << 20, "Largest gRPC request/response message in bytes");
 ABSL_FLAG(int32_t, max_concurrent_streams, 0,
           "HTTP/2 streams (calls) one client connection may have open at once; 0 = gRPC's default (no limit)");
-ABSL_FLAG(bool, strict_readiness, true, "Ready only when every model of the repository is ready (false: when at least one is)");
+ABSL_FLAG(bool, strict_readiness, true,
+          "Ready only when every model of the repository is ready (false: when at least one is)");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warning or error");
 ABSL_FLAG(bool, retain_freed_memory, true,
           "Keep freed tensor memory mapped for reuse instead of returning it to the kernel (avoids a "
@@ -173,8 +182,7 @@ int main(int argc, char** argv) {
   tls.cert_file = absl::GetFlag(FLAGS_grpc_server_cert);
   tls.key_file = absl::GetFlag(FLAGS_grpc_server_key);
   tls.root_cert_file = absl::GetFlag(FLAGS_grpc_root_cert);
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials =
-      wtserve::api::MakeServerCredentials(tls);
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> grpc_credentials = wtserve::api::MakeServerCredentials(tls);
   if (!grpc_credentials.ok()) return Fail(std::string(grpc_credentials.status().message()));
   wtserve::api::BearerTokenAuth auth;
   if (const std::string token_file = absl::GetFlag(FLAGS_grpc_auth_token_file); !token_file.empty()) {
@@ -207,8 +215,8 @@ int main(int argc, char** argv) {
   wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
   wtserve::api::SystemSharedMemory shared_memory(absl::GetFlag(FLAGS_system_shared_memory));
-  wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout,
-                                        max_message_bytes, auth, &shared_memory);
+  wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout, max_message_bytes, auth,
+                                         &shared_memory);
   std::unique_ptr<wtserve::http::RestServer> rest;
   if (http_port >= 0) {
     wtserve::http::RestServerOptions options;
@@ -245,9 +253,9 @@ int main(int argc, char** argv) {
   (void)grpc::health::v1::HealthCheckRequest::descriptor();
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   // v1 beside the plugin's v1alpha (reflection_v1.h); list_services names what is registered.
-  wtserve::api::ReflectionV1Service reflection_v1(
-      {"inference.GRPCInferenceService", "grpc.health.v1.Health", "grpc.reflection.v1.ServerReflection",
-       "grpc.reflection.v1alpha.ServerReflection"});
+  wtserve::api::ReflectionV1Service reflection_v1({"inference.GRPCInferenceService", "grpc.health.v1.Health",
+                                                   "grpc.reflection.v1.ServerReflection",
+                                                   "grpc.reflection.v1alpha.ServerReflection"});
   grpc::ServerBuilder builder;
   int selected_port = 0;
   builder.AddListeningPort(HostPort(bind_address, grpc_port), *grpc_credentials, &selected_port);
@@ -270,8 +278,9 @@ int main(int argc, char** argv) {
   state.SetHealthService(server->GetHealthCheckService());
   repository.SetStateListener([&state] { state.Update(); });
   LogInfo("gRPC on ", HostPort(bind_address, selected_port), " (", wtserve::api::DescribeTls(tls),
-          auth.enabled() ? (auth.protects_health() ? ", bearer token on every call" : ", bearer token except health calls")
-                         : "",
+          auth.enabled()
+              ? (auth.protects_health() ? ", bearer token on every call" : ", bearer token except health calls")
+              : "",
           "; live, loading models)");
 
   // Models load on their own thread so that the main thread waits in sigwait from here on: the

@@ -14,9 +14,9 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/common/take_flag.h"
+#include "common/system/usable_cores.h"
 #include "server/nn/wtconv/fused_haar_cpu.h"
 #include "server/process/heap.h"
-#include "common/system/usable_cores.h"
 #include "server/process/threads.h"
 
 namespace wtserve::bench {

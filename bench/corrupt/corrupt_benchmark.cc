@@ -35,16 +35,14 @@ void BM_Corrupt(benchmark::State& state, const std::string& name, const cv::Mat&
 }
 
 const int kRegistered = [] {
-  static const cv::Mat fmnist = wtserve::corrupt::testing::ReadIdxImage(
-      wtserve::corrupt::testing::kFashionMnistTestImages, 0);
+  static const cv::Mat fmnist =
+      wtserve::corrupt::testing::ReadIdxImage(wtserve::corrupt::testing::kFashionMnistTestImages, 0);
   static const cv::Mat scene = wtserve::corrupt::testing::SyntheticScene(224, 224);
   for (const std::string& name : CorruptionNames()) {
-    benchmark::RegisterBenchmark(("gray28/" + name).c_str(), BM_Corrupt, name, fmnist)
-        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("gray28/" + name).c_str(), BM_Corrupt, name, fmnist)->Unit(benchmark::kMicrosecond);
   }
   for (const std::string& name : CorruptionNames()) {
-    benchmark::RegisterBenchmark(("rgb224/" + name).c_str(), BM_Corrupt, name, scene)
-        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark(("rgb224/" + name).c_str(), BM_Corrupt, name, scene)->Unit(benchmark::kMicrosecond);
   }
   return 0;
 }();

@@ -44,8 +44,8 @@ struct Case {
 };
 // Index = the benchmark's first argument; pairs (WTConv, baseline) side by side.
 const std::vector<Case> kCases = {
-    {"wtconvnext_tiny", 3, 1000, 224},  {"convnext_tiny", 3, 1000, 224},  {"wtconvnext_small", 3, 1000, 224},
-    {"convnext_small", 3, 1000, 224},   {"wtconvnext_fmnist", 1, 10, 28}, {"convnext_fmnist", 1, 10, 28},
+    {"wtconvnext_tiny", 3, 1000, 224}, {"convnext_tiny", 3, 1000, 224},  {"wtconvnext_small", 3, 1000, 224},
+    {"convnext_small", 3, 1000, 224},  {"wtconvnext_fmnist", 1, 10, 28}, {"convnext_fmnist", 1, 10, 28},
 };
 
 // Called outside InferenceMode, as wtserve loads models: parameters made as inference tensors
@@ -88,8 +88,8 @@ void BM_Forward(benchmark::State& state) {
     benchmark::DoNotOptimize(logits.data_ptr());
     Sync();
   }
-  state.counters["img/s"] = benchmark::Counter(static_cast<double>(batch * state.iterations()),
-                                               benchmark::Counter::kIsRate);
+  state.counters["img/s"] =
+      benchmark::Counter(static_cast<double>(batch * state.iterations()), benchmark::Counter::kIsRate);
   state.counters["peak_rss_MiB"] = PeakRssMiB();
   state.SetLabel(std::string(c.arch) + " " + std::to_string(c.size) + "x" + std::to_string(c.size) +
                  " N=" + std::to_string(batch));
@@ -176,7 +176,8 @@ int Profile(const std::string& spec) {
             << " threads) | self CPU ms | share | calls |\n|---|---|---|---|\n";
   for (size_t i = 0; i < std::min<size_t>(12, rows.size()); ++i) {
     std::cout << "| " << rows[i].first << " | " << rows[i].second.first / 1000 << " | "
-              << (total_us > 0 ? 100 * rows[i].second.first / total_us : 0) << "% | " << rows[i].second.second << " |\n";
+              << (total_us > 0 ? 100 * rows[i].second.first / total_us : 0) << "% | " << rows[i].second.second
+              << " |\n";
   }
   return 0;
 }

@@ -79,8 +79,9 @@ int main(int argc, char** argv) {
     if (*value < 1) return Fail(std::string("--") + name + " must be >= 1");
   }
   if (argc > 1 || o.http.empty() || o.grpc.empty() || o.model.empty()) {
-    return Fail("usage: rest_vs_grpc --http=HOST:PORT --grpc=HOST:PORT --model=NAME [--concurrency=N] "
-                "[--seconds=S] [--rounds=R] [--batch=B]");
+    return Fail(
+        "usage: rest_vs_grpc --http=HOST:PORT --grpc=HOST:PORT --model=NAME [--concurrency=N] "
+        "[--seconds=S] [--rounds=R] [--batch=B]");
   }
   const size_t colon = o.http.rfind(':');
   if (colon == std::string::npos) return Fail("--http must be HOST:PORT");
@@ -111,10 +112,10 @@ int main(int argc, char** argv) {
 
   std::string shape_json;
   for (int64_t d : input.shape) shape_json += (shape_json.empty() ? "" : ", ") + std::to_string(d);
-  const std::string header = "{\"inputs\": [{\"name\": \"" + input_name + "\", \"shape\": [" + shape_json +
-                             "], \"datatype\": \"UINT8\", \"parameters\": {\"binary_data_size\": " +
-                             std::to_string(input.pixels.size()) + "}}], \"outputs\": [{\"name\": \"" +
-                             output_name + "\", \"parameters\": {\"binary_data\": true}}]}";
+  const std::string header =
+      "{\"inputs\": [{\"name\": \"" + input_name + "\", \"shape\": [" + shape_json +
+      "], \"datatype\": \"UINT8\", \"parameters\": {\"binary_data_size\": " + std::to_string(input.pixels.size()) +
+      "}}], \"outputs\": [{\"name\": \"" + output_name + "\", \"parameters\": {\"binary_data\": true}}]}";
   const std::string rest_body = header + input.pixels;
   const std::string path = "/v2/models/" + o.model + "/infer";
   const httplib::Headers rest_headers = {{"Inference-Header-Content-Length", std::to_string(header.size())}};

@@ -36,7 +36,8 @@ at::Tensor Input(const benchmark::State& state, bool channels_last = false) {
 
 void SetCounters(benchmark::State& state) {
   const int64_t c = state.range(0), hw = state.range(1), n = state.range(2);
-  state.counters["img/s"] = benchmark::Counter(static_cast<double>(n * state.iterations()), benchmark::Counter::kIsRate);
+  state.counters["img/s"] =
+      benchmark::Counter(static_cast<double>(n * state.iterations()), benchmark::Counter::kIsRate);
   state.SetLabel("C=" + std::to_string(c) + " " + std::to_string(hw) + "x" + std::to_string(hw) +
                  " N=" + std::to_string(n) + (state.range(3) > 0 ? " L=" + std::to_string(state.range(3)) : ""));
 }

@@ -38,22 +38,18 @@ cv::Mat DiskKernel(double radius, double alias_sigma) {
   // Small radii leave most of the 17x17 grid zero; dropping the zero border (symmetric, so the
   // centre stays the anchor) gives the same filter at a fraction of the cost.
   int keep = half;
-  while (keep > 0 && cv::countNonZero(kernel.row(half - keep)) == 0 &&
-         cv::countNonZero(kernel.row(half + keep)) == 0 &&
-         cv::countNonZero(kernel.col(half - keep)) == 0 &&
-         cv::countNonZero(kernel.col(half + keep)) == 0) {
+  while (keep > 0 && cv::countNonZero(kernel.row(half - keep)) == 0 && cv::countNonZero(kernel.row(half + keep)) == 0 &&
+         cv::countNonZero(kernel.col(half - keep)) == 0 && cv::countNonZero(kernel.col(half + keep)) == 0) {
     --keep;
   }
-  return kernel(cv::Range(half - keep, half + keep + 1), cv::Range(half - keep, half + keep + 1))
-      .clone();
+  return kernel(cv::Range(half - keep, half + keep + 1), cv::Range(half - keep, half + keep + 1)).clone();
 }
 
 }  // namespace
 
 cv::Mat GaussianBlurCorruption(const cv::Mat& image, Context& ctx) {
   // skimage.filters.gaussian defaults: mode 'nearest' (edge repeat), truncate 4.
-  return ToU8(ScipyGaussian(ToFloat(image), ctx.table.gaussian_blur[ctx.row()],
-                            cv::BORDER_REPLICATE));
+  return ToU8(ScipyGaussian(ToFloat(image), ctx.table.gaussian_blur[ctx.row()], cv::BORDER_REPLICATE));
 }
 
 cv::Mat DefocusBlur(const cv::Mat& image, Context& ctx) {

@@ -82,25 +82,23 @@ absl::StatusOr<std::vector<std::string>> ParseCorruptions(std::string_view spec)
   for (absl::string_view raw : absl::StrSplit(Absl(spec), ',')) {
     const std::string item = absl::AsciiStrToLower(absl::StripAsciiWhitespace(raw));
     if (item.empty()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("empty item in corruption spec '", Absl(spec), "'"));
+      return absl::InvalidArgumentError(absl::StrCat("empty item in corruption spec '", Absl(spec), "'"));
     }
     if (item == "all") {
       for (const Entry& e : kEntries) add(e.name);
     } else if (item == "imagenet-c") {
       for (size_t i = 0; i < kNumImageNetC; ++i) add(kEntries[i].name);
-    } else if (item == "noise" || item == "blur" || item == "weather" || item == "digital" ||
-               item == "extra") {
+    } else if (item == "noise" || item == "blur" || item == "weather" || item == "digital" || item == "extra") {
       for (const Entry& e : kEntries) {
         if (e.group == item) add(e.name);
       }
     } else if (Find(item) != nullptr) {
       add(item);
     } else {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown corruption '", item, "' in spec '", Absl(spec),
-          "'; accepted: all, imagenet-c, extra, noise, blur, weather, digital, ",
-          absl::StrJoin(CorruptionNames(), ", ")));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown corruption '", item, "' in spec '", Absl(spec),
+                       "'; accepted: all, imagenet-c, extra, noise, blur, weather, digital, ",
+                       absl::StrJoin(CorruptionNames(), ", ")));
     }
   }
   return out;
@@ -115,8 +113,7 @@ ParameterTable ParameterTableFor(int rows, int cols) {
 
 int ReferenceSize(ParameterTable table) { return TableFor(table).reference_size; }
 
-uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corruption,
-                    int severity) {
+uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corruption, int severity) {
   uint64_t h = Mix64(seed);
   h = Mix64(h ^ image_index);
   h = Mix64(h ^ Fnv1a64(corruption));
@@ -124,15 +121,14 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corrup
   return h;
 }
 
-absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity,
-                                uint64_t seed, uint64_t image_index) {
+absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity, uint64_t seed,
+                                uint64_t image_index) {
   if (image.empty()) return absl::InvalidArgumentError("cannot corrupt an empty image");
   if (image.dims == 3 && image.channels() == 1 && (image.size[2] == 1 || image.size[2] == 3)) {
     // An H x W x C array (how numpy, and a 3-D cv::Mat built from it, hold an image): the same
     // bytes as a 2-D image with C interleaved channels. Corrupted as that, returned in its shape.
     const cv::Mat continuous = image.isContinuous() ? image : image.clone();
-    const cv::Mat interleaved(continuous.size[0], continuous.size[1], CV_8UC(continuous.size[2]),
-                              continuous.data);
+    const cv::Mat interleaved(continuous.size[0], continuous.size[1], CV_8UC(continuous.size[2]), continuous.data);
     absl::StatusOr<cv::Mat> out = Corrupt(interleaved, corruption, severity, seed, image_index);
     if (!out.ok()) return out;
     const int sizes[3] = {image.size[0], image.size[1], image.size[2]};
@@ -142,8 +138,8 @@ absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruptio
     std::vector<int> sizes(image.size.p, image.size.p + image.dims);
     return absl::InvalidArgumentError(absl::StrCat(
         "corruptions need a 2-D image (rows x cols with 1 or 3 channels) or an H x W x C array "
-        "with C = 1 or 3; got a ", image.dims, "-D array of ", absl::StrJoin(sizes, " x "),
-        " with ", image.channels(), " channel(s)"));
+        "with C = 1 or 3; got a ",
+        image.dims, "-D array of ", absl::StrJoin(sizes, " x "), " with ", image.channels(), " channel(s)"));
   }
   if (image.type() != CV_8UC1 && image.type() != CV_8UC3) {
     return absl::InvalidArgumentError(
@@ -153,19 +149,16 @@ absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruptio
   }
   const Entry* entry = Find(corruption);
   if (entry == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown corruption '", Absl(corruption),
-                                                   "'; known: ",
-                                                   absl::StrJoin(CorruptionNames(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown corruption '", Absl(corruption), "'; known: ", absl::StrJoin(CorruptionNames(), ", ")));
   }
   if (severity < kMinSeverity || severity > kMaxSeverity) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("severity must be 1..5, got ", severity));
+    return absl::InvalidArgumentError(absl::StrCat("severity must be 1..5, got ", severity));
   }
   const ParameterTable table_id = ParameterTableFor(image.rows, image.cols);
   const SeverityTable& table = TableFor(table_id);
   Rng rng(DeriveSeed(seed, image_index, corruption, severity));
-  Context ctx{severity, table,
-              static_cast<double>(std::min(image.rows, image.cols)) / table.reference_size, rng};
+  Context ctx{severity, table, static_cast<double>(std::min(image.rows, image.cols)) / table.reference_size, rng};
   // The implementations assume continuous storage.
   const cv::Mat input = image.isContinuous() ? image : image.clone();
   try {
@@ -174,9 +167,8 @@ absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruptio
     return out;
   } catch (const cv::Exception& e) {
     // Not expected for valid inputs (the tests cover 1x1 and up); reported, never thrown.
-    return absl::InternalError(absl::StrCat("corruption '", Absl(corruption), "' severity ",
-                                            severity, " failed on a ", image.rows, "x",
-                                            image.cols, " image: ", e.err));
+    return absl::InternalError(absl::StrCat("corruption '", Absl(corruption), "' severity ", severity, " failed on a ",
+                                            image.rows, "x", image.cols, " image: ", e.err));
   }
 }
 

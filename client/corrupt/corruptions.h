@@ -59,8 +59,7 @@ int ReferenceSize(ParameterTable table);
 // The RNG seed used for one corrupted image: a 64-bit mix of all four inputs (SplitMix64
 // finaliser chained over seed, image index, FNV-1a of the name, severity).  Every random draw of
 // the corruption (noise, angles, crops, swaps, layers) comes from one generator seeded with it.
-uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corruption,
-                    int severity);
+uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corruption, int severity);
 
 // Corrupts one image.
 //   image:      CV_8UC1 (grayscale) or CV_8UC3 (RGB channel order), any size >= 1x1; or a 3-D
@@ -74,8 +73,8 @@ uint64_t DeriveSeed(uint64_t seed, uint64_t image_index, std::string_view corrup
 // Returns a new image of the same size and type.
 // Errors: InvalidArgument for an empty image, another number of dimensions or channels, a type
 // other than CV_8UC1/CV_8UC3, an unknown corruption or a severity outside 1..5.
-absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity,
-                                uint64_t seed, uint64_t image_index);
+absl::StatusOr<cv::Mat> Corrupt(const cv::Mat& image, std::string_view corruption, int severity, uint64_t seed,
+                                uint64_t image_index);
 
 }  // namespace wtserve::corrupt
 

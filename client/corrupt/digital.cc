@@ -44,9 +44,7 @@ cv::Mat ElasticTransform(const cv::Mat& image, Context& ctx) {
   cv::warpAffine(x, warped, m, x.size(), cv::INTER_LINEAR, cv::BORDER_REFLECT_101);
   if (!(alpha > 0.0)) return ToU8(warped);
 
-  auto field = [&]() {
-    return cv::Mat(SmoothedUniformField(rows, cols, sigma, ctx.rng) * alpha);
-  };
+  auto field = [&]() { return cv::Mat(SmoothedUniformField(rows, cols, sigma, ctx.rng) * alpha); };
   const cv::Mat dx = field();
   const cv::Mat dy = field();
   cv::Mat map_x(rows, cols, CV_32F), map_y(rows, cols, CV_32F);
@@ -115,8 +113,7 @@ cv::Mat Pixelate(const cv::Mat& image, Context& ctx) {
   const int w = std::max(1, static_cast<int>(image.cols * f));
   const int h = std::max(1, static_cast<int>(image.rows * f));
   cv::Mat out;
-  cv::resize(PilBoxReduce(image, cv::Size(w, h)), out, image.size(), 0, 0,
-             cv::INTER_NEAREST_EXACT);
+  cv::resize(PilBoxReduce(image, cv::Size(w, h)), out, image.size(), 0, 0, cv::INTER_NEAREST_EXACT);
   return out;
 }
 
@@ -131,8 +128,7 @@ cv::Mat JpegCompression(const cv::Mat& image, Context& ctx) {
   std::vector<uchar> buffer;
   cv::imencode(".jpg", bgr, buffer, {cv::IMWRITE_JPEG_QUALITY, quality});
   cv::Mat decoded = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
-  CV_Assert(!decoded.empty() && decoded.size() == image.size() &&
-            decoded.channels() == image.channels());
+  CV_Assert(!decoded.empty() && decoded.size() == image.size() && decoded.channels() == image.channels());
   if (decoded.channels() == 3) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
   return decoded;
 }
@@ -149,8 +145,7 @@ cv::Mat Saturate(const cv::Mat& image, Context& ctx) {
   const cv::Mat x = ToFloat(image);
   if (x.channels() == 1) {
     const double s = std::clamp(kGraySaturation * p.scale + p.shift, 0.0, 1.0);
-    const double gain = (1.0 - kLuminanceLossPerSaturation * s) /
-                        (1.0 - kLuminanceLossPerSaturation * kGraySaturation);
+    const double gain = (1.0 - kLuminanceLossPerSaturation * s) / (1.0 - kLuminanceLossPerSaturation * kGraySaturation);
     return ToU8(x * gain);
   }
   cv::Mat hsv;

@@ -15,16 +15,14 @@ constexpr double kSegmentPx = 3.0;
 
 // Grows one dendrite: a slightly wandering line with side branches at +-60 degrees (the
 // hexagonal habit of ice), each weaker and shorter than its parent.
-void Grow(cv::Mat& canvas, Rng& rng, cv::Point2d p, double angle, double length,
-          double intensity, int depth) {
+void Grow(cv::Mat& canvas, Rng& rng, cv::Point2d p, double angle, double length, double intensity, int depth) {
   double since_branch = 0.0;
   const double branch_every = rng.Uniform(6.0, 14.0);
   for (double done = 0.0; done < length; done += kSegmentPx) {
     angle += rng.Uniform(-0.12, 0.12);
     const cv::Point2d q = p + kSegmentPx * cv::Point2d(std::cos(angle), std::sin(angle));
     const double fade = 1.0 - 0.5 * done / length;
-    cv::line(canvas, cv::Point(cvRound(p.x * 16), cvRound(p.y * 16)),
-             cv::Point(cvRound(q.x * 16), cvRound(q.y * 16)),
+    cv::line(canvas, cv::Point(cvRound(p.x * 16), cvRound(p.y * 16)), cv::Point(cvRound(q.x * 16), cvRound(q.y * 16)),
              cv::Scalar(255.0 * intensity * fade), 1, cv::LINE_AA, 4);
     p = q;
     since_branch += kSegmentPx;

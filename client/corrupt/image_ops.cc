@@ -52,8 +52,7 @@ cv::Mat ClippedZoom(const cv::Mat& image_f, double zoom) {
   axis(rows, &sy, &oy);
   const cv::Matx23d m(sx, 0, ox, 0, sy, oy);
   cv::Mat out;
-  cv::warpAffine(image_f, out, m, image_f.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP,
-                 cv::BORDER_REPLICATE);
+  cv::warpAffine(image_f, out, m, image_f.size(), cv::INTER_LINEAR | cv::WARP_INVERSE_MAP, cv::BORDER_REPLICATE);
   return out;
 }
 
@@ -92,30 +91,26 @@ cv::Mat PlasmaFractal(int mapsize, double wibble_decay, Rng& rng) {
   double wibble = 100.0;
   for (int step = n; step >= 2; step /= 2) {
     const int half = step / 2;
-    auto wibbled_mean = [&](double sum) {
-      return sum / 4.0 + wibble * rng.Uniform(-wibble, wibble);
-    };
+    auto wibbled_mean = [&](double sum) { return sum / 4.0 + wibble * rng.Uniform(-wibble, wibble); };
     // Squares: centre of each step x step cell = mean of its four corners (toroidal) + wibble.
     for (int r = 0; r < n; r += step) {
       for (int c = 0; c < n; c += step) {
-        const double sum = at(r, c) + at(wrap(r + step), c) + at(r, wrap(c + step)) +
-                           at(wrap(r + step), wrap(c + step));
+        const double sum =
+            at(r, c) + at(wrap(r + step), c) + at(r, wrap(c + step)) + at(wrap(r + step), wrap(c + step));
         at(r + half, c + half) = wibbled_mean(sum);
       }
     }
     // Diamonds on the corner rows (between corners horizontally) ...
     for (int r = 0; r < n; r += step) {
       for (int c = 0; c < n; c += step) {
-        const double sum = at(r + half, c + half) + at(wrap(r - half), c + half) + at(r, c) +
-                           at(r, wrap(c + step));
+        const double sum = at(r + half, c + half) + at(wrap(r - half), c + half) + at(r, c) + at(r, wrap(c + step));
         at(r, c + half) = wibbled_mean(sum);
       }
     }
     // ... and on the centre rows (between corners vertically).
     for (int r = 0; r < n; r += step) {
       for (int c = 0; c < n; c += step) {
-        const double sum = at(r + half, c + half) + at(r + half, wrap(c - half)) + at(r, c) +
-                           at(wrap(r + step), c);
+        const double sum = at(r + half, c + half) + at(r + half, wrap(c - half)) + at(r, c) + at(wrap(r + step), c);
         at(r + half, c) = wibbled_mean(sum);
       }
     }
@@ -148,8 +143,7 @@ cv::Mat SmoothedUniformField(int rows, int cols, double sigma, Rng& rng) {
   const double sy = static_cast<double>(rows) / grid_rows;
   const double sx = static_cast<double>(cols) / grid_cols;
   const double sigma_y = sigma / sy, sigma_x = sigma / sx;
-  const cv::Size ksize(2 * static_cast<int>(3.0 * sigma_x + 0.5) + 1,
-                       2 * static_cast<int>(3.0 * sigma_y + 0.5) + 1);
+  const cv::Size ksize(2 * static_cast<int>(3.0 * sigma_x + 0.5) + 1, 2 * static_cast<int>(3.0 * sigma_y + 0.5) + 1);
   cv::Mat smooth;
   cv::GaussianBlur(noise, smooth, ksize, sigma_x, sigma_y, cv::BORDER_REFLECT);
   cv::Mat field;

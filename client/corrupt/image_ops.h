@@ -16,8 +16,7 @@ cv::Mat ToU8(const cv::Mat& image_f);
 
 // skimage.filters.gaussian / scipy.ndimage.gaussian_filter: per-channel Gaussian with kernel
 // radius int(truncate * sigma + 0.5); sigma <= 0 returns a copy.
-cv::Mat ScipyGaussian(const cv::Mat& image_f, double sigma, int border_type,
-                      double truncate = 4.0);
+cv::Mat ScipyGaussian(const cv::Mat& image_f, double sigma, int border_type, double truncate = 4.0);
 
 // clipped_zoom of the scripts: crop the centre 1/zoom of the image and bilinearly upscale it back
 // (scipy.ndimage.zoom order 1, corner-aligned), generalised to non-square images.

@@ -28,9 +28,8 @@ cv::Mat GaussianNoise(const cv::Mat& image, Context& ctx) {
 cv::Mat ShotNoise(const cv::Mat& image, Context& ctx) {
   const double photons = ctx.table.shot_noise[ctx.row()];
   cv::Mat x = ToFloat(image);
-  ForEachValue(x, [&](float v) {
-    return static_cast<float>(static_cast<double>(ctx.rng.Poisson(v * photons)) / photons);
-  });
+  ForEachValue(
+      x, [&](float v) { return static_cast<float>(static_cast<double>(ctx.rng.Poisson(v * photons)) / photons); });
   return ToU8(x);
 }
 

@@ -134,12 +134,9 @@ const SeverityTable& TableFor(ParameterTable table) {
   static const SeverityTable kTiny = MakeTinyImageNet();
   static const SeverityTable kImageNet = MakeImageNet();
   switch (table) {
-    case ParameterTable::kCifar:
-      return kCifar;
-    case ParameterTable::kTinyImageNet:
-      return kTiny;
-    case ParameterTable::kImageNet:
-      break;
+    case ParameterTable::kCifar: return kCifar;
+    case ParameterTable::kTinyImageNet: return kTiny;
+    case ParameterTable::kImageNet: break;
   }
   return kImageNet;
 }

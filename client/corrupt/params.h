@@ -39,11 +39,11 @@ struct FrostParams {
   double frost_weight;
 };
 struct SnowParams {
-  double mean, stddev;  // of the per-pixel normal snow layer
-  double zoom;          // clipped zoom of the layer (flake size), at the reference size
-  double threshold;     // layer values below it become 0
+  double mean, stddev;                 // of the per-pixel normal snow layer
+  double zoom;                         // clipped zoom of the layer (flake size), at the reference size
+  double threshold;                    // layer values below it become 0
   double motion_radius, motion_sigma;  // px at the reference size
-  double image_weight;  // blend of the image with its brightened grey version
+  double image_weight;                 // blend of the image with its brightened grey version
 };
 struct SpatterParams {
   double mean, stddev;  // of the per-pixel normal liquid layer
@@ -80,8 +80,8 @@ struct SeverityTable {
   PerSeverity<double> brightness;  // added to V of HSV
   PerSeverity<double> contrast;    // factor
   PerSeverity<ElasticParams> elastic_transform;
-  PerSeverity<double> pixelate;          // downscale factor
-  PerSeverity<int> jpeg_compression;     // JPEG quality
+  PerSeverity<double> pixelate;       // downscale factor
+  PerSeverity<int> jpeg_compression;  // JPEG quality
   PerSeverity<SpatterParams> spatter;
   PerSeverity<SaturateParams> saturate;
 };

@@ -44,10 +44,9 @@ cv::Mat Snow(const cv::Mat& image, Context& ctx) {
   const double zoom = std::max(1.0, p.zoom * ctx.size_scale);
   cv::Mat layer = ClippedZoom(NormalLayer(x.rows, x.cols, p.mean, p.stddev, ctx.rng), zoom);
   cv::threshold(layer, layer, p.threshold, 0, cv::THRESH_TOZERO);  // below threshold -> 0
-  layer = ToFloat(ToU8(layer));  // the scripts pass the layer through an 8-bit PNG
+  layer = ToFloat(ToU8(layer));                                    // the scripts pass the layer through an 8-bit PNG
   const double angle = ctx.rng.Uniform(-135.0, -45.0);
-  layer = ToFloat(ToU8(MotionBlur(layer, p.motion_radius * ctx.size_scale,
-                                  p.motion_sigma * ctx.size_scale, angle)));
+  layer = ToFloat(ToU8(MotionBlur(layer, p.motion_radius * ctx.size_scale, p.motion_sigma * ctx.size_scale, angle)));
   cv::Mat rotated;
   cv::flip(layer, rotated, -1);  // np.rot90(k=2)
   // Brighten: blend with max(x, 1.5 * grey + 0.5).
@@ -76,8 +75,7 @@ cv::Mat Frost(const cv::Mat& image, Context& ctx) {
   if (window.size() == image.size()) {
     frost = window.clone();
   } else {
-    cv::resize(window, frost, image.size(), 0, 0,
-               w > image.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
+    cv::resize(window, frost, image.size(), 0, 0, w > image.cols ? cv::INTER_AREA : cv::INTER_LINEAR);
   }
   if (image.channels() == 1) frost = GrayOf(frost);
   cv::Mat out = p.image_weight * ToFloat(image) + p.frost_weight * frost;

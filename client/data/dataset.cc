@@ -16,13 +16,11 @@ namespace fs = std::filesystem;
 
 const std::vector<std::string>& FashionMnistClassNames() {
   static const auto* const kNames = new std::vector<std::string>{
-      "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-      "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+      "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
   return *kNames;
 }
 
-absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path,
-                                     const std::string& labels_path) {
+absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path, const std::string& labels_path) {
   absl::StatusOr<std::string> image_bytes = ReadMaybeGzippedFile(images_path);
   if (!image_bytes.ok()) return image_bytes.status();
   absl::StatusOr<IdxArray> images = ParseIdx(*image_bytes, 3, images_path);
@@ -38,8 +36,8 @@ absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path,
     return absl::InvalidArgumentError(absl::StrCat(images_path, ": images are ", rows, "x", cols, " pixels"));
   }
   if (labels->dims[0] != count) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, " has ", count, " images but ",
-                                                   labels_path, " has ", labels->dims[0], " labels"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, " has ", count, " images but ", labels_path, " has ", labels->dims[0], " labels"));
   }
   ImageDataset dataset;
   dataset.height = rows;
@@ -50,8 +48,7 @@ absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path,
   const size_t image_bytes_each = static_cast<size_t>(rows * cols);
   for (int64_t i = 0; i < count; ++i) {
     cv::Mat image(static_cast<int>(rows), static_cast<int>(cols), CV_8UC1);
-    std::copy_n(images->data.data() + static_cast<size_t>(i) * image_bytes_each, image_bytes_each,
-                image.ptr<char>());
+    std::copy_n(images->data.data() + static_cast<size_t>(i) * image_bytes_each, image_bytes_each, image.ptr<char>());
     dataset.images.push_back(std::move(image));
     dataset.labels.push_back(static_cast<unsigned char>(labels->data[static_cast<size_t>(i)]));
   }
@@ -65,14 +62,14 @@ absl::StatusOr<ImageDataset> ReadFashionMnist(const std::string& dir, Split spli
   absl::StatusOr<ImageDataset> dataset = ReadIdx(images_path, labels_path);
   if (!dataset.ok()) return dataset.status();
   if (dataset->height != 28 || dataset->width != 28) {
-    return absl::InvalidArgumentError(absl::StrCat(images_path, ": Fashion-MNIST images are 28x28, got ",
-                                                   dataset->height, "x", dataset->width));
+    return absl::InvalidArgumentError(
+        absl::StrCat(images_path, ": Fashion-MNIST images are 28x28, got ", dataset->height, "x", dataset->width));
   }
   const auto& names = FashionMnistClassNames();
   for (size_t i = 0; i < dataset->labels.size(); ++i) {
     if (dataset->labels[i] >= static_cast<int64_t>(names.size())) {
-      return absl::InvalidArgumentError(absl::StrCat(labels_path, ": label ", dataset->labels[i],
-                                                     " of sample ", i, " is outside 0..9"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(labels_path, ": label ", dataset->labels[i], " of sample ", i, " is outside 0..9"));
     }
   }
   dataset->class_names = names;
@@ -82,8 +79,8 @@ absl::StatusOr<ImageDataset> ReadFashionMnist(const std::string& dir, Split spli
 namespace {
 
 bool IsImageFile(const fs::path& path) {
-  static const char* const kExtensions[] = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm",
-                                            ".pnm", ".tif", ".tiff", ".webp"};
+  static const char* const kExtensions[] = {".png", ".jpg", ".jpeg", ".bmp",  ".pgm",
+                                            ".ppm", ".pnm", ".tif",  ".tiff", ".webp"};
   const std::string ext = absl::AsciiStrToLower(path.extension().string());
   return std::find(std::begin(kExtensions), std::end(kExtensions), ext) != std::end(kExtensions);
 }
@@ -106,8 +103,8 @@ absl::StatusOr<ImageDataset> ReadImageFolder(const std::string& dir, int64_t cha
   }
   if (ec) return absl::NotFoundError(absl::StrCat("cannot list ", dir, ": ", ec.message()));
   if (class_dirs.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("image folder ", dir,
-                                                   " has no class subfolders (expected dir/<class>/<image>)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("image folder ", dir, " has no class subfolders (expected dir/<class>/<image>)"));
   }
   std::sort(class_dirs.begin(), class_dirs.end());
 

@@ -43,8 +43,7 @@ const std::vector<std::string>& FashionMnistClassNames();
 // Errors: NotFound (missing file), DataLoss (truncated/corrupt gzip, data shorter or longer than
 // the header says), InvalidArgument (wrong magic, element type or dimension count, zero-sized
 // images, image and label counts differ). Messages name the file.
-absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path,
-                                     const std::string& labels_path);
+absl::StatusOr<ImageDataset> ReadIdx(const std::string& images_path, const std::string& labels_path);
 
 // Reads Fashion-MNIST from `dir` ({train,t10k}-{images-idx3,labels-idx1}-ubyte.gz): 60000 train
 // or 10000 test images of 28x28 grayscale, with class names. Errors as ReadIdx, plus

@@ -53,32 +53,30 @@ absl::StatusOr<std::string> ReadMaybeGzippedFile(const std::string& path) {
   return out;
 }
 
-absl::StatusOr<IdxArray> ParseIdx(const std::string& bytes, int expected_dims,
-                                  const std::string& what) {
+absl::StatusOr<IdxArray> ParseIdx(const std::string& bytes, int expected_dims, const std::string& what) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   if (bytes.size() < 4) {
     return absl::DataLossError(absl::StrCat(what, ": ", bytes.size(), " bytes, shorter than the 4-byte IDX magic"));
   }
   if (p[0] != 0 || p[1] != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": not an IDX file (magic must start with two zero bytes; got 0x",
-        absl::Hex(ReadBigEndian32(p), absl::kZeroPad8), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(what,
+                                                   ": not an IDX file (magic must start with two zero bytes; got 0x",
+                                                   absl::Hex(ReadBigEndian32(p), absl::kZeroPad8), ")"));
   }
   if (p[2] != 0x08) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": IDX element type 0x", absl::Hex(p[2]),
-                                                   " is not 0x08 (unsigned byte)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": IDX element type 0x", absl::Hex(p[2]), " is not 0x08 (unsigned byte)"));
   }
   const int ndims = p[3];
   if (ndims != expected_dims) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": IDX has ", ndims, " dimensions (magic 0x",
-                                                   absl::Hex(ReadBigEndian32(p), absl::kZeroPad8),
-                                                   "), expected ", expected_dims, " (magic 0x0000080",
-                                                   expected_dims, ")"));
+                                                   absl::Hex(ReadBigEndian32(p), absl::kZeroPad8), "), expected ",
+                                                   expected_dims, " (magic 0x0000080", expected_dims, ")"));
   }
   const size_t header = 4 + 4 * static_cast<size_t>(ndims);
   if (bytes.size() < header) {
-    return absl::DataLossError(absl::StrCat(what, ": truncated IDX header (", bytes.size(),
-                                            " bytes, need ", header, ")"));
+    return absl::DataLossError(
+        absl::StrCat(what, ": truncated IDX header (", bytes.size(), " bytes, need ", header, ")"));
   }
   IdxArray array;
   uint64_t count = 1;
@@ -90,9 +88,9 @@ absl::StatusOr<IdxArray> ParseIdx(const std::string& bytes, int expected_dims,
   }
   const uint64_t available = bytes.size() - header;
   if (count != available) {
-    return absl::DataLossError(absl::StrCat(
-        what, ": IDX header says ", absl::StrJoin(array.dims, " x "), " = ", count,
-        " bytes of data but the file has ", available, count > available ? " (truncated)" : " (trailing bytes)"));
+    return absl::DataLossError(absl::StrCat(what, ": IDX header says ", absl::StrJoin(array.dims, " x "), " = ", count,
+                                            " bytes of data but the file has ", available,
+                                            count > available ? " (truncated)" : " (trailing bytes)"));
   }
   array.data.assign(bytes, header, std::string::npos);
   return array;

@@ -26,8 +26,7 @@ absl::StatusOr<std::string> ReadMaybeGzippedFile(const std::string& path);
 // Only type 0x08 (ubyte) is accepted and ndims must equal `expected_dims`. The data must be
 // exactly product(dims) bytes. `what` names the source in error messages.
 // Errors: InvalidArgument (bad magic/type/ndims), DataLoss (short or overlong data).
-absl::StatusOr<IdxArray> ParseIdx(const std::string& bytes, int expected_dims,
-                                  const std::string& what);
+absl::StatusOr<IdxArray> ParseIdx(const std::string& bytes, int expected_dims, const std::string& what);
 
 // Serialises an IDX ubyte array (magic 0x0000 08 <ndims>). Used to write test fixtures.
 std::string EncodeIdx(const IdxArray& array);

@@ -24,17 +24,15 @@ namespace internal {
 namespace {
 
 // Service-config durations are JSON strings of decimal seconds with an "s" suffix.
-std::string JsonDuration(absl::Duration d) {
-  return absl::StrFormat("\"%.6fs\"", absl::ToDoubleSeconds(d));
-}
+std::string JsonDuration(absl::Duration d) { return absl::StrFormat("\"%.6fs\"", absl::ToDoubleSeconds(d)); }
 
 }  // namespace
 
 absl::Status ValidateOptions(const ClientOptions& o) {
   if (o.target.empty()) return absl::InvalidArgumentError("client target is empty");
   if (o.max_attempts < 1 || o.max_attempts > 5) {
-    return absl::InvalidArgumentError(absl::StrCat("max_attempts must be 1..5 (gRPC's retry limit), got ",
-                                                   o.max_attempts));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_attempts must be 1..5 (gRPC's retry limit), got ", o.max_attempts));
   }
   if (o.initial_backoff <= absl::ZeroDuration() || o.max_backoff < o.initial_backoff) {
     return absl::InvalidArgumentError("backoff must satisfy 0 < initial_backoff <= max_backoff");
@@ -43,8 +41,8 @@ absl::Status ValidateOptions(const ClientOptions& o) {
   if (o.max_message_bytes <= 0) return absl::InvalidArgumentError("max_message_bytes must be > 0");
   if (o.default_deadline <= absl::ZeroDuration()) return absl::InvalidArgumentError("default_deadline must be > 0");
   if (o.load_balancing_policy != "round_robin" && o.load_balancing_policy != "pick_first") {
-    return absl::InvalidArgumentError(absl::StrCat("load_balancing_policy must be round_robin or pick_first, got '",
-                                                   o.load_balancing_policy, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("load_balancing_policy must be round_robin or pick_first, got '", o.load_balancing_policy, "'"));
   }
   if (o.tls.client_cert_pem.empty() != o.tls.client_key_pem.empty()) {
     return absl::InvalidArgumentError("mutual TLS needs both client_cert_pem and client_key_pem");
@@ -62,8 +60,8 @@ std::string ServiceConfigJson(const ClientOptions& o) {
                     ",\"methodConfig\":[{\"name\":[{\"service\":\"inference.GRPCInferenceService\"},"
                     "{\"service\":\"grpc.health.v1.Health\"}],\"retryPolicy\":{\"maxAttempts\":",
                     o.max_attempts, ",\"initialBackoff\":", JsonDuration(o.initial_backoff),
-                    ",\"maxBackoff\":", JsonDuration(o.max_backoff), ",\"backoffMultiplier\":",
-                    absl::StrFormat("%g", o.backoff_multiplier),
+                    ",\"maxBackoff\":", JsonDuration(o.max_backoff),
+                    ",\"backoffMultiplier\":", absl::StrFormat("%g", o.backoff_multiplier),
                     ",\"retryableStatusCodes\":[\"UNAVAILABLE\"]}}]");
   }
   json += "}";

@@ -36,7 +36,8 @@ absl::StatusOr<const Tensor*> InferResult::Output(const std::string& name) const
   }
   std::vector<std::string> names;
   for (const Tensor& t : outputs) names.push_back(t.name);
-  return absl::NotFoundError(absl::StrCat("response has no output '", name, "' (has: ", absl::StrJoin(names, ", "), ")"));
+  return absl::NotFoundError(
+      absl::StrCat("response has no output '", name, "' (has: ", absl::StrJoin(names, ", "), ")"));
 }
 
 absl::StatusOr<std::vector<Classification>> ParseClassification(const Tensor& output) {
@@ -57,11 +58,13 @@ absl::StatusOr<std::vector<Classification>> ParseClassification(const Tensor& ou
     const size_t second = first == std::string::npos ? std::string::npos : e.find(':', first + 1);
     ClassScore score;
     const std::string index_text =
-        first == std::string::npos ? "" : e.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
+        first == std::string::npos
+            ? ""
+            : e.substr(first + 1, second == std::string::npos ? std::string::npos : second - first - 1);
     if (first == std::string::npos || !absl::SimpleAtof(e.substr(0, first), &score.score) ||
         !absl::SimpleAtoi(index_text, &score.index)) {
-      return absl::InvalidArgumentError(absl::StrCat("classification element '", e,
-                                                     "' is not \"score:index[:label]\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("classification element '", e, "' is not \"score:index[:label]\""));
     }
     if (second != std::string::npos) score.label = e.substr(second + 1);
     result[i / static_cast<size_t>(k)].push_back(std::move(score));
@@ -144,14 +147,15 @@ absl::Status Client::WaitUntilServing(absl::Duration timeout, const std::string&
     grpc::health::v1::HealthCheckResponse response;
     grpc::Status status = impl_->health->Check(&context, request, &response);
     if (status.ok() && response.status() == grpc::health::v1::HealthCheckResponse::SERVING) return absl::OkStatus();
-    last = status.ok() ? absl::UnavailableError(absl::StrCat("health status ",
-                                                             HealthStatusName(static_cast<HealthStatus>(response.status()))))
+    last = status.ok() ? absl::UnavailableError(absl::StrCat(
+                             "health status ", HealthStatusName(static_cast<HealthStatus>(response.status()))))
                        : ToStatus(status);
     if (status.ok()) {
       // Serving status changes come from the server; wait on the channel's state instead of a
       // fixed sleep: it returns early only if the connection breaks.
       const auto state = impl_->channel->GetState(false);
-      impl_->channel->WaitForStateChange(state, absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Milliseconds(50))));
+      impl_->channel->WaitForStateChange(state,
+                                         absl::ToChronoTime(std::min(deadline, absl::Now() + absl::Milliseconds(50))));
     }
   }
   return absl::DeadlineExceededError(absl::StrCat("server at ", impl_->options.target, " not SERVING within ",
@@ -194,8 +198,8 @@ absl::StatusOr<ServerMetadata> Client::GetServerMetadata(CallOptions call) {
   inference::ServerMetadataResponse response;
   grpc::Status status = impl_->stub->ServerMetadata(&context, {}, &response);
   if (!status.ok()) return ToStatus(status);
-  return ServerMetadata{response.name(), response.version(),
-                        {response.extensions().begin(), response.extensions().end()}};
+  return ServerMetadata{
+      response.name(), response.version(), {response.extensions().begin(), response.extensions().end()}};
 }
 
 absl::StatusOr<ModelMetadata> Client::GetModelMetadata(const std::string& model, const std::string& version,
@@ -212,8 +216,10 @@ absl::StatusOr<ModelMetadata> Client::GetModelMetadata(const std::string& model,
   metadata.name = response.name();
   metadata.versions.assign(response.versions().begin(), response.versions().end());
   metadata.platform = response.platform();
-  for (const auto& t : response.inputs()) metadata.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
-  for (const auto& t : response.outputs()) metadata.outputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+  for (const auto& t : response.inputs())
+    metadata.inputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
+  for (const auto& t : response.outputs())
+    metadata.outputs.push_back({t.name(), t.datatype(), {t.shape().begin(), t.shape().end()}});
   return metadata;
 }
 
@@ -257,7 +263,8 @@ void Client::InferAsync(const InferRequest& request, InferCallback done, CallOpt
 std::future<absl::StatusOr<InferResult>> Client::InferFuture(const InferRequest& request, CallOptions call) {
   auto promise = std::make_shared<std::promise<absl::StatusOr<InferResult>>>();
   std::future<absl::StatusOr<InferResult>> future = promise->get_future();
-  InferAsync(request, [promise](absl::StatusOr<InferResult> result) { promise->set_value(std::move(result)); }, call);
+  InferAsync(
+      request, [promise](absl::StatusOr<InferResult> result) { promise->set_value(std::move(result)); }, call);
   return future;
 }
 
@@ -266,7 +273,8 @@ absl::StatusOr<InferRequest> Client::BuildClassifyRequest(const ClassifyRequest&
   if (images.empty()) return absl::InvalidArgumentError("Classify needs at least one image");
   if (request.top_k <= 0) return absl::InvalidArgumentError(absl::StrCat("top_k must be > 0, got ", request.top_k));
   if (request.pixel_datatype != "UINT8" && request.pixel_datatype != "FP32") {
-    return absl::InvalidArgumentError(absl::StrCat("pixel_datatype must be UINT8 or FP32, got '", request.pixel_datatype, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pixel_datatype must be UINT8 or FP32, got '", request.pixel_datatype, "'"));
   }
   std::string input_name = request.input_name, output_name = request.output_name;
   if (input_name.empty() || output_name.empty()) {
@@ -285,7 +293,8 @@ absl::StatusOr<InferRequest> Client::BuildClassifyRequest(const ClassifyRequest&
       absl::StatusOr<ModelMetadata> metadata = GetModelMetadata(request.model_name, request.model_version, call);
       if (!metadata.ok()) return metadata.status();
       if (metadata->inputs.empty() || metadata->outputs.empty()) {
-        return absl::FailedPreconditionError(absl::StrCat("model '", request.model_name, "' metadata lists no inputs or outputs"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("model '", request.model_name, "' metadata lists no inputs or outputs"));
       }
       names = {metadata->inputs[0].name, metadata->outputs[0].name};
       absl::MutexLock lock(&impl_->mu);
@@ -318,12 +327,12 @@ absl::StatusOr<InferRequest> Client::BuildClassifyRequest(const ClassifyRequest&
   for (int64_t i = 0; i < n; ++i) {
     const ImageInput& image = images[static_cast<size_t>(i)];
     if (image.encoded || image.channels != c || image.height != h || image.width != w) {
-      return absl::InvalidArgumentError(absl::StrCat("Classify image ", i, " differs in form or size from image 0 (",
-                                                     h, "x", w, "x", c, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Classify image ", i, " differs in form or size from image 0 (", h, "x", w, "x", c, ")"));
     }
     if (static_cast<int64_t>(image.pixels.size()) != plane * c) {
-      return absl::InvalidArgumentError(absl::StrCat("Classify image ", i, " has ", image.pixels.size(),
-                                                     " bytes, expected ", h, "*", w, "*", c));
+      return absl::InvalidArgumentError(
+          absl::StrCat("Classify image ", i, " has ", image.pixels.size(), " bytes, expected ", h, "*", w, "*", c));
     }
     // HWC (interleaved, as decoders deliver) -> CHW (as the model takes).
     uint8_t* out = chw.data() + i * c * plane;

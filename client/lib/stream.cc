@@ -48,7 +48,8 @@ class InferStreamImpl final : public InferStream,
       } else {
         const std::string id = request.id.empty() ? absl::StrCat("wtserve-stream-", next_id_++) : request.id;
         if (pending_.count(id) != 0) {
-          status = absl::InvalidArgumentError(absl::StrCat("request id '", id, "' is already in flight on this stream"));
+          status =
+              absl::InvalidArgumentError(absl::StrCat("request id '", id, "' is already in flight on this stream"));
         } else {
           message->set_id(id);
           // If writing already stopped (broken stream), OnDone answers it with the stream's status.
@@ -101,9 +102,8 @@ class InferStreamImpl final : public InferStream,
       auto it = pending_.find(id);
       if (it == pending_.end() && id.empty() && !pending_.empty()) {
         // An error without an id answers the oldest request (servers answer in order then).
-        it = std::min_element(pending_.begin(), pending_.end(), [](const auto& a, const auto& b) {
-          return a.second.sequence < b.second.sequence;
-        });
+        it = std::min_element(pending_.begin(), pending_.end(),
+                              [](const auto& a, const auto& b) { return a.second.sequence < b.second.sequence; });
       }
       if (it != pending_.end()) {
         done = std::move(it->second.done);
@@ -216,8 +216,8 @@ class InferStreamImpl final : public InferStream,
 
 }  // namespace
 
-std::unique_ptr<InferStream> StartInferStream(inference::GRPCInferenceService::Stub* stub,
-                                              absl::Duration deadline, bool wait_for_ready) {
+std::unique_ptr<InferStream> StartInferStream(inference::GRPCInferenceService::Stub* stub, absl::Duration deadline,
+                                              bool wait_for_ready) {
   return std::make_unique<InferStreamImpl>(stub, deadline, wait_for_ready);
 }
 

@@ -11,8 +11,8 @@
 namespace wtserve::internal {
 
 // Starts the stream at once. deadline: InfiniteDuration() for none.
-std::unique_ptr<InferStream> StartInferStream(inference::GRPCInferenceService::Stub* stub,
-                                              absl::Duration deadline, bool wait_for_ready);
+std::unique_ptr<InferStream> StartInferStream(inference::GRPCInferenceService::Stub* stub, absl::Duration deadline,
+                                              bool wait_for_ready);
 
 }  // namespace wtserve::internal
 

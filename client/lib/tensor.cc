@@ -21,8 +21,8 @@ std::string RawOf(absl::Span<const T> values) {
 absl::StatusOr<std::vector<std::string>> SplitBytes(const std::string& raw, const std::string& name) {
   const oip::BytesElements split = oip::SplitBytesElements(raw);
   if (!split.complete && !split.declared.has_value()) {
-    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", split.elements.size(),
-                                                   " has a truncated 4-byte length"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("tensor '", name, "': BYTES element ", split.elements.size(), " has a truncated 4-byte length"));
   }
   if (!split.complete) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': BYTES element ", split.elements.size(),
@@ -79,8 +79,8 @@ int64_t Tensor::ElementSize(const std::string& datatype) {
 absl::Status Tensor::Validate() const {
   for (int64_t d : shape) {
     if (d < 0) {
-      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has a negative dimension in shape [",
-                                                     absl::StrJoin(shape, ","), "]"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("tensor '", name, "' has a negative dimension in shape [", absl::StrJoin(shape, ","), "]"));
     }
   }
   if (datatype == "BYTES") {
@@ -94,7 +94,8 @@ absl::Status Tensor::Validate() const {
     return absl::OkStatus();
   }
   const int64_t size = ElementSize(datatype);
-  if (size == 0) return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': unknown datatype '", datatype, "'"));
+  if (size == 0)
+    return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': unknown datatype '", datatype, "'"));
   if (static_cast<int64_t>(raw.size()) != NumElements() * size) {
     return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "': shape [", absl::StrJoin(shape, ","), "] ",
                                                    datatype, " needs ", NumElements() * size, " bytes, got ",

@@ -12,8 +12,8 @@ namespace wtserve::loadgen {
 absl::StatusOr<std::vector<int>> ParseSeverities(const std::string& spec) {
   std::vector<int> out;
   const auto bad = [&spec](const std::string& why) {
-    return absl::InvalidArgumentError(absl::StrCat("--severities '", spec, "': ", why,
-                                                   " (use e.g. 1-5, 3 or 1,3,5; severities are 1..5)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--severities '", spec, "': ", why, " (use e.g. 1-5, 3 or 1,3,5; severities are 1..5)"));
   };
   if (spec.empty()) return bad("empty");
   for (absl::string_view part : absl::StrSplit(spec, ',')) {

@@ -37,7 +37,8 @@ absl::Status DumpSampleGrids(const data::ImageDataset& data, const std::vector<s
                              const std::vector<int>& severities, uint64_t seed, int count, const std::string& dir) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
-  if (ec) return absl::PermissionDeniedError(absl::StrCat("cannot create --dump_samples dir ", dir, ": ", ec.message()));
+  if (ec)
+    return absl::PermissionDeniedError(absl::StrCat("cannot create --dump_samples dir ", dir, ": ", ec.message()));
   const int n = std::min<int>(count, static_cast<int>(data.images.size()));
   for (int i = 0; i < n; ++i) {
     const cv::Mat& image = data.images[static_cast<size_t>(i)];

@@ -152,8 +152,8 @@ std::optional<Fail> Main() {
   run.seed = absl::GetFlag(FLAGS_seed);
   run.fp32_scale = static_cast<float>(absl::GetFlag(FLAGS_fp32_scale));
   run.progress = !absl::GetFlag(FLAGS_progress) ? ProgressMode::kOff
-                 : isatty(STDERR_FILENO)       ? ProgressMode::kTerminal
-                                               : ProgressMode::kLines;
+                 : isatty(STDERR_FILENO)        ? ProgressMode::kTerminal
+                                                : ProgressMode::kLines;
   if (absl::Status s = ValidateRunOptions(run); !s.ok()) return Fail{kExitUsage, std::string(s.message())};
   const int64_t warmup = absl::GetFlag(FLAGS_warmup);
   if (warmup < 0) return Fail{kExitUsage, "--warmup must be >= 0"};
@@ -182,7 +182,9 @@ std::optional<Fail> Main() {
   for (const auto& [name, version] : models) {
     absl::StatusOr<ModelMetadata> metadata = (*client)->GetModelMetadata(name, version);
     if (!metadata.ok()) {
-      return Fail{kExitFailure, absl::StrCat(metadata.status().code() == absl::StatusCode::kNotFound ? "unknown model '" : "cannot get metadata of model '",
+      return Fail{kExitFailure, absl::StrCat(metadata.status().code() == absl::StatusCode::kNotFound
+                                                 ? "unknown model '"
+                                                 : "cannot get metadata of model '",
                                              name, "' at ", target, ": ", metadata.status().ToString())};
     }
     absl::StatusOr<ModelIo> io = ModelIoFromMetadata(*metadata);
@@ -206,7 +208,8 @@ std::optional<Fail> Main() {
     }
   }
   if (!corruptions.empty() && !dataset->class_names.empty() && !run.single_pass) {
-    std::fprintf(stderr, "note: --requests/--duration make this a load run; accuracy counts each item's first answer\n");
+    std::fprintf(stderr,
+                 "note: --requests/--duration make this a load run; accuracy counts each item's first answer\n");
   }
   const absl::Time prepare_start = absl::Now();
   const int threads = system::UsableCores();
@@ -236,8 +239,9 @@ std::optional<Fail> Main() {
   c.arrival = ArrivalName(run.arrival);
   c.input = InputKindName(*input);
   c.data = data_options.source;
-  c.data_path = data_options.source == "fmnist" ? data_options.fmnist_dir + " (" + data_options.split + ")"
-                : data_options.source == "folder" ? data_options.image_folder : "";
+  c.data_path = data_options.source == "fmnist"   ? data_options.fmnist_dir + " (" + data_options.split + ")"
+                : data_options.source == "folder" ? data_options.image_folder
+                                                  : "";
   c.concurrency = run.concurrency;
   c.rate = run.rate;
   c.batch_size = run.batch_size;
@@ -272,7 +276,8 @@ std::optional<Fail> Main() {
     absl::StatusOr<RunResult> result = Run(**client, *workload, ios[m], name, version, timed);
     if (!result.ok()) return Fail{kExitFailure, absl::StrCat("run of '", name, "': ", result.status().message())};
     if (run.single_pass && result->requests_failed > 0) failed_accuracy_requests = true;
-    report.models.push_back(MakeModelReport(name, version, m == 0 ? "model" : "baseline", *workload, *std::move(result)));
+    report.models.push_back(
+        MakeModelReport(name, version, m == 0 ? "model" : "baseline", *workload, *std::move(result)));
   }
   const std::vector<std::string> imagenet_c(corrupt::CorruptionNames().begin(),
                                             corrupt::CorruptionNames().begin() + 15);

@@ -85,8 +85,8 @@ McNemarTest McNemarExact(int64_t model_only, int64_t baseline_only) {
   double max_log = -INFINITY;
   std::vector<double> logs;
   for (int64_t k = 0; k <= m; ++k) {
-    const double l = log_n_fact - std::lgamma(static_cast<double>(k) + 1) - std::lgamma(static_cast<double>(n - k) + 1) +
-                     log_half_n;
+    const double l =
+        log_n_fact - std::lgamma(static_cast<double>(k) + 1) - std::lgamma(static_cast<double>(n - k) + 1) + log_half_n;
     logs.push_back(l);
     max_log = std::max(max_log, l);
   }

@@ -69,9 +69,9 @@ struct McNemarTest {
 McNemarTest McNemarExact(int64_t model_only, int64_t baseline_only);
 
 struct BootstrapOptions {
-  int replicates = 2000;   // >= 2
+  int replicates = 2000;     // >= 2
   double confidence = 0.95;  // in (0, 1)
-  uint64_t seed = 0;       // of the image resampling; same seed, same intervals
+  uint64_t seed = 0;         // of the image resampling; same seed, same intervals
 };
 
 // Paired percentile bootstrap: each replicate draws `images` source images with replacement and

@@ -39,8 +39,8 @@ std::string FormatProgress(const ProgressSnapshot& s, ProgressMode mode) {
                          std::string(static_cast<size_t>(kWidth - filled), '-'), "] ",
                          absl::StrFormat("%3d%%", static_cast<int>(100 * fraction)));
     }
-    std::string line = absl::StrFormat("\r%s%s  %s req  %.0f img/s  %d errors", s.label, bar, count, images_per_s,
-                                       s.failed);
+    std::string line =
+        absl::StrFormat("\r%s%s  %s req  %.0f img/s  %d errors", s.label, bar, count, images_per_s, s.failed);
     if (!s.condition.empty()) absl::StrAppend(&line, "  ", s.condition);
     absl::StrAppend(&line, "  ", eta.empty() ? Clock(s.elapsed_s) : "ETA " + eta, "   ");
     return line;

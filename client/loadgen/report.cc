@@ -9,10 +9,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/ascii.h"
 #include "client/corrupt/corruptions.h"
 
 namespace wtserve::loadgen {
@@ -24,7 +24,8 @@ AccuracyTable BuildAccuracyTable(const Workload& w, const std::vector<int64_t>& 
   for (const Condition& c : w.conditions) {
     if (c.corruption.empty()) continue;
     if (row.emplace(c.corruption, table.corruptions.size()).second) table.corruptions.push_back(c.corruption);
-    if (std::find(severities.begin(), severities.end(), c.severity) == severities.end()) severities.push_back(c.severity);
+    if (std::find(severities.begin(), severities.end(), c.severity) == severities.end())
+      severities.push_back(c.severity);
   }
   std::sort(severities.begin(), severities.end());
   table.severities = severities;
@@ -38,7 +39,8 @@ AccuracyTable BuildAccuracyTable(const Workload& w, const std::vector<int64_t>& 
     const Condition& c = w.conditions[static_cast<size_t>(w.condition_of[item])];
     Cell* cell = &table.clean;
     if (!c.corruption.empty()) {
-      const size_t s = static_cast<size_t>(std::find(severities.begin(), severities.end(), c.severity) - severities.begin());
+      const size_t s =
+          static_cast<size_t>(std::find(severities.begin(), severities.end(), c.severity) - severities.begin());
       cell = &table.cells[row[c.corruption]][s];
     }
     ++cell->total;
@@ -67,9 +69,7 @@ namespace {
 
 double PerSecond(int64_t count, double seconds) { return seconds > 0 ? static_cast<double>(count) / seconds : 0.0; }
 
-std::string Pct(double fraction) {
-  return std::isnan(fraction) ? "n/a" : absl::StrFormat("%.2f", 100.0 * fraction);
-}
+std::string Pct(double fraction) { return std::isnan(fraction) ? "n/a" : absl::StrFormat("%.2f", 100.0 * fraction); }
 std::string PctOr(const std::optional<double>& v) { return v ? absl::StrFormat("%.1f%%", 100.0 * *v) : "n/a"; }
 
 // " [low, high]" in percent; "" without an interval (no paired statistics); " [n/a]" when the
@@ -87,24 +87,25 @@ std::string DifferenceText(double d, const Interval& i) {
   return text + " points";
 }
 
-std::string ModelName(const ModelReport& m) { return m.version.empty() ? m.model : absl::StrCat(m.model, " v", m.version); }
+std::string ModelName(const ModelReport& m) {
+  return m.version.empty() ? m.model : absl::StrCat(m.model, " v", m.version);
+}
 
 void AppendPairedSummary(const Report& report, std::string* out) {
   const PairedStatistics& p = *report.paired;
   const ModelReport &model = report.models[0], &baseline = report.models[1];
   const AccuracyTable &a = *model.accuracy, &b = *baseline.accuracy;
   absl::StrAppend(out, "== paired comparison of ", ModelName(model), " and ", ModelName(baseline), " on the same ",
-                  p.images, " images: ", absl::StrFormat("%g", 100.0 * p.options.confidence),
-                  "% bootstrap intervals (", p.options.replicates, " resamples of the images, seed ", p.options.seed,
-                  ")\n");
+                  p.images, " images: ", absl::StrFormat("%g", 100.0 * p.options.confidence), "% bootstrap intervals (",
+                  p.options.replicates, " resamples of the images, seed ", p.options.seed, ")\n");
   absl::StrAppend(out, "   clean accuracy: model ", Pct(a.clean.accuracy()), "%", IntervalText(&p.model.clean, 2),
-                  ", baseline ", Pct(b.clean.accuracy()), "%", IntervalText(&p.baseline.clean, 2),
-                  "; difference ", DifferenceText(p.difference_estimate.clean, p.difference.clean), "\n");
+                  ", baseline ", Pct(b.clean.accuracy()), "%", IntervalText(&p.baseline.clean, 2), "; difference ",
+                  DifferenceText(p.difference_estimate.clean, p.difference.clean), "\n");
   if (p.clean_mcnemar) {
-    absl::StrAppend(out, absl::StrFormat("   McNemar exact test (clean): %d images right only for the model, %d only "
-                                         "for the baseline; two-sided p = %.3g\n",
-                                         p.clean_mcnemar->model_only, p.clean_mcnemar->baseline_only,
-                                         p.clean_mcnemar->p_value));
+    absl::StrAppend(
+        out, absl::StrFormat("   McNemar exact test (clean): %d images right only for the model, %d only "
+                             "for the baseline; two-sided p = %.3g\n",
+                             p.clean_mcnemar->model_only, p.clean_mcnemar->baseline_only, p.clean_mcnemar->p_value));
   }
   if (!a.corruptions.empty()) {
     const std::optional<double> ma = a.MeanCorruptionAccuracy(), mb = b.MeanCorruptionAccuracy();
@@ -128,19 +129,20 @@ std::string RenderText(const Report& report) {
                     c.rate > 0 ? absl::StrFormat("open loop %.1f req/s (%s)", c.rate, c.arrival)
                                : absl::StrCat("closed loop, concurrency ", c.concurrency),
                     ", batch ", c.batch_size, ", input ", c.input, "\n");
-    absl::StrAppend(&out, absl::StrFormat("   requests: %d sent, %d ok, %d failed; images: %d sent, %d ok\n",
-                                          r.requests_sent, r.requests_ok, r.requests_failed, r.images_sent,
-                                          r.images_ok));
-    absl::StrAppend(&out, absl::StrFormat("   throughput: %.1f requests/s, %.1f images/s over %.3f s\n",
-                                          PerSecond(r.requests_ok, r.elapsed_s), PerSecond(r.images_ok, r.elapsed_s),
-                                          r.elapsed_s));
+    absl::StrAppend(&out,
+                    absl::StrFormat("   requests: %d sent, %d ok, %d failed; images: %d sent, %d ok\n", r.requests_sent,
+                                    r.requests_ok, r.requests_failed, r.images_sent, r.images_ok));
+    absl::StrAppend(
+        &out, absl::StrFormat("   throughput: %.1f requests/s, %.1f images/s over %.3f s\n",
+                              PerSecond(r.requests_ok, r.elapsed_s), PerSecond(r.images_ok, r.elapsed_s), r.elapsed_s));
     const LatencySummary& l = m.latency;
     if (l.count == 0) {
       absl::StrAppend(&out, "   latency ms: n/a (no successful request)\n");
     } else {
-      absl::StrAppend(&out, absl::StrFormat("   latency ms: min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
-                                            1e3 * l.min, 1e3 * l.mean, 1e3 * l.p50, 1e3 * l.p90, 1e3 * l.p95,
-                                            1e3 * l.p99, 1e3 * l.max));
+      absl::StrAppend(
+          &out,
+          absl::StrFormat("   latency ms: min %.3f  mean %.3f  p50 %.3f  p90 %.3f  p95 %.3f  p99 %.3f  max %.3f\n",
+                          1e3 * l.min, 1e3 * l.mean, 1e3 * l.p50, 1e3 * l.p90, 1e3 * l.p95, 1e3 * l.p99, 1e3 * l.max));
     }
     std::vector<std::string> codes;
     for (const auto& [code, n] : r.status_counts) codes.push_back(absl::StrCat(code, " ", n));
@@ -149,8 +151,7 @@ std::string RenderText(const Report& report) {
     if (m.accuracy) {
       const AccuracyTable& a = *m.accuracy;
       absl::StrAppend(&out, absl::StrFormat("   accuracy: clean %s%s (%d/%d)", Pct(a.clean.accuracy()),
-                                            a.clean.total > 0 ? "%" : "", a.clean.correct,
-                                            a.clean.total));
+                                            a.clean.total > 0 ? "%" : "", a.clean.correct, a.clean.total));
       if (auto mean = a.MeanCorruptionAccuracy()) absl::StrAppend(&out, ", mean corruption accuracy ", Pct(*mean), "%");
       if (m.unanswered > 0) absl::StrAppend(&out, "  [", m.unanswered, " items unanswered]");
       out += "\n";
@@ -172,17 +173,14 @@ std::string RenderText(const Report& report) {
     const CorruptionErrors& e = *report.corruption_errors;
     absl::StrAppend(&out, "== corruption error of ", ModelName(report.models[0]), " relative to ",
                     ModelName(report.models[1]), " (100% = as robust as the baseline; lower is better)\n");
-    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), IntervalText(paired ? &paired->mce : nullptr, 1),
-                    ", relative mCE ", PctOr(e.relative_mce),
-                    IntervalText(paired ? &paired->relative_mce : nullptr, 1),
+    absl::StrAppend(&out, "   mCE ", PctOr(e.mce), IntervalText(paired ? &paired->mce : nullptr, 1), ", relative mCE ",
+                    PctOr(e.relative_mce), IntervalText(paired ? &paired->relative_mce : nullptr, 1),
                     " (ImageNet-C corruptions); over all selected: mCE ", PctOr(e.mce_all),
-                    IntervalText(paired ? &paired->mce_all : nullptr, 1), ", relative mCE ",
-                    PctOr(e.relative_mce_all), IntervalText(paired ? &paired->relative_mce_all : nullptr, 1),
-                    "\n");
+                    IntervalText(paired ? &paired->mce_all : nullptr, 1), ", relative mCE ", PctOr(e.relative_mce_all),
+                    IntervalText(paired ? &paired->relative_mce_all : nullptr, 1), "\n");
     for (size_t i = 0; i < e.corruptions.size(); ++i) {
-      std::string line = absl::StrFormat("   %-18s CE %6s%-16s relative CE %6s%-16s", e.corruptions[i],
-                                         PctOr(e.ce[i]), IntervalText(paired ? &paired->ce[i] : nullptr, 1),
-                                         PctOr(e.relative_ce[i]),
+      std::string line = absl::StrFormat("   %-18s CE %6s%-16s relative CE %6s%-16s", e.corruptions[i], PctOr(e.ce[i]),
+                                         IntervalText(paired ? &paired->ce[i] : nullptr, 1), PctOr(e.relative_ce[i]),
                                          IntervalText(paired ? &paired->relative_ce[i] : nullptr, 1));
       if (paired != nullptr) {
         absl::StrAppend(&line, " accuracy difference ",
@@ -266,28 +264,27 @@ Json ModelJson(const ModelReport& m) {
   for (const auto& [code, n] : r.status_counts) status_codes[code] = n;
   Json error_messages = Json::object();
   for (const auto& [code, message] : r.first_message) error_messages[code] = message;
-  return Json{
-      {"model", m.model},
-      {"version", m.version},
-      {"role", m.role},
-      {"requests", {{"sent", r.requests_sent}, {"ok", r.requests_ok}, {"failed", r.requests_failed}}},
-      {"images", {{"sent", r.images_sent}, {"ok", r.images_ok}, {"unanswered_items", m.unanswered}}},
-      {"elapsed_s", Number(r.elapsed_s)},
-      {"requests_per_s", Number(PerSecond(r.requests_ok, r.elapsed_s))},
-      {"images_per_s", Number(PerSecond(r.images_ok, r.elapsed_s))},
-      {"latency_ms",
-       {{"count", l.count},
-        {"min", Number(1e3 * l.min)},
-        {"mean", Number(1e3 * l.mean)},
-        {"p50", Number(1e3 * l.p50)},
-        {"p90", Number(1e3 * l.p90)},
-        {"p95", Number(1e3 * l.p95)},
-        {"p99", Number(1e3 * l.p99)},
-        {"max", Number(1e3 * l.max)}}},
-      {"status_codes", std::move(status_codes)},
-      {"error_messages", std::move(error_messages)},
-      {"latencies_ms", std::move(latencies)},
-      {"accuracy", m.accuracy ? AccuracyJson(*m.accuracy, m.unanswered == 0) : Json(nullptr)}};
+  return Json{{"model", m.model},
+              {"version", m.version},
+              {"role", m.role},
+              {"requests", {{"sent", r.requests_sent}, {"ok", r.requests_ok}, {"failed", r.requests_failed}}},
+              {"images", {{"sent", r.images_sent}, {"ok", r.images_ok}, {"unanswered_items", m.unanswered}}},
+              {"elapsed_s", Number(r.elapsed_s)},
+              {"requests_per_s", Number(PerSecond(r.requests_ok, r.elapsed_s))},
+              {"images_per_s", Number(PerSecond(r.images_ok, r.elapsed_s))},
+              {"latency_ms",
+               {{"count", l.count},
+                {"min", Number(1e3 * l.min)},
+                {"mean", Number(1e3 * l.mean)},
+                {"p50", Number(1e3 * l.p50)},
+                {"p90", Number(1e3 * l.p90)},
+                {"p95", Number(1e3 * l.p95)},
+                {"p99", Number(1e3 * l.p99)},
+                {"max", Number(1e3 * l.max)}}},
+              {"status_codes", std::move(status_codes)},
+              {"error_messages", std::move(error_messages)},
+              {"latencies_ms", std::move(latencies)},
+              {"accuracy", m.accuracy ? AccuracyJson(*m.accuracy, m.unanswered == 0) : Json(nullptr)}};
 }
 
 Json CorruptionErrorsJson(const Report& report) {
@@ -342,8 +339,8 @@ Json PairedStatisticsJson(const Report& report) {
   const AccuracyTable& a = *report.models[0].accuracy;
   Json ce = Json::array();
   for (size_t c = 0; c < p.ce.size(); ++c) {
-    ce.push_back(Json{{"name", a.corruptions[c]}, {"ce", IntervalJson(p.ce[c])},
-                      {"relative_ce", IntervalJson(p.relative_ce[c])}});
+    ce.push_back(Json{
+        {"name", a.corruptions[c]}, {"ce", IntervalJson(p.ce[c])}, {"relative_ce", IntervalJson(p.relative_ce[c])}});
   }
   Json mcnemar = nullptr;
   if (p.clean_mcnemar) {
@@ -351,8 +348,9 @@ Json PairedStatisticsJson(const Report& report) {
                    {"baseline_only", p.clean_mcnemar->baseline_only},
                    {"p_value", Number(p.clean_mcnemar->p_value)}};
   }
-  return Json{{"method", "paired percentile bootstrap: images resampled with replacement, the same draw for both "
-                         "models and every condition"},
+  return Json{{"method",
+               "paired percentile bootstrap: images resampled with replacement, the same draw for both "
+               "models and every condition"},
               {"replicates", p.options.replicates},
               {"confidence", Number(p.options.confidence)},
               {"seed", p.options.seed},
@@ -407,12 +405,11 @@ std::string RenderCsv(const Report& report) {
     const ModelReport& m = report.models[index];
     if (!m.accuracy) continue;
     const AccuracyTable& a = *m.accuracy;
-    const AccuracyIntervals* intervals =
-        paired == nullptr ? nullptr : index == 0 ? &paired->model : &paired->baseline;
+    const AccuracyIntervals* intervals = paired == nullptr ? nullptr : index == 0 ? &paired->model : &paired->baseline;
     const auto accuracy_interval = [&](const Interval& i) { return CsvInterval(intervals ? &i : nullptr); };
     absl::StrAppend(&out, m.model, ",", m.role, ",clean,clean,0,", a.clean.correct, ",", a.clean.total, ",",
-                    FormatDouble(a.clean.accuracy()), ",,", accuracy_interval(intervals ? intervals->clean : Interval{}),
-                    ",,,,\n");
+                    FormatDouble(a.clean.accuracy()), ",,",
+                    accuracy_interval(intervals ? intervals->clean : Interval{}), ",,,,\n");
     const bool with_ce = report.corruption_errors && m.role == "model";
     for (size_t i = 0; i < a.corruptions.size(); ++i) {
       const std::string group(corrupt::GroupOf(a.corruptions[i]));
@@ -444,8 +441,8 @@ std::string RenderCsv(const Report& report) {
     for (size_t i = 0; i < a.corruptions.size(); ++i) {
       const std::string group(corrupt::GroupOf(a.corruptions[i]));
       for (size_t s = 0; s < a.severities.size(); ++s) {
-        absl::StrAppend(&out, who, a.corruptions[i], ",", group, ",", a.severities[s], ",,,", FormatDouble(e.cells[i][s]),
-                        ",,", CsvInterval(&d.cells[i][s]), ",,,,\n");
+        absl::StrAppend(&out, who, a.corruptions[i], ",", group, ",", a.severities[s], ",,,",
+                        FormatDouble(e.cells[i][s]), ",,", CsvInterval(&d.cells[i][s]), ",,,,\n");
       }
       absl::StrAppend(&out, who, a.corruptions[i], ",", group, ",mean,,,", FormatDouble(e.corruption[i]), ",,",
                       CsvInterval(&d.corruption[i]), ",,,,\n");

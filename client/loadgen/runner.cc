@@ -40,9 +40,11 @@ const char* TransportName(Transport t) {
 const char* ArrivalName(Arrival a) { return a == Arrival::kPoisson ? "poisson" : "constant"; }
 
 absl::Status ValidateRunOptions(const RunOptions& o) {
-  if (o.concurrency < 1) return absl::InvalidArgumentError(absl::StrCat("--concurrency must be >= 1, got ", o.concurrency));
+  if (o.concurrency < 1)
+    return absl::InvalidArgumentError(absl::StrCat("--concurrency must be >= 1, got ", o.concurrency));
   if (o.rate < 0) return absl::InvalidArgumentError(absl::StrCat("--rate must be >= 0, got ", o.rate));
-  if (o.batch_size < 1) return absl::InvalidArgumentError(absl::StrCat("--batch_size must be >= 1, got ", o.batch_size));
+  if (o.batch_size < 1)
+    return absl::InvalidArgumentError(absl::StrCat("--batch_size must be >= 1, got ", o.batch_size));
   if (o.max_requests < 0) return absl::InvalidArgumentError("--requests must be >= 0");
   if (o.duration < absl::ZeroDuration()) return absl::InvalidArgumentError("--duration must be >= 0");
   if (!o.single_pass && o.max_requests == 0 && o.duration == absl::ZeroDuration()) {
@@ -141,8 +143,10 @@ class Engine {
           output.ok() ? ParseClassification(**output) : absl::StatusOr<std::vector<Classification>>(output.status());
       if (!parsed.ok()) {
         status = absl::InternalError(absl::StrCat("unusable response: ", parsed.status().message()));
-      } else if (parsed->size() != items.size() || std::any_of(parsed->begin(), parsed->end(), [](const auto& c) { return c.empty(); })) {
-        status = absl::InternalError(absl::StrCat("response classifies ", parsed->size(), " images, request had ", items.size()));
+      } else if (parsed->size() != items.size() ||
+                 std::any_of(parsed->begin(), parsed->end(), [](const auto& c) { return c.empty(); })) {
+        status = absl::InternalError(
+            absl::StrCat("response classifies ", parsed->size(), " images, request had ", items.size()));
       } else {
         top = *std::move(parsed);
       }
@@ -288,7 +292,8 @@ class Engine {
     double offset_s = 0;
     for (int64_t i = 0;; ++i) {
       offset_s = options_.arrival == Arrival::kConstant ? static_cast<double>(i) / options_.rate : offset_s + gap(rng);
-      const Clock::time_point at = start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(offset_s));
+      const Clock::time_point at =
+          start_ + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(offset_s));
       if (end_ && at >= *end_) break;
       // Pacing, not synchronisation: wait for the arrival time.
       std::this_thread::sleep_until(at);

@@ -41,9 +41,9 @@ struct RunOptions {
   absl::Duration request_deadline = absl::Seconds(30);
   uint64_t seed = 0;  // Poisson arrivals
   float fp32_scale = 1.0f / 255.0f;
-  ProgressMode progress = ProgressMode::kOff;  // on stderr
+  ProgressMode progress = ProgressMode::kOff;           // on stderr
   absl::Duration progress_interval = absl::Seconds(5);  // kLines: one line per interval
-  std::string label;  // shown in the progress line
+  std::string label;                                    // shown in the progress line
 };
 
 struct RunResult {
@@ -55,7 +55,7 @@ struct RunResult {
   std::vector<double> latencies_s;
   std::map<std::string, int64_t> status_counts;      // "OK", "UNAVAILABLE", ... over all requests
   std::map<std::string, std::string> first_message;  // first error message per failing code
-  std::string model_version;  // as echoed by the first successful response
+  std::string model_version;                         // as echoed by the first successful response
   // Per workload item: top-1 class of its first answer, -1 if it got none.
   std::vector<int64_t> predictions;
 };

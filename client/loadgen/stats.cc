@@ -85,10 +85,8 @@ std::optional<CorruptionErrors> ComputeCorruptionErrors(const AccuracyTable& mod
       rel_base += baseline.cells[c][s].error() - baseline.clean.error();
     }
     // NaN (an empty cell) compares false: undefined as well.
-    out.ce.push_back(err_base > 0 && !std::isnan(err) ? std::optional<double>(err / err_base)
-                                                      : std::nullopt);
-    out.relative_ce.push_back(rel_base > 0 && !std::isnan(rel) ? std::optional<double>(rel / rel_base)
-                                                               : std::nullopt);
+    out.ce.push_back(err_base > 0 && !std::isnan(err) ? std::optional<double>(err / err_base) : std::nullopt);
+    out.relative_ce.push_back(rel_base > 0 && !std::isnan(rel) ? std::optional<double>(rel / rel_base) : std::nullopt);
     in_imagenet_c.push_back(std::find(imagenet_c_names.begin(), imagenet_c_names.end(), model.corruptions[c]) !=
                             imagenet_c_names.end());
   }

@@ -22,8 +22,8 @@ inline constexpr double kUndefined = std::numeric_limits<double>::quiet_NaN();
 // Latency summary in seconds. count = 0: every other field is kUndefined.
 struct LatencySummary {
   int64_t count = 0;
-  double min = kUndefined, mean = kUndefined, p50 = kUndefined, p90 = kUndefined, p95 = kUndefined,
-         p99 = kUndefined, max = kUndefined;
+  double min = kUndefined, mean = kUndefined, p50 = kUndefined, p90 = kUndefined, p95 = kUndefined, p99 = kUndefined,
+         max = kUndefined;
 };
 LatencySummary Summarize(std::vector<double> latencies_s);
 
@@ -57,7 +57,7 @@ struct AccuracyTable {
 // E = top-1 error. nullopt where the denominator is 0 (or, for relative CE, <= 0: the baseline
 // lost nothing under that corruption, so the ratio says nothing).
 struct CorruptionErrors {
-  std::vector<std::string> corruptions;          // same order as the tables
+  std::vector<std::string> corruptions;  // same order as the tables
   std::vector<std::optional<double>> ce, relative_ce;
   // Means over the corruptions that belong to ImageNet-C's 15 (the published mCE), and over
   // all selected corruptions (extras included). nullopt if any term is undefined or none apply.

@@ -32,7 +32,8 @@ const char* InputKindName(InputKind kind) {
 
 absl::StatusOr<ModelIo> ModelIoFromMetadata(const ModelMetadata& metadata) {
   if (metadata.inputs.empty() || metadata.outputs.empty()) {
-    return absl::FailedPreconditionError(absl::StrCat("model '", metadata.name, "' metadata lists no inputs or outputs"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", metadata.name, "' metadata lists no inputs or outputs"));
   }
   ModelIo io;
   const TensorMetadata& in = metadata.inputs[0];
@@ -66,14 +67,13 @@ absl::StatusOr<data::ImageDataset> LoadData(const DataOptions& options, const Mo
     if (options.split != "test" && options.split != "train") {
       return absl::InvalidArgumentError(absl::StrCat("--split must be test or train, got '", options.split, "'"));
     }
-    absl::StatusOr<data::ImageDataset> read = data::ReadFashionMnist(
-        options.fmnist_dir, options.split == "train" ? data::Split::kTrain : data::Split::kTest);
+    absl::StatusOr<data::ImageDataset> read =
+        data::ReadFashionMnist(options.fmnist_dir, options.split == "train" ? data::Split::kTrain : data::Split::kTest);
     if (!read.ok()) return read.status();
     dataset = *std::move(read);
   } else if (options.source == "folder") {
     if (options.image_folder.empty()) return absl::InvalidArgumentError("--data=folder needs --image_folder");
-    absl::StatusOr<data::ImageDataset> read =
-        data::ReadImageFolder(options.image_folder, io.channels == 3 ? 3 : 1);
+    absl::StatusOr<data::ImageDataset> read = data::ReadImageFolder(options.image_folder, io.channels == 3 ? 3 : 1);
     if (!read.ok()) return read.status();
     dataset = *std::move(read);
   } else if (options.source == "synthetic") {
@@ -93,7 +93,8 @@ absl::StatusOr<data::ImageDataset> LoadData(const DataOptions& options, const Mo
     }
     return dataset;
   } else {
-    return absl::InvalidArgumentError(absl::StrCat("--data must be fmnist, folder or synthetic, got '", options.source, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--data must be fmnist, folder or synthetic, got '", options.source, "'"));
   }
   if (options.samples > 0 && options.samples < dataset.size()) {
     dataset.images.resize(static_cast<size_t>(options.samples));
@@ -106,8 +107,8 @@ absl::Status CheckCompatible(const data::ImageDataset& data, const ModelIo& io, 
   if (data.images.empty()) return absl::FailedPreconditionError("the data set has no images");
   if (kind != InputKind::kPng) {
     if (io.channels == 0) {
-      return absl::FailedPreconditionError(absl::StrCat("model input '", io.input_name,
-                                                        "' takes encoded images only; use --input=png"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("model input '", io.input_name, "' takes encoded images only; use --input=png"));
     }
     if (data.height == 0) {
       return absl::FailedPreconditionError("images differ in size; tensors need one size (use --input=png)");
@@ -192,9 +193,11 @@ absl::StatusOr<Workload> PrepareWorkload(const data::ImageDataset& data, const s
       if (!payload.ok()) {
         absl::MutexLock lock(&mu);
         if (first_error.ok()) {
-          first_error = absl::Status(payload.status().code(),
-                                     absl::StrCat("preparing image ", i, " under ", conditions[c].corruption.empty() ? "clean" : conditions[c].corruption,
-                                                  " severity ", conditions[c].severity, ": ", payload.status().message()));
+          first_error =
+              absl::Status(payload.status().code(),
+                           absl::StrCat("preparing image ", i, " under ",
+                                        conditions[c].corruption.empty() ? "clean" : conditions[c].corruption,
+                                        " severity ", conditions[c].severity, ": ", payload.status().message()));
         }
         next = total;
         return;

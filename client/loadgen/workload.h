@@ -35,10 +35,10 @@ absl::StatusOr<ModelIo> ModelIoFromMetadata(const ModelMetadata& metadata);
 struct DataOptions {
   std::string source = "fmnist";  // "fmnist", "folder", "synthetic"
   std::string fmnist_dir = data::kFashionMnistDir;
-  std::string split = "test";     // fmnist only: "test" or "train"
-  std::string image_folder;       // folder only
-  int64_t samples = 0;            // 0: all (synthetic: 64); else the first `samples` images
-  uint64_t seed = 0;              // synthetic pixels
+  std::string split = "test";  // fmnist only: "test" or "train"
+  std::string image_folder;    // folder only
+  int64_t samples = 0;         // 0: all (synthetic: 64); else the first `samples` images
+  uint64_t seed = 0;           // synthetic pixels
 };
 // Loads (and subsamples) the data. Synthetic images are uniform random pixels of the model's
 // input size, unlabelled (labels -1, no class names). The first `samples` images are taken in
@@ -49,8 +49,7 @@ absl::StatusOr<data::ImageDataset> LoadData(const DataOptions& options, const Mo
 // FailedPrecondition with both sizes named when tensors of this data cannot feed the model
 // (size or channels differ for FP32/UINT8, more classes than the model outputs, no batch
 // dimension with batch_size > 1).
-absl::Status CheckCompatible(const data::ImageDataset& data, const ModelIo& io, InputKind kind,
-                             int64_t batch_size);
+absl::Status CheckCompatible(const data::ImageDataset& data, const ModelIo& io, InputKind kind, int64_t batch_size);
 
 // One condition of the robustness grid. corruption empty = clean (severity 0).
 struct Condition {
@@ -65,8 +64,8 @@ struct Workload {
   int64_t channels = 0, height = 0, width = 0;
   std::vector<Condition> conditions;
   std::vector<std::string> payload;
-  std::vector<int64_t> labels;       // per item, -1 when unlabelled
-  std::vector<int32_t> condition_of; // per item, index into conditions
+  std::vector<int64_t> labels;        // per item, -1 when unlabelled
+  std::vector<int32_t> condition_of;  // per item, index into conditions
   std::vector<std::string> class_names;
   bool labelled() const { return !class_names.empty(); }
   int64_t size() const { return static_cast<int64_t>(payload.size()); }

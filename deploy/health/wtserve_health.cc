@@ -53,8 +53,7 @@ int main(int argc, char** argv) {
       "                      [--tls [--root_cert=ca.pem] [--server_name=NAME] [--client_cert=F --client_key=F]]");
   std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
-    std::fprintf(stderr, "wtserve-health: unexpected argument '%s' (flags only, see --help)\n",
-                 positional[1]);
+    std::fprintf(stderr, "wtserve-health: unexpected argument '%s' (flags only, see --help)\n", positional[1]);
     return 2;
   }
   const absl::Duration timeout = absl::GetFlag(FLAGS_timeout);
@@ -107,8 +106,7 @@ int main(int argc, char** argv) {
                  static_cast<int>(status.error_code()), status.error_message().c_str());
     return 1;
   }
-  const std::string state =
-      grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
+  const std::string state = grpc::health::v1::HealthCheckResponse::ServingStatus_Name(response.status());
   if (response.status() != grpc::health::v1::HealthCheckResponse::SERVING) {
     std::fprintf(stderr, "wtserve-health: %s: %s\n", address.c_str(), state.c_str());
     return 1;

@@ -32,8 +32,7 @@ absl::Status BearerTokenAuth::Check(const grpc::ServerContextBase& ctx, bool hea
   return CheckHeader(std::string_view(it->second.data(), it->second.size()), health_call);
 }
 
-absl::Status BearerTokenAuth::CheckHeader(std::optional<std::string_view> authorization,
-                                          bool health_call) const {
+absl::Status BearerTokenAuth::CheckHeader(std::optional<std::string_view> authorization, bool health_call) const {
   if (!enabled() || (health_call && !protect_health_)) return absl::OkStatus();
   if (!authorization.has_value()) {
     return absl::UnauthenticatedError("missing authorization (expected 'authorization: Bearer <token>')");
@@ -58,8 +57,8 @@ absl::StatusOr<std::string> ReadBearerTokenFile(const std::string& path) {
   if (token.empty()) return absl::InvalidArgumentError(absl::StrCat("--grpc_auth_token_file: ", path, " is empty"));
   for (const char c : token) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--grpc_auth_token_file: ", path, " holds whitespace or control characters inside the token"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--grpc_auth_token_file: ", path, " holds whitespace or control characters inside the token"));
     }
   }
   return token;

@@ -7,8 +7,8 @@
 
 namespace wtserve::api {
 
-bool DrainAndClose(runtime::ModelRepository& repository, InferenceService& service,
-                   grpc::Server& server, absl::Time deadline, absl::Duration close_grace) {
+bool DrainAndClose(runtime::ModelRepository& repository, InferenceService& service, grpc::Server& server,
+                   absl::Time deadline, absl::Duration close_grace) {
   repository.ShutdownAll(deadline);
   // New calls still reach our handlers and get UNAVAILABLE with a reason until the close below;
   // gRPC would refuse them without one.

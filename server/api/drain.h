@@ -23,9 +23,8 @@ inline constexpr absl::Duration kDefaultCloseGrace = absl::Seconds(1);
 //    the gRPC server gracefully, so that calls gRPC holds but no handler has seen yet (a call
 //    that arrived a moment ago, a health check) still complete, for at most `close_grace`.
 // Returns false if `deadline` passed with calls still open (they were cancelled).
-bool DrainAndClose(runtime::ModelRepository& repository, InferenceService& service,
-                   grpc::Server& server, absl::Time deadline,
-                   absl::Duration close_grace = kDefaultCloseGrace);
+bool DrainAndClose(runtime::ModelRepository& repository, InferenceService& service, grpc::Server& server,
+                   absl::Time deadline, absl::Duration close_grace = kDefaultCloseGrace);
 
 }  // namespace wtserve::api
 

@@ -25,19 +25,17 @@ std::string Shape(const google::protobuf::RepeatedField<int64_t>& shape) {
 absl::Status Invalid(const std::string& message) { return absl::InvalidArgumentError(message); }
 
 // Splits the raw BYTES form (common/oip/bytes_elements.h) into `expected` elements.
-absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw,
-                                                            int64_t expected,
+absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& raw, int64_t expected,
                                                             const std::string& input) {
   oip::BytesElements split = oip::SplitBytesElements(raw);
   if (!split.complete && !split.declared.has_value()) {
-    return Invalid(absl::StrCat("input '", input, "': raw BYTES content is truncated: ",
-                                split.remaining, " bytes left where a 4-byte length of element ",
-                                split.elements.size(), " was expected"));
+    return Invalid(absl::StrCat("input '", input, "': raw BYTES content is truncated: ", split.remaining,
+                                " bytes left where a 4-byte length of element ", split.elements.size(),
+                                " was expected"));
   }
   if (!split.complete) {
-    return Invalid(absl::StrCat("input '", input, "': raw BYTES element ", split.elements.size(),
-                                " declares ", *split.declared, " bytes but only ", split.remaining,
-                                " remain"));
+    return Invalid(absl::StrCat("input '", input, "': raw BYTES element ", split.elements.size(), " declares ",
+                                *split.declared, " bytes but only ", split.remaining, " remain"));
   }
   if (static_cast<int64_t>(split.elements.size()) != expected) {
     return Invalid(absl::StrCat("input '", input, "': raw BYTES content holds ", split.elements.size(),
@@ -48,9 +46,9 @@ absl::StatusOr<std::vector<std::string_view>> SplitRawBytes(const std::string& r
 
 absl::Status CheckOnlyField(const inference::InferTensorContents& c, const std::string& input,
                             const std::string& datatype, const char* field, int used_size) {
-  const int total = c.bool_contents_size() + c.int_contents_size() + c.int64_contents_size() +
-                    c.uint_contents_size() + c.uint64_contents_size() + c.fp32_contents_size() +
-                    c.fp64_contents_size() + c.bytes_contents_size();
+  const int total = c.bool_contents_size() + c.int_contents_size() + c.int64_contents_size() + c.uint_contents_size() +
+                    c.uint64_contents_size() + c.fp32_contents_size() + c.fp64_contents_size() +
+                    c.bytes_contents_size();
   if (total != used_size) {
     return Invalid(absl::StrCat("input '", input, "': ", datatype, " typed contents go in ", field,
                                 "; other content fields are set"));
@@ -86,15 +84,14 @@ absl::StatusOr<std::optional<absl::Duration>> QueueTimeout(const ModelInferReque
   return std::optional<absl::Duration>(absl::Microseconds(micros));
 }
 
-absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& request,
-                                                     const config::ModelConfig& cfg) {
+absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& request, const config::ModelConfig& cfg) {
   const config::ModelOutput& out = cfg.output(0);
   std::vector<RequestedOutput> outputs;
   std::set<std::string> seen;
   for (const auto& requested : request.outputs()) {
     if (requested.name() != out.name()) {
-      return Invalid(absl::StrCat("unknown output '", requested.name(), "'; model '", cfg.name(),
-                                  "' has output '", out.name(), "'"));
+      return Invalid(absl::StrCat("unknown output '", requested.name(), "'; model '", cfg.name(), "' has output '",
+                                  out.name(), "'"));
     }
     const std::string what = absl::StrCat("output '", requested.name(), "'");
     if (absl::Status shm = RefuseSharedMemory(requested.parameters(), what); !shm.ok()) return shm;
@@ -108,21 +105,20 @@ absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& re
                  p.uint64_param() <= static_cast<uint64_t>(out.dims(0))) {
         o.classification = static_cast<int64_t>(p.uint64_param());
       } else if (p.parameter_choice_case() != InferParameter::kUint64Param) {
-        return Invalid(absl::StrCat("output '", requested.name(),
-                                    "': parameter 'classification' must be an int64 k"));
+        return Invalid(absl::StrCat("output '", requested.name(), "': parameter 'classification' must be an int64 k"));
       } else {
         o.classification = out.dims(0) + 1;  // reported as out of range below
       }
       if (o.classification < 1 || o.classification > out.dims(0)) {
-        return Invalid(absl::StrCat("output '", requested.name(),
-                                    "': parameter 'classification' must be in [1, ", out.dims(0),
-                                    "] (the number of classes), got ", o.classification));
+        return Invalid(absl::StrCat("output '", requested.name(), "': parameter 'classification' must be in [1, ",
+                                    out.dims(0), "] (the number of classes), got ", o.classification));
       }
     }
     // As Triton ("output already exists in request"): one entry per output name, so a response
     // never carries two tensors of one name (the logits and their top-k, say).
     if (!seen.insert(o.name).second) {
-      return Invalid(absl::StrCat("output '", requested.name(), "' is requested twice; ask for it once, "
+      return Invalid(absl::StrCat("output '", requested.name(),
+                                  "' is requested twice; ask for it once, "
                                   "either as logits or with 'classification' (two requests for both)"));
     }
     outputs.push_back(std::move(o));
@@ -133,20 +129,19 @@ absl::StatusOr<std::vector<RequestedOutput>> Outputs(const ModelInferRequest& re
 
 }  // namespace
 
-absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& request,
-                                                  const config::ModelConfig& cfg) {
+absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& request, const config::ModelConfig& cfg) {
   const config::ModelInput& in = cfg.input(0);
   if (request.inputs_size() == 0) {
     return Invalid(absl::StrCat("missing input '", in.name(), "'"));
   }
   if (request.inputs_size() != 1) {
-    return Invalid(absl::StrCat("model '", cfg.name(), "' takes 1 input ('", in.name(), "'), got ",
-                                request.inputs_size()));
+    return Invalid(
+        absl::StrCat("model '", cfg.name(), "' takes 1 input ('", in.name(), "'), got ", request.inputs_size()));
   }
   const auto& input = request.inputs(0);
   if (input.name() != in.name()) {
-    return Invalid(absl::StrCat("unknown input '", input.name(), "'; model '", cfg.name(),
-                                "' has input '", in.name(), "'"));
+    return Invalid(
+        absl::StrCat("unknown input '", input.name(), "'; model '", cfg.name(), "' has input '", in.name(), "'"));
   }
   if (absl::Status shm = RefuseSharedMemory(input.parameters(), absl::StrCat("input '", input.name(), "'"));
       !shm.ok()) {
@@ -154,12 +149,11 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
   }
   const bool raw = request.raw_input_contents_size() > 0;
   if (raw && request.raw_input_contents_size() != request.inputs_size()) {
-    return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(),
-                                " entries for ", request.inputs_size(), " input(s)"));
+    return Invalid(absl::StrCat("raw_input_contents has ", request.raw_input_contents_size(), " entries for ",
+                                request.inputs_size(), " input(s)"));
   }
   if (raw && input.has_contents()) {
-    return Invalid(absl::StrCat("input '", input.name(),
-                                "' sets contents while raw_input_contents is used; use one"));
+    return Invalid(absl::StrCat("input '", input.name(), "' sets contents while raw_input_contents is used; use one"));
   }
   const int64_t c = in.dims(0);
   const std::string& datatype = input.datatype();
@@ -179,16 +173,13 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
   at::Tensor pixels;  // uint8 or float32 [N, C, H, W]
   if (datatype == "FP32" || datatype == "UINT8") {
     const bool variable = runtime::HasVariableSpatialDims(in);
-    if (shape.size() != 4 || shape[1] != c ||
-        (!variable && (shape[2] != in.dims(1) || shape[3] != in.dims(2)))) {
-      return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape),
-                                  " does not match [N, ", c, ", ", in.dims(1), ", ", in.dims(2),
-                                  "]"));
+    if (shape.size() != 4 || shape[1] != c || (!variable && (shape[2] != in.dims(1) || shape[3] != in.dims(2)))) {
+      return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape), " does not match [N, ", c, ", ",
+                                  in.dims(1), ", ", in.dims(2), "]"));
     }
     const int64_t h = shape[2], w = shape[3];
     if (absl::Status s = runtime::CheckSpatialSize(in, h, w); !s.ok()) {
-      return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape), ": ",
-                                  s.message()));
+      return Invalid(absl::StrCat("input '", input.name(), "': shape ", Shape(shape), ": ", s.message()));
     }
     const int64_t count = n * c * h * w;
     const bool fp32 = datatype == "FP32";
@@ -197,41 +188,35 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
       const std::string& bytes = request.raw_input_contents(0);
       const int64_t expected = count * (fp32 ? 4 : 1);
       if (static_cast<int64_t>(bytes.size()) != expected) {
-        return Invalid(absl::StrCat("input '", input.name(), "': raw content has ", bytes.size(),
-                                    " bytes, ", datatype, " ", Shape(shape), " needs ", expected));
+        return Invalid(absl::StrCat("input '", input.name(), "': raw content has ", bytes.size(), " bytes, ", datatype,
+                                    " ", Shape(shape), " needs ", expected));
       }
       // The wire is little-endian, as is every platform LibTorch serves on.
       std::memcpy(pixels.data_ptr(), bytes.data(), bytes.size());
     } else if (fp32) {
       const auto& values = input.contents().fp32_contents();
-      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "fp32_contents",
-                                  values.size());
-          !s.ok()) {
+      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "fp32_contents", values.size()); !s.ok()) {
         return s;
       }
       if (values.size() != count) {
-        return Invalid(absl::StrCat("input '", input.name(), "': fp32_contents has ",
-                                    values.size(), " values, shape ", Shape(shape), " needs ",
-                                    count));
+        return Invalid(absl::StrCat("input '", input.name(), "': fp32_contents has ", values.size(), " values, shape ",
+                                    Shape(shape), " needs ", count));
       }
       std::memcpy(pixels.data_ptr(), values.data(), count * sizeof(float));
     } else {
       const auto& values = input.contents().uint_contents();
-      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "uint_contents",
-                                  values.size());
-          !s.ok()) {
+      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "uint_contents", values.size()); !s.ok()) {
         return s;
       }
       if (values.size() != count) {
-        return Invalid(absl::StrCat("input '", input.name(), "': uint_contents has ",
-                                    values.size(), " values, shape ", Shape(shape), " needs ",
-                                    count));
+        return Invalid(absl::StrCat("input '", input.name(), "': uint_contents has ", values.size(), " values, shape ",
+                                    Shape(shape), " needs ", count));
       }
       uint8_t* out = pixels.data_ptr<uint8_t>();
       for (int64_t i = 0; i < count; ++i) {
         if (values[i] > 255) {
-          return Invalid(absl::StrCat("input '", input.name(), "': UINT8 value ", values[i],
-                                      " at index ", i, " is out of range"));
+          return Invalid(
+              absl::StrCat("input '", input.name(), "': UINT8 value ", values[i], " at index ", i, " is out of range"));
         }
         out[i] = static_cast<uint8_t>(values[i]);
       }
@@ -251,33 +236,28 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
       images = *std::move(split);
     } else {
       const auto& values = input.contents().bytes_contents();
-      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "bytes_contents",
-                                  values.size());
-          !s.ok()) {
+      if (auto s = CheckOnlyField(input.contents(), input.name(), datatype, "bytes_contents", values.size()); !s.ok()) {
         return s;
       }
       if (values.size() != n) {
-        return Invalid(absl::StrCat("input '", input.name(), "': bytes_contents has ",
-                                    values.size(), " elements, shape ", Shape(shape), " needs ",
-                                    n));
+        return Invalid(absl::StrCat("input '", input.name(), "': bytes_contents has ", values.size(),
+                                    " elements, shape ", Shape(shape), " needs ", n));
       }
       for (const std::string& v : values) images.emplace_back(v);
     }
     for (int64_t i = 0; i < n; ++i) {
-      absl::StatusOr<at::Tensor> image =
-          runtime::DecodeImage(images[i], in, cfg.input_preprocessing());
+      absl::StatusOr<at::Tensor> image = runtime::DecodeImage(images[i], in, cfg.input_preprocessing());
       if (!image.ok()) {
-        return Invalid(absl::StrCat("input '", input.name(), "' element ", i, ": ",
-                                    image.status().message()));
+        return Invalid(absl::StrCat("input '", input.name(), "' element ", i, ": ", image.status().message()));
       }
       // Every image of one request has one size; with variable dims that is element 0's.
       if (i == 0) pixels = at::empty({n, c, image->size(1), image->size(2)}, at::kByte);
       if (image->sizes() != pixels.sizes().slice(1)) {
-        return Invalid(absl::StrCat(
-            "input '", input.name(), "' element ", i, " is ", image->size(2), "x",
-            image->size(1), " pixels after preprocessing, element 0 is ", pixels.size(3), "x",
-            pixels.size(2), "; the images of one request must share a size (send them "
-            "separately, or have the model resize them: input_preprocessing)"));
+        return Invalid(absl::StrCat("input '", input.name(), "' element ", i, " is ", image->size(2), "x",
+                                    image->size(1), " pixels after preprocessing, element 0 is ", pixels.size(3), "x",
+                                    pixels.size(2),
+                                    "; the images of one request must share a size (send them "
+                                    "separately, or have the model resize them: input_preprocessing)"));
       }
       pixels[i].copy_(*image);
     }
@@ -299,9 +279,8 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const ModelInferRequest& reque
 }
 
 void EncodeInferResponse(const ModelInferRequest& request, const std::string& model_version,
-                         const std::vector<std::string>& labels,
-                         const std::vector<RequestedOutput>& outputs, const at::Tensor& logits,
-                         inference::ModelInferResponse* response) {
+                         const std::vector<std::string>& labels, const std::vector<RequestedOutput>& outputs,
+                         const at::Tensor& logits, inference::ModelInferResponse* response) {
   response->set_model_name(request.model_name());
   response->set_model_version(model_version);
   response->set_id(request.id());
@@ -326,9 +305,8 @@ void EncodeInferResponse(const ModelInferRequest& request, const std::string& mo
     const int64_t* idx = indices.data_ptr<int64_t>();
     std::string raw;
     for (int64_t i = 0; i < n * o.classification; ++i) {
-      const std::string element =
-          labels.empty() ? absl::StrFormat("%f:%d", v[i], idx[i])
-                         : absl::StrFormat("%f:%d:%s", v[i], idx[i], labels[idx[i]]);
+      const std::string element = labels.empty() ? absl::StrFormat("%f:%d", v[i], idx[i])
+                                                 : absl::StrFormat("%f:%d:%s", v[i], idx[i], labels[idx[i]]);
       oip::AppendBytesElement(element, &raw);
     }
     *response->add_raw_output_contents() = std::move(raw);

@@ -37,8 +37,8 @@ struct RequestedOutput {
 };
 
 struct DecodedRequest {
-  at::Tensor images;  // normalized float32 [N, C, H, W], CPU, contiguous
-  std::vector<RequestedOutput> outputs;  // never empty (the logits when none were requested)
+  at::Tensor images;                            // normalized float32 [N, C, H, W], CPU, contiguous
+  std::vector<RequestedOutput> outputs;         // never empty (the logits when none were requested)
   std::optional<absl::Duration> queue_timeout;  // the "timeout" parameter, if given
 };
 
@@ -49,10 +49,9 @@ absl::StatusOr<DecodedRequest> DecodeInferRequest(const inference::ModelInferReq
 
 // Fills `response` (model_name, model_version, id, outputs, raw_output_contents) from the logits
 // [N, num_classes] (float32, CPU). `labels` may be empty.
-void EncodeInferResponse(const inference::ModelInferRequest& request,
-                         const std::string& model_version, const std::vector<std::string>& labels,
-                         const std::vector<RequestedOutput>& outputs, const at::Tensor& logits,
-                         inference::ModelInferResponse* response);
+void EncodeInferResponse(const inference::ModelInferRequest& request, const std::string& model_version,
+                         const std::vector<std::string>& labels, const std::vector<RequestedOutput>& outputs,
+                         const at::Tensor& logits, inference::ModelInferResponse* response);
 
 }  // namespace wtserve::api
 

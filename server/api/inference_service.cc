@@ -41,9 +41,7 @@ absl::Time DeadlineOf(const grpc::CallbackServerContext* ctx) {
 // for answered calls to be sent.
 class CountedReactor final : public grpc::ServerUnaryReactor {
  public:
-  explicit CountedReactor(InferenceService* service) : service_(service) {
-    service_->CallStarted();
-  }
+  explicit CountedReactor(InferenceService* service) : service_(service) { service_->CallStarted(); }
   void OnDone() override {
     service_->CallDone();
     delete this;
@@ -87,8 +85,7 @@ bool WantsGrpcErrors(const grpc::CallbackServerContext& ctx) {
 // One ModelStreamInfer call: requests are read one after another and answered in completion
 // order (responses carry the request id), one write in flight at a time. Finishes once the client
 // half-closed (or the call was cancelled) and every accepted request has been answered.
-class StreamReactor final
-    : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
+class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse> {
  public:
   StreamReactor(InferenceService* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx), grpc_errors_(WantsGrpcErrors(*ctx)) {
@@ -130,8 +127,8 @@ class StreamReactor final
     }
     grpc::CallbackServerContext* ctx = ctx_;
     service_->Infer(
-        *request, absl::Now(), DeadlineOf(ctx),
-        [ctx] { return ctx->IsCancelled(); }, response.get(), StreamResponseOverhead(),
+        *request, absl::Now(), DeadlineOf(ctx), [ctx] { return ctx->IsCancelled(); }, response.get(),
+        StreamResponseOverhead(),
         [this, request, response](absl::Status status) {
           ModelStreamInferResponse out;
           if (status.ok()) {
@@ -210,7 +207,7 @@ class StreamReactor final
 
   InferenceService* const service_;
   grpc::CallbackServerContext* const ctx_;
-  ModelInferRequest incoming_;     // only touched by the read chain
+  ModelInferRequest incoming_;        // only touched by the read chain
   ModelStreamInferResponse current_;  // the write in flight
 
   absl::Mutex mu_;
@@ -221,7 +218,7 @@ class StreamReactor final
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   bool closing_ ABSL_GUARDED_BY(mu_) = false;
-  const bool grpc_errors_;  // the client sent triton_grpc_error: true
+  const bool grpc_errors_;                                  // the client sent triton_grpc_error: true
   std::optional<grpc::Status> error_ ABSL_GUARDED_BY(mu_);  // the first error, in that mode
 };
 
@@ -241,8 +238,7 @@ class RefusedStream final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
 
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
                                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                                   int64_t max_response_bytes, BearerTokenAuth auth,
-                                   SystemSharedMemory* shared_memory)
+                                   int64_t max_response_bytes, BearerTokenAuth auth, SystemSharedMemory* shared_memory)
     : auth_(std::move(auth)),
       repository_(repository),
       state_(state),
@@ -323,10 +319,9 @@ bool InferenceService::WaitForCalls(absl::Time deadline) {
   return calls_mu_.AwaitWithDeadline(absl::Condition(&none), deadline);
 }
 
-void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
-                             absl::Time deadline, std::function<bool()> is_cancelled,
-                             ModelInferResponse* response, int64_t response_overhead,
-                             absl::AnyInvocable<void(absl::Status)> done) {
+void InferenceService::Infer(const ModelInferRequest& request, absl::Time start, absl::Time deadline,
+                             std::function<bool()> is_cancelled, ModelInferResponse* response,
+                             int64_t response_overhead, absl::AnyInvocable<void(absl::Status)> done) {
   if (state_->shutting_down()) {
     metrics_->RecordFailure("", "", metrics::kReasonUnavailable);
     done(absl::UnavailableError("the server is shutting down"));
@@ -342,8 +337,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   if (!model.ok()) {
     // Only names of models that exist become label values (bounded cardinality).
     const bool known = repository_->Exists(request.model_name());
-    metrics_->RecordFailure(known ? request.model_name() : "", "",
-                            metrics::FailureReason(model.status().code()));
+    metrics_->RecordFailure(known ? request.model_name() : "", "", metrics::FailureReason(model.status().code()));
     done(model.status());
     return;
   }
@@ -352,11 +346,10 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   // decoder validates them like any other; the output regions are filled after encoding.
   std::optional<ModelInferRequest> resolved;
   auto shm_outputs = std::make_shared<std::vector<SystemSharedMemory::View>>();
-  const bool uses_shm =
-      std::any_of(request.inputs().begin(), request.inputs().end(),
-                  [](const auto& t) { return UsesSharedMemory(t.parameters()); }) ||
-      std::any_of(request.outputs().begin(), request.outputs().end(),
-                  [](const auto& t) { return UsesSharedMemory(t.parameters()); });
+  const bool uses_shm = std::any_of(request.inputs().begin(), request.inputs().end(),
+                                    [](const auto& t) { return UsesSharedMemory(t.parameters()); }) ||
+                        std::any_of(request.outputs().begin(), request.outputs().end(),
+                                    [](const auto& t) { return UsesSharedMemory(t.parameters()); });
   if (uses_shm) {
     static const SystemSharedMemory kNone(/*enabled=*/false);
     resolved = request;
@@ -378,8 +371,8 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
                             metrics::FailureReason(decoded.status().code()));
     served->RecordRejected(absl::Now() - start);
     done(absl::Status(decoded.status().code(),
-                      absl::StrCat("model '", served->config().name(), "' version ",
-                                   served->version_string(), ": ", decoded.status().message())));
+                      absl::StrCat("model '", served->config().name(), "' version ", served->version_string(), ": ",
+                                   decoded.status().message())));
     return;
   }
   auto outputs = std::make_shared<std::vector<RequestedOutput>>(std::move(decoded->outputs));
@@ -391,12 +384,10 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   absl::Status queued = served->Enqueue(
       std::move(decoded->images), start, deadline, decoded->queue_timeout, std::move(is_cancelled),
       [served, &request, response, outputs, shared_done, response_limit, shm_outputs](
-          absl::StatusOr<at::Tensor> logits,
-          const runtime::RequestTimings&) -> runtime::ServedModel::Reply {
+          absl::StatusOr<at::Tensor> logits, const runtime::RequestTimings&) -> runtime::ServedModel::Reply {
         absl::Status status = logits.status();
         if (status.ok()) {
-          EncodeInferResponse(request, served->version_string(), served->labels(), *outputs,
-                              *logits, response);
+          EncodeInferResponse(request, served->version_string(), served->labels(), *outputs, *logits, response);
           status = WriteSharedMemoryOutputs(*shm_outputs, response);
           if (!status.ok()) response->Clear();
         }
@@ -404,11 +395,11 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
           const int64_t bytes = static_cast<int64_t>(response->ByteSizeLong());
           if (bytes > response_limit) {
             response->Clear();
-            status = absl::ResourceExhaustedError(absl::StrCat(
-                "model '", served->config().name(), "' version ", served->version_string(),
-                ": the response is ", bytes, " bytes, more than the server's limit of ",
-                response_limit, " (--max_message_bytes); send fewer images per request or ask "
-                "for fewer outputs"));
+            status = absl::ResourceExhaustedError(
+                absl::StrCat("model '", served->config().name(), "' version ", served->version_string(),
+                             ": the response is ", bytes, " bytes, more than the server's limit of ", response_limit,
+                             " (--max_message_bytes); send fewer images per request or ask "
+                             "for fewer outputs"));
           }
         }
         return {status, [shared_done, status]() mutable { (*shared_done)(status); }};
@@ -441,64 +432,61 @@ grpc::ServerUnaryReactor* InferenceService::ModelReady(grpc::CallbackServerConte
   return Finish(ctx, ready.status());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ServerMetadata(
-    grpc::CallbackServerContext* ctx, const inference::ServerMetadataRequest*,
-    inference::ServerMetadataResponse* response) {
+grpc::ServerUnaryReactor* InferenceService::ServerMetadata(grpc::CallbackServerContext* ctx,
+                                                           const inference::ServerMetadataRequest*,
+                                                           inference::ServerMetadataResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   FillServerMetadata(response);
   return Finish(ctx, absl::OkStatus());
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelMetadata(
-    grpc::CallbackServerContext* ctx, const inference::ModelMetadataRequest* request,
-    inference::ModelMetadataResponse* response) {
+grpc::ServerUnaryReactor* InferenceService::ModelMetadata(grpc::CallbackServerContext* ctx,
+                                                          const inference::ModelMetadataRequest* request,
+                                                          inference::ModelMetadataResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   return Finish(ctx, FillModelMetadata(*repository_, request->name(), request->version(), response));
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelConfig(
-    grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* request,
-    inference::ModelConfigResponse* response) {
+grpc::ServerUnaryReactor* InferenceService::ModelConfig(grpc::CallbackServerContext* ctx,
+                                                        const inference::ModelConfigRequest* request,
+                                                        inference::ModelConfigResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   return Finish(ctx, FillModelConfig(*repository_, request->name(), request->version(), response));
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,
-                                                       const ModelInferRequest* request,
-                                                       ModelInferResponse* response) {
+                                                       const ModelInferRequest* request, ModelInferResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   grpc::ServerUnaryReactor* reactor = new CountedReactor(this);
-  Infer(*request, absl::Now(), DeadlineOf(ctx),
-        [ctx] { return ctx->IsCancelled(); }, response, /*response_overhead=*/0,
-        [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
+  Infer(
+      *request, absl::Now(), DeadlineOf(ctx), [ctx] { return ctx->IsCancelled(); }, response, /*response_overhead=*/0,
+      [reactor](absl::Status status) { reactor->Finish(ToGrpcStatus(status)); });
   return reactor;
 }
 
-grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>*
-InferenceService::ModelStreamInfer(grpc::CallbackServerContext* ctx) {
+grpc::ServerBidiReactor<ModelInferRequest, ModelStreamInferResponse>* InferenceService::ModelStreamInfer(
+    grpc::CallbackServerContext* ctx) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return new RefusedStream(ToGrpcStatus(s));
   return new StreamReactor(this, ctx);
 }
 
-grpc::ServerUnaryReactor* InferenceService::ModelStatistics(
-    grpc::CallbackServerContext* ctx, const inference::ModelStatisticsRequest* request,
-    inference::ModelStatisticsResponse* response) {
+grpc::ServerUnaryReactor* InferenceService::ModelStatistics(grpc::CallbackServerContext* ctx,
+                                                            const inference::ModelStatisticsRequest* request,
+                                                            inference::ModelStatisticsResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  return Finish(ctx,
-                FillModelStatistics(*repository_, request->name(), request->version(), response));
+  return Finish(ctx, FillModelStatistics(*repository_, request->name(), request->version(), response));
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(
-    grpc::CallbackServerContext* ctx, const inference::RepositoryIndexRequest* request,
-    inference::RepositoryIndexResponse* response) {
+grpc::ServerUnaryReactor* InferenceService::RepositoryIndex(grpc::CallbackServerContext* ctx,
+                                                            const inference::RepositoryIndexRequest* request,
+                                                            inference::RepositoryIndexResponse* response) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
-  return Finish(ctx, FillRepositoryIndex(*repository_, request->repository_name(), request->ready(),
-                                         response));
+  return Finish(ctx, FillRepositoryIndex(*repository_, request->repository_name(), request->ready(), response));
 }
 
-grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(
-    grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
-    inference::RepositoryModelLoadResponse*) {
+grpc::ServerUnaryReactor* InferenceService::RepositoryModelLoad(grpc::CallbackServerContext* ctx,
+                                                                const inference::RepositoryModelLoadRequest* request,
+                                                                inference::RepositoryModelLoadResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   if (absl::Status s = CheckRepositoryName(request->repository_name()); !s.ok()) return Finish(ctx, s);
   absl::StatusOr<std::optional<config::ModelConfig>> override_config = LoadConfigOverride(request->parameters());
@@ -543,8 +531,8 @@ grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryRegister(
   if (shared_memory_ == nullptr) {
     return Finish(ctx, absl::FailedPreconditionError("system shared memory is not served by this server"));
   }
-  return Finish(ctx, shared_memory_->Register(request->name(), request->key(), request->offset(),
-                                              request->byte_size()));
+  return Finish(ctx,
+                shared_memory_->Register(request->name(), request->key(), request->offset(), request->byte_size()));
 }
 
 grpc::ServerUnaryReactor* InferenceService::SystemSharedMemoryUnregister(
@@ -570,9 +558,9 @@ grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryStatus(grpc::Callbac
   return Finish(ctx, NoCudaSharedMemory());
 }
 
-grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryRegister(
-    grpc::CallbackServerContext* ctx, const inference::CudaSharedMemoryRegisterRequest*,
-    inference::CudaSharedMemoryRegisterResponse*) {
+grpc::ServerUnaryReactor* InferenceService::CudaSharedMemoryRegister(grpc::CallbackServerContext* ctx,
+                                                                     const inference::CudaSharedMemoryRegisterRequest*,
+                                                                     inference::CudaSharedMemoryRegisterResponse*) {
   if (absl::Status s = auth_.Check(*ctx, /*health_call=*/false); !s.ok()) return Finish(ctx, s);
   return Finish(ctx, NoCudaSharedMemory());
 }

@@ -46,9 +46,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // would fail the send after the request had been counted as a success).
   // `auth`: the bearer token every call must carry (bearer_auth.h; default: none).
   // `shared_memory`: the system shared memory regions (nullptr: none can be registered).
-  InferenceService(runtime::ModelRepository* repository, ServerState* state,
-                   metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                   int64_t max_response_bytes, BearerTokenAuth auth = {},
+  InferenceService(runtime::ModelRepository* repository, ServerState* state, metrics::ServerMetrics* metrics,
+                   absl::Duration drain_timeout, int64_t max_response_bytes, BearerTokenAuth auth = {},
                    SystemSharedMemory* shared_memory = nullptr);
   ~InferenceService() override;
 
@@ -77,17 +76,14 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // `response_overhead` is what the transport message adds around `response` (a stream wraps it
   // in a ModelStreamInferResponse), counted against the send limit.
   void Infer(const inference::ModelInferRequest& request, absl::Time start, absl::Time deadline,
-             std::function<bool()> is_cancelled, inference::ModelInferResponse* response,
-             int64_t response_overhead, absl::AnyInvocable<void(absl::Status)> done);
+             std::function<bool()> is_cancelled, inference::ModelInferResponse* response, int64_t response_overhead,
+             absl::AnyInvocable<void(absl::Status)> done);
 
-  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx,
-                                       const inference::ServerLiveRequest* request,
+  grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* ctx, const inference::ServerLiveRequest* request,
                                        inference::ServerLiveResponse* response) override;
-  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx,
-                                        const inference::ServerReadyRequest* request,
+  grpc::ServerUnaryReactor* ServerReady(grpc::CallbackServerContext* ctx, const inference::ServerReadyRequest* request,
                                         inference::ServerReadyResponse* response) override;
-  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx,
-                                       const inference::ModelReadyRequest* request,
+  grpc::ServerUnaryReactor* ModelReady(grpc::CallbackServerContext* ctx, const inference::ModelReadyRequest* request,
                                        inference::ModelReadyResponse* response) override;
   grpc::ServerUnaryReactor* ServerMetadata(grpc::CallbackServerContext* ctx,
                                            const inference::ServerMetadataRequest* request,
@@ -97,30 +93,28 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
                                           inference::ModelMetadataResponse* response) override;
   // Triton's extension: the model's config.pbtxt as Triton's ModelConfig (triton_config.h).
   // NOT_FOUND / UNAVAILABLE exactly as ModelMetadata.
-  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx,
-                                        const inference::ModelConfigRequest* request,
+  grpc::ServerUnaryReactor* ModelConfig(grpc::CallbackServerContext* ctx, const inference::ModelConfigRequest* request,
                                         inference::ModelConfigResponse* response) override;
-  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx,
-                                       const inference::ModelInferRequest* request,
+  grpc::ServerUnaryReactor* ModelInfer(grpc::CallbackServerContext* ctx, const inference::ModelInferRequest* request,
                                        inference::ModelInferResponse* response) override;
-  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>*
-  ModelStreamInfer(grpc::CallbackServerContext* ctx) override;
+  grpc::ServerBidiReactor<inference::ModelInferRequest, inference::ModelStreamInferResponse>* ModelStreamInfer(
+      grpc::CallbackServerContext* ctx) override;
   grpc::ServerUnaryReactor* ModelStatistics(grpc::CallbackServerContext* ctx,
                                             const inference::ModelStatisticsRequest* request,
                                             inference::ModelStatisticsResponse* response) override;
   grpc::ServerUnaryReactor* RepositoryIndex(grpc::CallbackServerContext* ctx,
                                             const inference::RepositoryIndexRequest* request,
                                             inference::RepositoryIndexResponse* response) override;
-  grpc::ServerUnaryReactor* RepositoryModelLoad(
-      grpc::CallbackServerContext* ctx, const inference::RepositoryModelLoadRequest* request,
-      inference::RepositoryModelLoadResponse* response) override;
-  grpc::ServerUnaryReactor* RepositoryModelUnload(
-      grpc::CallbackServerContext* ctx, const inference::RepositoryModelUnloadRequest* request,
-      inference::RepositoryModelUnloadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelLoad(grpc::CallbackServerContext* ctx,
+                                                const inference::RepositoryModelLoadRequest* request,
+                                                inference::RepositoryModelLoadResponse* response) override;
+  grpc::ServerUnaryReactor* RepositoryModelUnload(grpc::CallbackServerContext* ctx,
+                                                  const inference::RepositoryModelUnloadRequest* request,
+                                                  inference::RepositoryModelUnloadResponse* response) override;
   // System shared memory (shared_memory.h); the CUDA calls answer UNIMPLEMENTED with a reason.
-  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(
-      grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryStatusRequest* request,
-      inference::SystemSharedMemoryStatusResponse* response) override;
+  grpc::ServerUnaryReactor* SystemSharedMemoryStatus(grpc::CallbackServerContext* ctx,
+                                                     const inference::SystemSharedMemoryStatusRequest* request,
+                                                     inference::SystemSharedMemoryStatusResponse* response) override;
   grpc::ServerUnaryReactor* SystemSharedMemoryRegister(
       grpc::CallbackServerContext* ctx, const inference::SystemSharedMemoryRegisterRequest* request,
       inference::SystemSharedMemoryRegisterResponse* response) override;

@@ -27,8 +27,8 @@ void FillStat(const runtime::DurationStat& from, inference::StatisticDuration* t
 void FillServerMetadata(inference::ServerMetadataResponse* response) {
   response->set_name("wtserve");
   response->set_version(WTSERVE_VERSION);
-  for (const char* extension : {"classification", "model_configuration", "model_repository",
-                                "schedule_policy", "statistics", "binary_tensor_data"}) {
+  for (const char* extension : {"classification", "model_configuration", "model_repository", "schedule_policy",
+                                "statistics", "binary_tensor_data"}) {
     response->add_extensions(extension);
   }
 }
@@ -42,15 +42,13 @@ absl::StatusOr<bool> ModelIsReady(runtime::ModelRepository& repository, const Se
 }
 
 absl::Status FillModelMetadata(runtime::ModelRepository& repository, const std::string& name,
-                               const std::string& version,
-                               inference::ModelMetadataResponse* response) {
+                               const std::string& version, inference::ModelMetadataResponse* response) {
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model = repository.Find(name, version);
   if (!model.ok()) return model.status();
   const config::ModelConfig& cfg = (*model)->config();
   response->set_name(cfg.name());
   if (version.empty()) {
-    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
-        repository.Versions(cfg.name());
+    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions = repository.Versions(cfg.name());
     if (versions.ok()) {
       for (const auto& v : *versions) response->add_versions(v->version_string());
     }
@@ -73,8 +71,8 @@ absl::Status FillModelMetadata(runtime::ModelRepository& repository, const std::
   return absl::OkStatus();
 }
 
-absl::Status FillModelConfig(runtime::ModelRepository& repository, const std::string& name,
-                             const std::string& version, inference::ModelConfigResponse* response) {
+absl::Status FillModelConfig(runtime::ModelRepository& repository, const std::string& name, const std::string& version,
+                             inference::ModelConfigResponse* response) {
   absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model = repository.Find(name, version);
   if (!model.ok()) return model.status();
   *response->mutable_config() = ToTritonModelConfig((*model)->config());
@@ -82,8 +80,7 @@ absl::Status FillModelConfig(runtime::ModelRepository& repository, const std::st
 }
 
 absl::Status FillModelStatistics(runtime::ModelRepository& repository, const std::string& name,
-                                 const std::string& version,
-                                 inference::ModelStatisticsResponse* response) {
+                                 const std::string& version, inference::ModelStatisticsResponse* response) {
   std::vector<std::shared_ptr<runtime::ServedModel>> models;
   if (!version.empty()) {
     if (name.empty()) return absl::InvalidArgumentError("a version needs a model name");
@@ -91,8 +88,7 @@ absl::Status FillModelStatistics(runtime::ModelRepository& repository, const std
     if (!model.ok()) return model.status();
     models.push_back(*model);
   } else {
-    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions =
-        repository.Versions(name);
+    absl::StatusOr<std::vector<std::shared_ptr<runtime::ServedModel>>> versions = repository.Versions(name);
     if (!versions.ok()) return versions.status();
     models = *std::move(versions);
   }
@@ -118,12 +114,11 @@ absl::Status FillModelStatistics(runtime::ModelRepository& repository, const std
   return absl::OkStatus();
 }
 
-absl::Status FillRepositoryIndex(runtime::ModelRepository& repository,
-                                 const std::string& repository_name, bool ready_only,
-                                 inference::RepositoryIndexResponse* response) {
+absl::Status FillRepositoryIndex(runtime::ModelRepository& repository, const std::string& repository_name,
+                                 bool ready_only, inference::RepositoryIndexResponse* response) {
   if (!repository_name.empty()) {
-    return absl::NotFoundError(absl::StrCat("unknown repository \"", repository_name,
-                                            "\"; wtserve serves one repository, named \"\""));
+    return absl::NotFoundError(
+        absl::StrCat("unknown repository \"", repository_name, "\"; wtserve serves one repository, named \"\""));
   }
   for (const runtime::ModelIndexEntry& entry : repository.Index()) {
     if (ready_only && entry.state != runtime::kStateReady) continue;
@@ -148,13 +143,13 @@ absl::StatusOr<std::optional<config::ModelConfig>> LoadConfigOverride(
   std::optional<config::ModelConfig> override_config;
   for (const auto& [key, value] : parameters) {
     if (absl::StartsWith(key, "file:")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "load parameter '", key, "': file overrides are not supported; put the files in the model "
-          "folder and load again"));
+      return absl::InvalidArgumentError(absl::StrCat("load parameter '", key,
+                                                     "': file overrides are not supported; put the files in the model "
+                                                     "folder and load again"));
     }
     if (key != "config") {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "unknown load parameter '", key, "'; wtserve takes 'config' (the model config as JSON)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown load parameter '", key, "'; wtserve takes 'config' (the model config as JSON)"));
     }
     if (value.parameter_choice_case() != inference::ModelRepositoryParameter::kStringParam) {
       return absl::InvalidArgumentError("load parameter 'config' must be a string (the model config as JSON)");
@@ -163,9 +158,10 @@ absl::StatusOr<std::optional<config::ModelConfig>> LoadConfigOverride(
     google::protobuf::util::JsonParseOptions options;
     options.ignore_unknown_fields = false;  // a misspelt field would otherwise vanish silently
     if (auto s = google::protobuf::util::JsonStringToMessage(value.string_param(), &cfg, options); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "load parameter 'config' is not a model config in JSON (proto/model_config.proto, "
-          "docs/server.md): ", s.ToString()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("load parameter 'config' is not a model config in JSON (proto/model_config.proto, "
+                       "docs/server.md): ",
+                       s.ToString()));
     }
     override_config = std::move(cfg);
   }

@@ -30,24 +30,21 @@ absl::StatusOr<bool> ModelIsReady(runtime::ModelRepository& repository, const Se
 // Inputs and outputs with the batch dimension as -1 (a TYPE_STRING input: [-1]); `versions`
 // lists every served version when `version` is empty.
 absl::Status FillModelMetadata(runtime::ModelRepository& repository, const std::string& name,
-                               const std::string& version,
-                               inference::ModelMetadataResponse* response);
+                               const std::string& version, inference::ModelMetadataResponse* response);
 
 // The model's config.pbtxt in Triton's ModelConfig schema (triton_config.h).
-absl::Status FillModelConfig(runtime::ModelRepository& repository, const std::string& name,
-                             const std::string& version, inference::ModelConfigResponse* response);
+absl::Status FillModelConfig(runtime::ModelRepository& repository, const std::string& name, const std::string& version,
+                             inference::ModelConfigResponse* response);
 
 // Statistics of one version (`version` set; needs `name`), of every version of `name`, or of
 // every model (`name` empty).
 absl::Status FillModelStatistics(runtime::ModelRepository& repository, const std::string& name,
-                                 const std::string& version,
-                                 inference::ModelStatisticsResponse* response);
+                                 const std::string& version, inference::ModelStatisticsResponse* response);
 
 // Every model version the repository knows, with state and reason; `ready_only` keeps the
 // READY ones. `repository_name` must be empty (wtserve serves one repository).
-absl::Status FillRepositoryIndex(runtime::ModelRepository& repository,
-                                 const std::string& repository_name, bool ready_only,
-                                 inference::RepositoryIndexResponse* response);
+absl::Status FillRepositoryIndex(runtime::ModelRepository& repository, const std::string& repository_name,
+                                 bool ready_only, inference::RepositoryIndexResponse* response);
 
 // What RepositoryModelLoad/Unload accept: the one repository (its name empty).
 absl::Status CheckRepositoryName(const std::string& repository_name);

@@ -6,7 +6,6 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/descriptor.pb.h>
 
-
 namespace wtserve::api {
 namespace {
 
@@ -20,8 +19,7 @@ void Error(ServerReflectionResponse* response, grpc::StatusCode code, const char
 }
 
 // `file` and, before it, every dependency this stream has not sent yet.
-void AddFile(const pb::FileDescriptor* file, std::vector<std::string>* sent,
-             ServerReflectionResponse* response) {
+void AddFile(const pb::FileDescriptor* file, std::vector<std::string>* sent, ServerReflectionResponse* response) {
   if (std::find(sent->begin(), sent->end(), file->name()) != sent->end()) return;
   sent->push_back(file->name());
   for (int i = 0; i < file->dependency_count(); ++i) AddFile(file->dependency(i), sent, response);
@@ -31,12 +29,9 @@ void AddFile(const pb::FileDescriptor* file, std::vector<std::string>* sent,
 }
 
 // Answers in request order, one write in flight; finishes when the client half-closes.
-class ReflectionStream final
-    : public grpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse> {
+class ReflectionStream final : public grpc::ServerBidiReactor<ServerReflectionRequest, ServerReflectionResponse> {
  public:
-  explicit ReflectionStream(const std::vector<std::string>& services) : services_(services) {
-    StartRead(&request_);
-  }
+  explicit ReflectionStream(const std::vector<std::string>& services) : services_(services) { StartRead(&request_); }
   void OnReadDone(bool ok) override {
     if (!ok) {
       Finish(grpc::Status::OK);
@@ -119,9 +114,7 @@ void AnswerReflection(const std::vector<std::string>& services, const ServerRefl
       for (const pb::FieldDescriptor* e : extensions) numbers->add_extension_number(e->number());
       break;
     }
-    default:
-      Error(response, grpc::StatusCode::UNIMPLEMENTED, "The server does not support this request.");
-      break;
+    default: Error(response, grpc::StatusCode::UNIMPLEMENTED, "The server does not support this request."); break;
   }
 }
 

@@ -31,8 +31,7 @@ class ReflectionV1Service final : public grpc::reflection::v1::ServerReflection:
 // One answer, for tests and the stream: fills `response` for `request`; `sent` holds the file
 // names this stream has sent already (updated).
 void AnswerReflection(const std::vector<std::string>& services,
-                      const grpc::reflection::v1::ServerReflectionRequest& request,
-                      std::vector<std::string>* sent,
+                      const grpc::reflection::v1::ServerReflectionRequest& request, std::vector<std::string>* sent,
                       grpc::reflection::v1::ServerReflectionResponse* response);
 
 }  // namespace wtserve::api

@@ -16,16 +16,15 @@ class RequestParseFailureInterceptor final : public grpc::experimental::Intercep
   explicit RequestParseFailureInterceptor(absl::string_view method) : method_(method) {}
 
   void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-    if (methods->QueryInterceptionHookPoint(
-            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+    if (methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
       const grpc::Status status = methods->GetSendStatus();
       if (status.error_code() == grpc::StatusCode::UNIMPLEMENTED && status.error_message().empty()) {
-        methods->ModifySendStatus(grpc::Status(
-            grpc::StatusCode::INVALID_ARGUMENT,
-            absl::StrCat("the ", method_,
-                         " request could not be parsed: not a serialized message of this method's "
-                         "request type, or a string field (model_name, id, an input name, a "
-                         "parameter) holds bytes that are not valid UTF-8")));
+        methods->ModifySendStatus(
+            grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                         absl::StrCat("the ", method_,
+                                      " request could not be parsed: not a serialized message of this method's "
+                                      "request type, or a string field (model_name, id, an input name, a "
+                                      "parameter) holds bytes that are not valid UTF-8")));
       }
     }
     methods->Proceed();

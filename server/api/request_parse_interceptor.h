@@ -12,12 +12,10 @@
 
 namespace wtserve::api {
 
-class RequestParseFailureInterceptorFactory final
-    : public grpc::experimental::ServerInterceptorFactoryInterface {
+class RequestParseFailureInterceptorFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
  public:
   // nullptr (no interceptor, no cost) for methods of other services.
-  grpc::experimental::Interceptor* CreateServerInterceptor(
-      grpc::experimental::ServerRpcInfo* info) override;
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override;
 };
 
 }  // namespace wtserve::api

@@ -93,13 +93,13 @@ absl::Status SystemSharedMemory::Register(const std::string& name, const std::st
   region->offset = offset;
   region->byte_size = byte_size;
   region->mapping_length = static_cast<size_t>(byte_size + (offset - aligned));
-  void* mapping = ::mmap(nullptr, region->mapping_length, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-                         static_cast<off_t>(aligned));
+  void* mapping =
+      ::mmap(nullptr, region->mapping_length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, static_cast<off_t>(aligned));
   const int mmap_errno = errno;
   ::close(fd);
   if (mapping == MAP_FAILED) {
-    return Invalid(absl::StrCat("shared memory region '", name, "': cannot map '", key, "': ",
-                                std::strerror(mmap_errno)));
+    return Invalid(
+        absl::StrCat("shared memory region '", name, "': cannot map '", key, "': ", std::strerror(mmap_errno)));
   }
   region->mapping = mapping;
   region->data = static_cast<char*>(mapping) + (offset - aligned);
@@ -188,8 +188,9 @@ absl::StatusOr<std::vector<SystemSharedMemory::View>> ResolveSharedMemory(const 
       for (int k = 0; k < request->inputs_size(); ++k) request->add_raw_input_contents();
     } else if (request->raw_input_contents_size() != request->inputs_size() ||
                !request->raw_input_contents(i).empty()) {
-      return Invalid(absl::StrCat(what, " uses a shared memory region while raw_input_contents carries "
-                                        "data for it or does not match the inputs"));
+      return Invalid(absl::StrCat(what,
+                                  " uses a shared memory region while raw_input_contents carries "
+                                  "data for it or does not match the inputs"));
     }
     absl::StatusOr<SystemSharedMemory::View> view = memory.Resolve(input->parameters(), what);
     if (!view.ok()) return view.status();

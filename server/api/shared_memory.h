@@ -39,8 +39,7 @@ class SystemSharedMemory {
   // Maps `byte_size` bytes at `offset` of the shared memory object `key`.
   // Errors: FAILED_PRECONDITION (disabled), INVALID_ARGUMENT (empty name or key, zero size, an
   // object that cannot be opened, a range beyond its end), ALREADY_EXISTS (name registered).
-  absl::Status Register(const std::string& name, const std::string& key, uint64_t offset,
-                        uint64_t byte_size);
+  absl::Status Register(const std::string& name, const std::string& key, uint64_t offset, uint64_t byte_size);
   // `name` empty: every region. An unknown name is not an error (as Triton).
   absl::Status Unregister(const std::string& name);
   // `name` empty: every region. Errors: NOT_FOUND for an unknown name.
@@ -73,8 +72,8 @@ bool UsesSharedMemory(const google::protobuf::Map<std::string, inference::InferP
 // those parameters, and its view is returned (by output index; empty views for the others) for
 // WriteSharedMemoryOutputs. Errors: INVALID_ARGUMENT (as Resolve; an input with both a region
 // and contents; regions mixed with raw_input_contents for other inputs).
-absl::StatusOr<std::vector<SystemSharedMemory::View>> ResolveSharedMemory(
-    const SystemSharedMemory& memory, inference::ModelInferRequest* request);
+absl::StatusOr<std::vector<SystemSharedMemory::View>> ResolveSharedMemory(const SystemSharedMemory& memory,
+                                                                          inference::ModelInferRequest* request);
 
 // Moves every output that has a view into it, leaving its raw_output_contents entry empty.
 // Errors: INVALID_ARGUMENT when an output is larger than its region's byte size.

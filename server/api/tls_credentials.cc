@@ -23,9 +23,7 @@ absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& 
 
 }  // namespace
 
-std::string DescribeTls(const ServerTlsOptions& o) {
-  return o.mutual ? "mutual TLS" : o.use_ssl ? "TLS" : "plaintext";
-}
+std::string DescribeTls(const ServerTlsOptions& o) { return o.mutual ? "mutual TLS" : o.use_ssl ? "TLS" : "plaintext"; }
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(const ServerTlsOptions& o) {
   if (!o.use_ssl && !o.mutual) {

@@ -12,29 +12,20 @@ namespace {
 
 inference::DataType ToTritonDataType(config::DataType type) {
   switch (type) {
-    case config::TYPE_UINT8:
-      return inference::TYPE_UINT8;
-    case config::TYPE_FP16:
-      return inference::TYPE_FP16;
-    case config::TYPE_FP32:
-      return inference::TYPE_FP32;
-    case config::TYPE_STRING:
-      return inference::TYPE_STRING;
-    case config::TYPE_BF16:
-      return inference::TYPE_BF16;
-    default:
-      return inference::TYPE_INVALID;
+    case config::TYPE_UINT8: return inference::TYPE_UINT8;
+    case config::TYPE_FP16: return inference::TYPE_FP16;
+    case config::TYPE_FP32: return inference::TYPE_FP32;
+    case config::TYPE_STRING: return inference::TYPE_STRING;
+    case config::TYPE_BF16: return inference::TYPE_BF16;
+    default: return inference::TYPE_INVALID;
   }
 }
 
 inference::ModelInstanceGroup::Kind ToTritonKind(config::ModelInstanceGroup::Kind kind) {
   switch (kind) {
-    case config::ModelInstanceGroup::KIND_GPU:
-      return inference::ModelInstanceGroup::KIND_GPU;
-    case config::ModelInstanceGroup::KIND_CPU:
-      return inference::ModelInstanceGroup::KIND_CPU;
-    default:
-      return inference::ModelInstanceGroup::KIND_AUTO;
+    case config::ModelInstanceGroup::KIND_GPU: return inference::ModelInstanceGroup::KIND_GPU;
+    case config::ModelInstanceGroup::KIND_CPU: return inference::ModelInstanceGroup::KIND_CPU;
+    default: return inference::ModelInstanceGroup::KIND_AUTO;
   }
 }
 
@@ -60,8 +51,7 @@ inference::ModelConfig ToTritonModelConfig(const config::ModelConfig& config) {
 
   const config::ModelVersionPolicy& policy = config.version_policy();
   if (policy.has_latest()) {
-    triton.mutable_version_policy()->mutable_latest()->set_num_versions(
-        policy.latest().num_versions());
+    triton.mutable_version_policy()->mutable_latest()->set_num_versions(policy.latest().num_versions());
   } else if (policy.has_all()) {
     triton.mutable_version_policy()->mutable_all();
   } else if (policy.has_specific()) {
@@ -102,10 +92,9 @@ inference::ModelConfig ToTritonModelConfig(const config::ModelConfig& config) {
     for (int32_t size : batching.preferred_batch_size()) out->add_preferred_batch_size(size);
     out->set_max_queue_delay_microseconds(batching.max_queue_delay_microseconds());
     // Triton's field is 32-bit; a larger limit is as good as none for any client.
-    out->mutable_default_queue_policy()->set_max_queue_size(static_cast<uint32_t>(
-        std::min<uint64_t>(batching.max_queue_size(), std::numeric_limits<uint32_t>::max())));
-    out->mutable_default_queue_policy()->set_default_timeout_microseconds(
-        batching.default_timeout_microseconds());
+    out->mutable_default_queue_policy()->set_max_queue_size(
+        static_cast<uint32_t>(std::min<uint64_t>(batching.max_queue_size(), std::numeric_limits<uint32_t>::max())));
+    out->mutable_default_queue_policy()->set_default_timeout_microseconds(batching.default_timeout_microseconds());
   }
 
   auto& parameters = *triton.mutable_parameters();
@@ -113,8 +102,7 @@ inference::ModelConfig ToTritonModelConfig(const config::ModelConfig& config) {
     parameters["architecture"].set_string_value(SingleLineText(config.architecture()));
   }
   if (config.has_input_preprocessing()) {
-    parameters["input_preprocessing"].set_string_value(
-        SingleLineText(config.input_preprocessing()));
+    parameters["input_preprocessing"].set_string_value(SingleLineText(config.input_preprocessing()));
   }
   if (config.has_optimization()) {
     parameters["optimization"].set_string_value(SingleLineText(config.optimization()));

@@ -14,8 +14,8 @@
 namespace wtserve::http {
 namespace {
 
-using nlohmann::json;
 using inference::InferParameter;
+using nlohmann::json;
 
 absl::Status Invalid(std::string message) { return absl::InvalidArgumentError(std::move(message)); }
 
@@ -82,8 +82,7 @@ absl::StatusOr<bool> OptionalBool(const json& object, const char* key, const std
 }
 
 // Appends the leaves of a flat or nested array to `leaves`, in row-major order.
-absl::Status Flatten(const json& data, int depth, const std::string& where,
-                     std::vector<const json*>* leaves) {
+absl::Status Flatten(const json& data, int depth, const std::string& where, std::vector<const json*>* leaves) {
   if (!data.is_array()) {
     leaves->push_back(&data);
     return absl::OkStatus();
@@ -160,22 +159,19 @@ json Fp32Elements(const std::string& raw) {
   return out;
 }
 
-json DurationJson(const inference::StatisticDuration& d) {
-  return {{"count", d.count()}, {"ns", d.ns()}};
-}
+json DurationJson(const inference::StatisticDuration& d) { return {{"count", d.count()}, {"ns", d.ns()}}; }
 
 }  // namespace
 
-absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
-                                                       std::optional<size_t> json_length,
+absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body, std::optional<size_t> json_length,
                                                        const std::string& model_name,
                                                        const std::string& model_version) {
   std::string_view json_text = body;
   std::string_view binary;
   if (json_length.has_value()) {
     if (*json_length > body.size()) {
-      return Invalid(absl::StrCat(kHeaderLengthHeader, " is ", *json_length, " but the body has ",
-                                  body.size(), " bytes"));
+      return Invalid(
+          absl::StrCat(kHeaderLengthHeader, " is ", *json_length, " but the body has ", body.size(), " bytes"));
     }
     json_text = body.substr(0, *json_length);
     binary = body.substr(*json_length);
@@ -194,12 +190,11 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
     request.set_id(header["id"].get<std::string>());
   }
   if (header.contains("parameters")) {
-    absl::StatusOr<bool> binary_default =
-        OptionalBool(header["parameters"], "binary_data_output", "parameters");
+    absl::StatusOr<bool> binary_default = OptionalBool(header["parameters"], "binary_data_output", "parameters");
     if (!binary_default.ok()) return binary_default.status();
     out.binary_by_default = *binary_default;
-    if (absl::Status s = CopyParameters(header["parameters"], "parameters", {"binary_data_output"},
-                                        request.mutable_parameters());
+    if (absl::Status s =
+            CopyParameters(header["parameters"], "parameters", {"binary_data_output"}, request.mutable_parameters());
         !s.ok()) {
       return s;
     }
@@ -238,8 +233,7 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
         }
         binary_size = p["binary_data_size"].get<uint64_t>();
       }
-      if (absl::Status s = CopyParameters(p, where + ".parameters", {"binary_data_size"},
-                                          input->mutable_parameters());
+      if (absl::Status s = CopyParameters(p, where + ".parameters", {"binary_data_size"}, input->mutable_parameters());
           !s.ok()) {
         return s;
       }
@@ -247,8 +241,7 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
     if (binary_size.has_value()) {
       if (*binary_size > binary.size() - binary_used) {
         return Invalid(absl::StrCat("input '", input->name(), "': binary_data_size ", *binary_size,
-                                    " is more than the ", binary.size() - binary_used,
-                                    " bytes of binary data left"));
+                                    " is more than the ", binary.size() - binary_used, " bytes of binary data left"));
       }
       request.add_raw_input_contents(std::string(binary.substr(binary_used, *binary_size)));
       binary_used += *binary_size;
@@ -262,11 +255,10 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
       }
     } else {
       if (!tensor.contains("data")) {
-        return Invalid(absl::StrCat("input '", input->name(),
-                                    "' has neither \"data\" nor parameters.binary_data_size"));
+        return Invalid(
+            absl::StrCat("input '", input->name(), "' has neither \"data\" nor parameters.binary_data_size"));
       }
-      if (absl::Status s = FillContents(tensor["data"], input->datatype(), input->name(), input);
-          !s.ok()) {
+      if (absl::Status s = FillContents(tensor["data"], input->datatype(), input->name(), input); !s.ok()) {
         return s;
       }
     }
@@ -275,8 +267,10 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
     return Invalid("either every input is binary (binary_data_size) or none is");
   }
   if (binary_used != binary.size()) {
-    return Invalid(absl::StrCat("the body has ", binary.size(), " bytes after the JSON header but "
-                                "the inputs' binary_data_size add up to ", binary_used));
+    return Invalid(absl::StrCat("the body has ", binary.size(),
+                                " bytes after the JSON header but "
+                                "the inputs' binary_data_size add up to ",
+                                binary_used));
   }
 
   if (header.contains("outputs")) {
@@ -296,8 +290,7 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
           if (!b.ok()) return b.status();
           binary_output = *b;
         }
-        if (absl::Status s = CopyParameters(p, where + ".parameters", {"binary_data"},
-                                            output->mutable_parameters());
+        if (absl::Status s = CopyParameters(p, where + ".parameters", {"binary_data"}, output->mutable_parameters());
             !s.ok()) {
           return s;
         }
@@ -308,8 +301,7 @@ absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
   return out;
 }
 
-RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
-                                 const RestInferRequest& parsed) {
+RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response, const RestInferRequest& parsed) {
   json out = {{"model_name", response.model_name()}, {"model_version", response.model_version()}};
   if (!response.id().empty()) out["id"] = response.id();
   if (!response.parameters().empty()) out["parameters"] = ParametersJson(response.parameters());
@@ -319,9 +311,10 @@ RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
     const auto& tensor = response.outputs(i);
     const std::string empty;
     const std::string& raw = i < response.raw_output_contents_size() ? response.raw_output_contents(i) : empty;
-    const bool binary = static_cast<size_t>(i) < parsed.binary_outputs.size() ? parsed.binary_outputs[i]
-                                                                              : parsed.binary_by_default;
-    json entry = {{"name", tensor.name()}, {"datatype", tensor.datatype()},
+    const bool binary =
+        static_cast<size_t>(i) < parsed.binary_outputs.size() ? parsed.binary_outputs[i] : parsed.binary_by_default;
+    json entry = {{"name", tensor.name()},
+                  {"datatype", tensor.datatype()},
                   {"shape", json(std::vector<int64_t>(tensor.shape().begin(), tensor.shape().end()))}};
     const auto& requested = parsed.request.outputs();
     if (i < requested.size() && requested[i].parameters().count("shared_memory_region") > 0) {
@@ -341,9 +334,9 @@ RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
   out["outputs"] = std::move(outputs);
   RestBody result;
   result.body = Dump(out);
-  const bool any_binary = std::any_of(parsed.binary_outputs.begin(), parsed.binary_outputs.end(),
-                                      [](bool b) { return b; }) ||
-                          (parsed.binary_outputs.empty() && parsed.binary_by_default);
+  const bool any_binary =
+      std::any_of(parsed.binary_outputs.begin(), parsed.binary_outputs.end(), [](bool b) { return b; }) ||
+      (parsed.binary_outputs.empty() && parsed.binary_by_default);
   if (any_binary) {
     result.json_length = result.body.size();
     result.body += tail;
@@ -352,10 +345,10 @@ RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
 }
 
 std::string ServerMetadataJson(const inference::ServerMetadataResponse& metadata) {
-  return Dump({{"name", metadata.name()},
-               {"version", metadata.version()},
-               {"extensions", json(std::vector<std::string>(metadata.extensions().begin(),
-                                                            metadata.extensions().end()))}});
+  return Dump(
+      {{"name", metadata.name()},
+       {"version", metadata.version()},
+       {"extensions", json(std::vector<std::string>(metadata.extensions().begin(), metadata.extensions().end()))}});
 }
 
 std::string ModelMetadataJson(const inference::ModelMetadataResponse& metadata) {
@@ -369,8 +362,7 @@ std::string ModelMetadataJson(const inference::ModelMetadataResponse& metadata) 
     return out;
   };
   return Dump({{"name", metadata.name()},
-               {"versions", json(std::vector<std::string>(metadata.versions().begin(),
-                                                          metadata.versions().end()))},
+               {"versions", json(std::vector<std::string>(metadata.versions().begin(), metadata.versions().end()))},
                {"platform", metadata.platform()},
                {"inputs", tensors(metadata.inputs())},
                {"outputs", tensors(metadata.outputs())}});
@@ -444,7 +436,9 @@ std::string SharedMemoryStatusJson(const inference::SystemSharedMemoryStatusResp
   std::sort(names.begin(), names.end());
   for (const std::string& name : names) {
     const auto& region = status.regions().at(name);
-    out.push_back({{"name", region.name()}, {"key", region.key()}, {"offset", region.offset()},
+    out.push_back({{"name", region.name()},
+                   {"key", region.key()},
+                   {"offset", region.offset()},
                    {"byte_size", region.byte_size()}});
   }
   return Dump(out);
@@ -461,8 +455,7 @@ int HttpStatusOf(absl::StatusCode code) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
     case absl::StatusCode::kResourceExhausted:
-    case absl::StatusCode::kUnknown:
-      return 400;
+    case absl::StatusCode::kUnknown: return 400;
     case absl::StatusCode::kUnauthenticated: return 401;
     case absl::StatusCode::kPermissionDenied: return 403;
     case absl::StatusCode::kNotFound: return 404;

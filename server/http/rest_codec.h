@@ -47,10 +47,8 @@ struct RestInferRequest {
 // when absent: the body is all JSON). `model_name`, `model_version` come from the URL.
 // Errors: INVALID_ARGUMENT saying what is malformed (JSON syntax, a field of the wrong type, a
 // binary section whose sizes do not add up).
-absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body,
-                                                       std::optional<size_t> json_length,
-                                                       const std::string& model_name,
-                                                       const std::string& model_version);
+absl::StatusOr<RestInferRequest> ParseRestInferRequest(std::string_view body, std::optional<size_t> json_length,
+                                                       const std::string& model_name, const std::string& model_version);
 
 struct RestBody {
   std::string body;
@@ -59,8 +57,7 @@ struct RestBody {
 
 // The response for `parsed` (the outputs of `response` are in the order requested; FP32 raw
 // output contents become numbers, BYTES become strings).
-RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response,
-                                 const RestInferRequest& parsed);
+RestBody EncodeRestInferResponse(const inference::ModelInferResponse& response, const RestInferRequest& parsed);
 
 // Other OIP responses as KServe v2 / Triton REST JSON (numbers as JSON numbers).
 std::string ServerMetadataJson(const inference::ServerMetadataResponse& metadata);

@@ -47,23 +47,25 @@ std::optional<std::string_view> Authorization(const Request& req) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
-    const RestServerOptions& options, api::InferenceService* service,
-    runtime::ModelRepository* repository, api::ServerState* state, metrics::ServerMetrics* metrics,
-    api::SystemSharedMemory* shared_memory, api::BearerTokenAuth auth, absl::Duration drain_timeout) {
+absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(const RestServerOptions& options,
+                                                              api::InferenceService* service,
+                                                              runtime::ModelRepository* repository,
+                                                              api::ServerState* state, metrics::ServerMetrics* metrics,
+                                                              api::SystemSharedMemory* shared_memory,
+                                                              api::BearerTokenAuth auth, absl::Duration drain_timeout) {
   std::unique_ptr<RestServer> rest(new RestServer());
   if (options.use_ssl) {
     if (options.cert_file.empty() || options.key_file.empty()) {
       return absl::InvalidArgumentError("--http_use_ssl needs --http_server_cert and --http_server_key");
     }
-    auto ssl = std::make_unique<httplib::SSLServer>(
-        options.cert_file.c_str(), options.key_file.c_str(),
-        options.root_cert_file.empty() ? nullptr : options.root_cert_file.c_str());
+    auto ssl =
+        std::make_unique<httplib::SSLServer>(options.cert_file.c_str(), options.key_file.c_str(),
+                                             options.root_cert_file.empty() ? nullptr : options.root_cert_file.c_str());
     if (!ssl->is_valid()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "HTTPS: cannot load the certificate ", options.cert_file, ", key ", options.key_file,
-          options.root_cert_file.empty() ? "" : absl::StrCat(" or client CA ", options.root_cert_file),
-          " (PEM files; does the key match the certificate?)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("HTTPS: cannot load the certificate ", options.cert_file, ", key ", options.key_file,
+                       options.root_cert_file.empty() ? "" : absl::StrCat(" or client CA ", options.root_cert_file),
+                       " (PEM files; does the key match the certificate?)"));
     }
     rest->server_ = std::move(ssl);
   } else {
@@ -98,8 +100,7 @@ absl::StatusOr<std::unique_ptr<RestServer>> RestServer::Start(
     rest->port_ = options.port;
   }
   if (rest->port_ <= 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.bind_address, ":",
-                                               options.port));
+    return absl::UnavailableError(absl::StrCat("cannot listen for HTTP on ", options.bind_address, ":", options.port));
   }
   rest->thread_ = std::thread([raw = rest.get()] {
     raw->server_->listen_after_bind();
@@ -133,12 +134,8 @@ void RestServer::Route() {
     };
   };
 
-  s.Get("/v2/health/live", guarded(true, [this](const Request&, Response& res) {
-          SendHealth(res, state_->live());
-        }));
-  s.Get("/v2/health/ready", guarded(true, [this](const Request&, Response& res) {
-          SendHealth(res, state_->ready());
-        }));
+  s.Get("/v2/health/live", guarded(true, [this](const Request&, Response& res) { SendHealth(res, state_->live()); }));
+  s.Get("/v2/health/ready", guarded(true, [this](const Request&, Response& res) { SendHealth(res, state_->ready()); }));
   s.Get("/v2", guarded(false, [](const Request&, Response& res) {
           inference::ServerMetadataResponse metadata;
           api::FillServerMetadata(&metadata);
@@ -169,9 +166,8 @@ void RestServer::Route() {
           absl::Status status = api::FillModelStatistics(*repository_, Group(req, 1), Group(req, 2), &stats);
           status.ok() ? SendJson(res, 200, ModelStatisticsJson(stats)) : SendError(res, status);
         }));
-  s.Post(absl::StrCat(kModelPath, "/infer"), guarded(false, [this](const Request& req, Response& res) {
-           Infer(req, res);
-         }));
+  s.Post(absl::StrCat(kModelPath, "/infer"),
+         guarded(false, [this](const Request& req, Response& res) { Infer(req, res); }));
   s.Post("/v2/repository/index", guarded(false, [this](const Request& req, Response& res) {
            absl::StatusOr<bool> ready_only = ReadyFlagOfIndexRequest(req.body);
            if (!ready_only.ok()) return SendError(res, ready_only.status());
@@ -179,8 +175,7 @@ void RestServer::Route() {
            absl::Status status = api::FillRepositoryIndex(*repository_, "", *ready_only, &index);
            status.ok() ? SendJson(res, 200, RepositoryIndexJson(index)) : SendError(res, status);
          }));
-  s.Post(R"(/v2/repository/models/([^/]+)/(load|unload))",
-         guarded(false, [this](const Request& req, Response& res) {
+  s.Post(R"(/v2/repository/models/([^/]+)/(load|unload))", guarded(false, [this](const Request& req, Response& res) {
            const std::string name = Group(req, 1);
            const bool load = Group(req, 2) == "load";
            std::optional<config::ModelConfig> override_config;
@@ -228,8 +223,9 @@ void RestServer::Route() {
   s.set_error_handler([](const Request& req, Response& res) {
     if (!res.body.empty()) return;
     if (res.status == 404) {
-      SendJson(res, 404, ErrorJson(absl::StrCat("no endpoint ", req.method, " ", req.path,
-                                                " (the OIP v2 REST API is under /v2)")));
+      SendJson(
+          res, 404,
+          ErrorJson(absl::StrCat("no endpoint ", req.method, " ", req.path, " (the OIP v2 REST API is under /v2)")));
     } else if (res.status == 413) {
       SendJson(res, 413, ErrorJson("the request body is larger than the server's limit (--max_message_bytes)"));
     }
@@ -246,14 +242,12 @@ void RestServer::Infer(const Request& req, Response& res) {
     size_t length = 0;
     if (!absl::SimpleAtoi(req.get_header_value(kHeaderLengthHeader), &length)) {
       metrics_->RecordFailure("", "", metrics::kReasonInvalidArgument);
-      return SendError(res, absl::InvalidArgumentError(absl::StrCat(
-                                kHeaderLengthHeader, " must be a byte count, got '",
-                                req.get_header_value(kHeaderLengthHeader), "'")));
+      return SendError(res, absl::InvalidArgumentError(absl::StrCat(kHeaderLengthHeader, " must be a byte count, got '",
+                                                                    req.get_header_value(kHeaderLengthHeader), "'")));
     }
     json_length = length;
   }
-  absl::StatusOr<RestInferRequest> parsed =
-      ParseRestInferRequest(req.body, json_length, Group(req, 1), Group(req, 2));
+  absl::StatusOr<RestInferRequest> parsed = ParseRestInferRequest(req.body, json_length, Group(req, 1), Group(req, 2));
   if (!parsed.ok()) {
     metrics_->RecordFailure("", "", metrics::kReasonInvalidArgument);
     return SendError(res, parsed.status());
@@ -262,8 +256,8 @@ void RestServer::Infer(const Request& req, Response& res) {
   absl::Status status;
   absl::Notification done;
   // HTTP carries no deadline; the request's "timeout" parameter (µs) bounds its queue time.
-  service_->Infer(parsed->request, start, absl::InfiniteFuture(), /*is_cancelled=*/nullptr,
-                  &response, /*response_overhead=*/0, [&](absl::Status s) {
+  service_->Infer(parsed->request, start, absl::InfiniteFuture(), /*is_cancelled=*/nullptr, &response,
+                  /*response_overhead=*/0, [&](absl::Status s) {
                     status = std::move(s);
                     done.Notify();
                   });

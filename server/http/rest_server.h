@@ -41,14 +41,14 @@ namespace httplib {
 class Server;
 struct Request;
 struct Response;
-}
+}  // namespace httplib
 
 namespace wtserve::http {
 
 struct RestServerOptions {
   std::string bind_address = "0.0.0.0";
-  int port = 8000;              // 0: a free port
-  int thread_count = 64;        // connections served at once
+  int port = 8000;                             // 0: a free port
+  int thread_count = 64;                       // connections served at once
   int64_t max_body_bytes = int64_t{64} << 20;  // larger requests: 413
   // HTTPS: PEM files; `root_cert_file` set = mutual TLS (client certificates signed by it).
   bool use_ssl = false;
@@ -60,11 +60,12 @@ class RestServer {
   // Listens and starts serving on a thread of its own. Every pointer must outlive the server.
   // `drain_timeout` bounds an unload's wait for accepted requests, as on gRPC.
   // Errors: INVALID_ARGUMENT (unreadable certificate or key), UNAVAILABLE (cannot listen).
-  static absl::StatusOr<std::unique_ptr<RestServer>> Start(
-      const RestServerOptions& options, api::InferenceService* service,
-      runtime::ModelRepository* repository, api::ServerState* state,
-      metrics::ServerMetrics* metrics, api::SystemSharedMemory* shared_memory, api::BearerTokenAuth auth,
-      absl::Duration drain_timeout);
+  static absl::StatusOr<std::unique_ptr<RestServer>> Start(const RestServerOptions& options,
+                                                           api::InferenceService* service,
+                                                           runtime::ModelRepository* repository,
+                                                           api::ServerState* state, metrics::ServerMetrics* metrics,
+                                                           api::SystemSharedMemory* shared_memory,
+                                                           api::BearerTokenAuth auth, absl::Duration drain_timeout);
   ~RestServer();  // Stop()
 
   int port() const { return port_; }

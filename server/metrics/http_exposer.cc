@@ -10,8 +10,8 @@
 
 namespace wtserve::metrics {
 
-absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(
-    const std::string& bind_address, int port, std::shared_ptr<prometheus::Registry> registry) {
+absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(const std::string& bind_address, int port,
+                                                                std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<HttpExposer> exposer(new HttpExposer());
   exposer->registry_ = std::move(registry);
   exposer->server_ = std::make_unique<httplib::Server>();
@@ -34,8 +34,7 @@ absl::StatusOr<std::unique_ptr<HttpExposer>> HttpExposer::Start(
     exposer->port_ = port;
   }
   if (exposer->port_ <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("metrics: cannot listen on ", bind_address, " port ", port));
+    return absl::UnavailableError(absl::StrCat("metrics: cannot listen on ", bind_address, " port ", port));
   }
   exposer->thread_ = std::thread([raw = exposer.get()] {
     raw->server_->listen_after_bind();

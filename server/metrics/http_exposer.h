@@ -30,8 +30,8 @@ class HttpExposer {
  public:
   // Listens on `bind_address`:`port` (IPv4 or IPv6 literal or host name; port 0 picks a free
   // one) and starts serving. Errors: UNAVAILABLE naming the address when it cannot listen.
-  static absl::StatusOr<std::unique_ptr<HttpExposer>> Start(
-      const std::string& bind_address, int port, std::shared_ptr<prometheus::Registry> registry);
+  static absl::StatusOr<std::unique_ptr<HttpExposer>> Start(const std::string& bind_address, int port,
+                                                            std::shared_ptr<prometheus::Registry> registry);
   ~HttpExposer();  // stops serving and joins the threads
 
   int port() const { return port_; }

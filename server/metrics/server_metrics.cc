@@ -19,14 +19,12 @@ namespace {
 // Latency buckets from 100 µs (a tiny model's compute) to 30 s (a long queue under overload).
 const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
   static const prometheus::Histogram::BucketBoundaries buckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-      0.1,    0.25,    0.5,    1.0,   2.5,    5.0,   10.0, 30.0};
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0};
   return buckets;
 }
 
 const prometheus::Histogram::BucketBoundaries& BatchBuckets() {
-  static const prometheus::Histogram::BucketBoundaries buckets = {1,  2,  4,   8,   16,  32,
-                                                                 64, 128, 256, 512, 1024, 4096};
+  static const prometheus::Histogram::BucketBoundaries buckets = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096};
   return buckets;
 }
 
@@ -44,22 +42,16 @@ ServerMetrics::ServerMetrics()
       failure_(Register(prometheus::BuildCounter(), "wtserve_inference_request_failure_total",
                         "Inference requests answered with an error, by reason.", *registry_)),
       inference_count_(Register(prometheus::BuildCounter(), "wtserve_inference_count_total",
-                                "Inferences performed (batch elements of successful requests).",
-                                *registry_)),
+                                "Inferences performed (batch elements of successful requests).", *registry_)),
       execution_count_(Register(prometheus::BuildCounter(), "wtserve_inference_exec_count_total",
                                 "Model executions (batches run); inferences / executions is the "
                                 "average batch size.",
                                 *registry_)),
-      request_duration_(Register(prometheus::BuildHistogram(),
-                                 "wtserve_inference_request_duration_seconds",
-                                 "Time from receiving an inference request to answering it.",
-                                 *registry_)),
-      queue_duration_(Register(prometheus::BuildHistogram(),
-                               "wtserve_inference_queue_duration_seconds",
-                               "Time requests waited in the dynamic batcher's queue.",
-                               *registry_)),
-      compute_duration_(Register(prometheus::BuildHistogram(),
-                                 "wtserve_inference_compute_duration_seconds",
+      request_duration_(Register(prometheus::BuildHistogram(), "wtserve_inference_request_duration_seconds",
+                                 "Time from receiving an inference request to answering it.", *registry_)),
+      queue_duration_(Register(prometheus::BuildHistogram(), "wtserve_inference_queue_duration_seconds",
+                               "Time requests waited in the dynamic batcher's queue.", *registry_)),
+      compute_duration_(Register(prometheus::BuildHistogram(), "wtserve_inference_compute_duration_seconds",
                                  "Time of one model execution (one batch), including moving the "
                                  "batch to the device and the logits back.",
                                  *registry_)),
@@ -70,14 +62,11 @@ ServerMetrics::ServerMetrics()
       inflight_(Register(prometheus::BuildGauge(), "wtserve_inference_inflight_requests",
                          "Inference requests accepted and not yet answered.", *registry_)),
       load_duration_(Register(prometheus::BuildGauge(), "wtserve_model_load_duration_seconds",
-                              "Time the latest load of the model version took, warmup included.",
-                              *registry_)),
+                              "Time the latest load of the model version took, warmup included.", *registry_)),
       ready_(Register(prometheus::BuildGauge(), "wtserve_model_ready",
-                      "1 if the model version is loaded, warmed up and serving, else 0.",
-                      *registry_)),
+                      "1 if the model version is loaded, warmed up and serving, else 0.", *registry_)),
       gpu_memory_(Register(prometheus::BuildGauge(), "wtserve_gpu_memory_used_bytes",
-                           "GPU memory allocated by LibTorch's CUDA caching allocator.",
-                           *registry_)) {}
+                           "GPU memory allocated by LibTorch's CUDA caching allocator.", *registry_)) {}
 
 ModelMetrics& ServerMetrics::Model(const std::string& model, const std::string& version) {
   absl::MutexLock lock(&mu_);
@@ -100,8 +89,7 @@ ModelMetrics& ServerMetrics::Model(const std::string& model, const std::string& 
   return models_.emplace(std::move(key), m).first->second;
 }
 
-void ServerMetrics::RecordFailure(const std::string& model, const std::string& version,
-                                  const std::string& reason) {
+void ServerMetrics::RecordFailure(const std::string& model, const std::string& version, const std::string& reason) {
   failure_.Add({{"model", model}, {"version", version}, {"reason", reason}}).Increment();
 }
 

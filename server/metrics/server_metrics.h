@@ -27,11 +27,11 @@ namespace wtserve::metrics {
 // Failure reasons (the `reason` label), one per gRPC status class a client sees.
 inline constexpr char kReasonInvalidArgument[] = "invalid_argument";  // malformed request
 inline constexpr char kReasonNotFound[] = "not_found";                // unknown model/version
-inline constexpr char kReasonUnavailable[] = "unavailable";  // queue full, timeout, shutdown
+inline constexpr char kReasonUnavailable[] = "unavailable";           // queue full, timeout, shutdown
 inline constexpr char kReasonDeadlineExceeded[] = "deadline_exceeded";
 inline constexpr char kReasonCancelled[] = "cancelled";
 inline constexpr char kReasonResourceExhausted[] = "resource_exhausted";  // response too large
-inline constexpr char kReasonInternal[] = "internal";  // model execution failed
+inline constexpr char kReasonInternal[] = "internal";                     // model execution failed
 
 // The `reason` label of a failed request, from the status it was answered with.
 std::string FailureReason(absl::StatusCode code);
@@ -64,8 +64,7 @@ class ServerMetrics {
   // wtserve_inference_request_failure_total{model, version, reason}. Requests for a model that
   // does not exist are counted with model="" and version="", so that client-chosen names cannot
   // grow the label set without bound.
-  void RecordFailure(const std::string& model, const std::string& version,
-                     const std::string& reason);
+  void RecordFailure(const std::string& model, const std::string& version, const std::string& reason);
 
   // wtserve_gpu_memory_used_bytes{device}: bytes the CUDA caching allocator has allocated.
   void SetGpuMemoryUsed(int device, double bytes);

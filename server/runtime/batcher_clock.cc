@@ -62,10 +62,9 @@ void FakeClock::Advance(absl::Duration d) {
 bool FakeClock::AwaitWaiters(int n, absl::Duration real_timeout) {
   absl::MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return std::count_if(waiters_.begin(), waiters_.end(),
-                         [this](const Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-                           return w->epoch == epoch_;
-                         }) >= n;
+    return std::count_if(waiters_.begin(), waiters_.end(), [this](const Waiter* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+             return w->epoch == epoch_;
+           }) >= n;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), real_timeout);
 }

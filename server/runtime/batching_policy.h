@@ -52,8 +52,8 @@ struct BatchDecision {
     size_t index;  // into the queue, oldest first
     absl::Status status;
   };
-  std::vector<Drop> drop;    // answer these without running, in queue order
-  std::vector<size_t> take;  // the batch to run now, in arrival order; empty: none is ready
+  std::vector<Drop> drop;                       // answer these without running, in queue order
+  std::vector<size_t> take;                     // the batch to run now, in arrival order; empty: none is ready
   absl::Time wake_at = absl::InfiniteFuture();  // with nothing taken: when to decide again
 };
 

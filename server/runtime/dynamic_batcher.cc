@@ -17,8 +17,8 @@ struct DynamicBatcher::Pending {
   at::Tensor input;
   int64_t elements = 0;
   absl::Time enqueue_time;
-  absl::Time deadline;          // caller's deadline
-  absl::Time queue_expiry;      // enqueue_time + queue timeout
+  absl::Time deadline;      // caller's deadline
+  absl::Time queue_expiry;  // enqueue_time + queue timeout
   std::function<bool()> is_cancelled;
   CompletionCallback on_complete;
 
@@ -41,49 +41,43 @@ void AnswerDropped(std::vector<Dropped>& dropped) {
 
 // Requests are concatenated only when cat along dim 0 gives one well-formed batch.
 bool Compatible(const at::Tensor& a, const at::Tensor& b) {
-  return a.scalar_type() == b.scalar_type() && a.device() == b.device() &&
-         a.layout() == b.layout() && a.dim() == b.dim() &&
-         a.sizes().slice(1) == b.sizes().slice(1);
+  return a.scalar_type() == b.scalar_type() && a.device() == b.device() && a.layout() == b.layout() &&
+         a.dim() == b.dim() && a.sizes().slice(1) == b.sizes().slice(1);
 }
-
 
 }  // namespace
 
 absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& o) {
   if (o.max_batch_size < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("max_batch_size must be >= 1, got ", o.max_batch_size));
+    return absl::InvalidArgumentError(absl::StrCat("max_batch_size must be >= 1, got ", o.max_batch_size));
   }
   for (int64_t size : o.preferred_batch_sizes) {
     if (size < 1 || size > o.max_batch_size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "preferred_batch_size ", size, " is outside [1, max_batch_size=", o.max_batch_size,
-          "] (preferred sizes: ", absl::StrJoin(o.preferred_batch_sizes, ", "), ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("preferred_batch_size ", size, " is outside [1, max_batch_size=", o.max_batch_size,
+                       "] (preferred sizes: ", absl::StrJoin(o.preferred_batch_sizes, ", "), ")"));
     }
   }
   if (o.max_queue_delay < absl::ZeroDuration() || o.max_queue_delay == absl::InfiniteDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_queue_delay must be finite and >= 0, got ", absl::FormatDuration(o.max_queue_delay)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_queue_delay must be finite and >= 0, got ", absl::FormatDuration(o.max_queue_delay)));
   }
   if (o.max_queue_size < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("max_queue_size must be >= 0 (0: unbounded), got ", o.max_queue_size));
   }
   if (o.default_queue_timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("default_queue_timeout must be >= 0 (0: none), got ",
-                     absl::FormatDuration(o.default_queue_timeout)));
+    return absl::InvalidArgumentError(absl::StrCat("default_queue_timeout must be >= 0 (0: none), got ",
+                                                   absl::FormatDuration(o.default_queue_timeout)));
   }
   if (o.instance_count < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("instance_count must be >= 1, got ", o.instance_count));
+    return absl::InvalidArgumentError(absl::StrCat("instance_count must be >= 1, got ", o.instance_count));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
-    DynamicBatcherOptions options, ExecuteFn execute, DynamicBatcherObserver* observer,
-    Clock* clock) {
+absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(DynamicBatcherOptions options, ExecuteFn execute,
+                                                                       DynamicBatcherObserver* observer, Clock* clock) {
   if (absl::Status s = ValidateDynamicBatcherOptions(options); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("dynamic batcher of model '", options.model_name, "': ", s.message()));
@@ -93,8 +87,8 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
   std::vector<int64_t>& preferred = options.preferred_batch_sizes;
   std::sort(preferred.begin(), preferred.end());
   preferred.erase(std::unique(preferred.begin(), preferred.end()), preferred.end());
-  std::unique_ptr<DynamicBatcher> batcher(new DynamicBatcher(
-      std::move(options), std::move(execute), observer, clock ? clock : Clock::Real()));
+  std::unique_ptr<DynamicBatcher> batcher(
+      new DynamicBatcher(std::move(options), std::move(execute), observer, clock ? clock : Clock::Real()));
   absl::MutexLock lock(&batcher->join_mu_);
   for (int i = 0; i < batcher->options_.instance_count; ++i) {
     batcher->threads_.emplace_back(&DynamicBatcher::WorkerLoop, batcher.get(), i);
@@ -103,11 +97,10 @@ absl::StatusOr<std::unique_ptr<DynamicBatcher>> DynamicBatcher::Create(
   return batcher;
 }
 
-DynamicBatcher::DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
-                               DynamicBatcherObserver* observer, Clock* clock)
+DynamicBatcher::DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute, DynamicBatcherObserver* observer,
+                               Clock* clock)
     : options_(std::move(options)),
-      policy_{options_.model_name, options_.max_batch_size, options_.preferred_batch_sizes,
-              options_.max_queue_delay},
+      policy_{options_.model_name, options_.max_batch_size, options_.preferred_batch_sizes, options_.max_queue_delay},
       execute_(std::move(execute)),
       observer_(observer),
       clock_(clock) {}
@@ -119,19 +112,17 @@ absl::Status DynamicBatcher::Enqueue(BatcherRequest request) {
     return absl::InvalidArgumentError("batcher request has no completion callback");
   }
   if (!request.input.defined() || request.input.dim() < 1) {
-    return absl::InvalidArgumentError(
-        "batcher request input must be a tensor with a batch dimension [n, ...]");
+    return absl::InvalidArgumentError("batcher request input must be a tensor with a batch dimension [n, ...]");
   }
   const int64_t n = request.input.size(0);
   if (n < 1 || n > options_.max_batch_size) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("batch size ", n, " of the request is outside [1, max_batch_size=",
-                     options_.max_batch_size, "] of model '", options_.model_name, "'"));
+    return absl::InvalidArgumentError(absl::StrCat("batch size ", n, " of the request is outside [1, max_batch_size=",
+                                                   options_.max_batch_size, "] of model '", options_.model_name, "'"));
   }
   const absl::Duration timeout = request.queue_timeout.value_or(options_.default_queue_timeout);
   if (timeout < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "queue timeout must be >= 0 (0: none), got ", absl::FormatDuration(timeout)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("queue timeout must be >= 0 (0: none), got ", absl::FormatDuration(timeout)));
   }
   if (request.is_cancelled && request.is_cancelled()) {
     return absl::CancelledError("Request cancelled");
@@ -139,15 +130,13 @@ absl::Status DynamicBatcher::Enqueue(BatcherRequest request) {
 
   absl::MutexLock lock(&mu_);
   if (shutting_down_) {
-    return absl::UnavailableError(
-        absl::StrCat("model '", options_.model_name, "' is shutting down"));
+    return absl::UnavailableError(absl::StrCat("model '", options_.model_name, "' is shutting down"));
   }
   const absl::Time now = clock_->Now();
   if (now >= request.deadline) {
     return absl::DeadlineExceededError("Deadline exceeded before the request was queued");
   }
-  if (options_.max_queue_size > 0 &&
-      static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
+  if (options_.max_queue_size > 0 && static_cast<int64_t>(queue_.size()) >= options_.max_queue_size) {
     return absl::UnavailableError("Exceeds maximum queue size");
   }
   Pending& p = queue_.emplace_back();
@@ -206,8 +195,7 @@ BatcherState DynamicBatcher::StateLocked(absl::Time now) const {
   return BatcherState{now, drain_deadline_, shutting_down_};
 }
 
-std::list<DynamicBatcher::Pending>::iterator DynamicBatcher::EraseLocked(
-    std::list<Pending>::iterator it) {
+std::list<DynamicBatcher::Pending>::iterator DynamicBatcher::EraseLocked(std::list<Pending>::iterator it) {
   queued_elements_ -= it->elements;
   return queue_.erase(it);
 }
@@ -239,8 +227,7 @@ void DynamicBatcher::WorkerLoop(int instance) {
           seen.push_back(next);
           return ViewOf(*next++, /*check_cancelled=*/true);
         },
-        [&](size_t a, size_t b) { return Compatible(seen[a]->input, seen[b]->input); },
-        StateLocked(now), policy_);
+        [&](size_t a, size_t b) { return Compatible(seen[a]->input, seen[b]->input); }, StateLocked(now), policy_);
     for (const BatchDecision::Drop& d : decision.drop) {
       Pending& p = *seen[d.index];
       dropped.push_back({std::move(p.on_complete), d.status,
@@ -289,9 +276,8 @@ void DynamicBatcher::ReaperLoop() {
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (std::optional<absl::Status> reason =
               ExpiryReason(ViewOf(*it, /*check_cancelled=*/false), StateLocked(now), policy_)) {
-        dropped.push_back(
-            {std::move(it->on_complete), *std::move(reason),
-             RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
+        dropped.push_back({std::move(it->on_complete), *std::move(reason),
+                           RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
         it = EraseLocked(it);
         continue;
       }
@@ -333,27 +319,24 @@ void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
     }
     output = execute_(instance, input);
   } catch (const std::exception& e) {
-    output = absl::InternalError(absl::StrCat("model '", options_.model_name,
-                                              "' failed on instance ", instance, ": ",
-                                              nn::ExceptionText(e)));
+    output = absl::InternalError(
+        absl::StrCat("model '", options_.model_name, "' failed on instance ", instance, ": ", nn::ExceptionText(e)));
   } catch (...) {
-    output = absl::InternalError(absl::StrCat("model '", options_.model_name,
-                                              "' failed on instance ", instance,
+    output = absl::InternalError(absl::StrCat("model '", options_.model_name, "' failed on instance ", instance,
                                               " with an exception that is not a std::exception"));
   }
   if (output.ok() && (!output->defined() || output->dim() < 1 || output->size(0) != total)) {
-    output = absl::InternalError(absl::StrCat(
-        "model '", options_.model_name, "' returned ",
-        output->defined() && output->dim() >= 1 ? absl::StrCat(output->size(0), " rows")
-                                                 : std::string("no batch dimension"),
-        " for a batch of ", total));
+    output = absl::InternalError(absl::StrCat("model '", options_.model_name, "' returned ",
+                                              output->defined() && output->dim() >= 1
+                                                  ? absl::StrCat(output->size(0), " rows")
+                                                  : std::string("no batch dimension"),
+                                              " for a batch of ", total));
   }
   const absl::Duration compute_time = clock_->Now() - start;
 
   if (observer_) {
-    observer_->OnBatchExecuted(ExecutedBatch{instance, total,
-                                             static_cast<int64_t>(batch.size()), compute_time,
-                                             output.status()});
+    observer_->OnBatchExecuted(
+        ExecutedBatch{instance, total, static_cast<int64_t>(batch.size()), compute_time, output.status()});
   }
   int64_t offset = 0;
   for (Pending& p : batch) {

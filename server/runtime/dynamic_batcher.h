@@ -88,8 +88,7 @@ struct RequestTimings {
 };
 
 // Receives the request's output rows [n, ...] (a view into the batch output) or its error.
-using CompletionCallback =
-    absl::AnyInvocable<void(absl::StatusOr<at::Tensor> output, const RequestTimings& timings)>;
+using CompletionCallback = absl::AnyInvocable<void(absl::StatusOr<at::Tensor> output, const RequestTimings& timings)>;
 
 struct BatcherRequest {
   // [n, ...], 1 <= n <= max_batch_size. Requests are batched only with requests of the same dtype,
@@ -113,7 +112,7 @@ struct ExecutedBatch {
   int64_t batch_size = 0;     // elements
   int64_t request_count = 0;  // requests in the batch
   absl::Duration compute_time;
-  absl::Status status;        // OK or the error every request of the batch received
+  absl::Status status;  // OK or the error every request of the batch received
 };
 
 // Batch-level events, so that metrics stay outside the batcher. Both calls run on batcher
@@ -128,16 +127,15 @@ class DynamicBatcherObserver {
 
 // The model: batch [B, ...] -> output [B, ...] (same B). An error status or a thrown exception
 // (c10::Error, std::exception) fails every request of the batch; the worker keeps going.
-using ExecuteFn =
-    std::function<absl::StatusOr<at::Tensor>(int instance, const at::Tensor& batch)>;
+using ExecuteFn = std::function<absl::StatusOr<at::Tensor>(int instance, const at::Tensor& batch)>;
 
 class DynamicBatcher {
  public:
   // Starts instance_count worker threads plus one thread that answers expired requests. `observer`
   // and `clock` (nullptr: the real clock) must outlive the batcher.
-  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Create(
-      DynamicBatcherOptions options, ExecuteFn execute,
-      DynamicBatcherObserver* observer = nullptr, Clock* clock = nullptr);
+  static absl::StatusOr<std::unique_ptr<DynamicBatcher>> Create(DynamicBatcherOptions options, ExecuteFn execute,
+                                                                DynamicBatcherObserver* observer = nullptr,
+                                                                Clock* clock = nullptr);
 
   DynamicBatcher(const DynamicBatcher&) = delete;
   DynamicBatcher& operator=(const DynamicBatcher&) = delete;
@@ -163,8 +161,7 @@ class DynamicBatcher {
  private:
   struct Pending;
 
-  DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
-                 DynamicBatcherObserver* observer, Clock* clock);
+  DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute, DynamicBatcherObserver* observer, Clock* clock);
 
   void WorkerLoop(int instance);
   void ReaperLoop();
@@ -174,8 +171,7 @@ class DynamicBatcher {
   static QueuedRequestView ViewOf(const Pending& p, bool check_cancelled);
   BatcherState StateLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Removes queue_[it] and returns the next position.
-  std::list<Pending>::iterator EraseLocked(std::list<Pending>::iterator it)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::list<Pending>::iterator EraseLocked(std::list<Pending>::iterator it) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Reports the new depth and wakes the threads that may act on it.
   void QueueShrunkLocked(bool wake_a_worker) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -19,13 +19,21 @@ bool ParseLogLevel(std::string_view name, LogLevel* level);
 void LogMessage(LogLevel level, std::string_view message);
 
 template <typename... Args>
-void LogInfo(const Args&... args) { LogMessage(LogLevel::kInfo, absl::StrCat(args...)); }
+void LogInfo(const Args&... args) {
+  LogMessage(LogLevel::kInfo, absl::StrCat(args...));
+}
 template <typename... Args>
-void LogWarning(const Args&... args) { LogMessage(LogLevel::kWarning, absl::StrCat(args...)); }
+void LogWarning(const Args&... args) {
+  LogMessage(LogLevel::kWarning, absl::StrCat(args...));
+}
 template <typename... Args>
-void LogError(const Args&... args) { LogMessage(LogLevel::kError, absl::StrCat(args...)); }
+void LogError(const Args&... args) {
+  LogMessage(LogLevel::kError, absl::StrCat(args...));
+}
 template <typename... Args>
-void LogDebug(const Args&... args) { LogMessage(LogLevel::kDebug, absl::StrCat(args...)); }
+void LogDebug(const Args&... args) {
+  LogMessage(LogLevel::kDebug, absl::StrCat(args...));
+}
 
 }  // namespace wtserve::runtime
 

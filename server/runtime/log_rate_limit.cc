@@ -24,9 +24,7 @@ LogRateLimiter::Decision LogRateLimiter::Admit(absl::string_view cause, absl::Ti
   auto it = causes_.find(cause);
   if (it == causes_.end()) {
     const bool room = causes_.size() + 1 < max_causes_;  // keep one slot for kOtherCauses
-    it = causes_.try_emplace(room ? std::string(cause) : std::string(kOtherCauses),
-                             CauseState{now, 0, 0})
-             .first;
+    it = causes_.try_emplace(room ? std::string(cause) : std::string(kOtherCauses), CauseState{now, 0, 0}).first;
   }
   CauseState& state = it->second;
   Decision decision;
@@ -73,9 +71,8 @@ ssize_t WriteThroughLimiter(void* cookie, const char* data, size_t size) {
     const LogRateLimiter::Decision d = StderrLimiter().Admit(LineCause(line), absl::Now());
     if (!d.write) continue;
     if (d.suppressed_before > 0) {
-      LogMessage(LogLevel::kWarning,
-                 absl::StrCat(line, " (", d.suppressed_before,
-                              " similar lines suppressed in the window before this one)"));
+      LogMessage(LogLevel::kWarning, absl::StrCat(line, " (", d.suppressed_before,
+                                                  " similar lines suppressed in the window before this one)"));
     } else {
       LogMessage(LogLevel::kWarning, std::string_view(line.data(), line.size()));
     }

@@ -39,8 +39,7 @@ inline constexpr char kConfigFileName[] = "config.pbtxt";
 
 // Parses protobuf text `text`; `path` is only used in error messages.
 // Errors: INVALID_ARGUMENT with the parser's line:column message.
-absl::StatusOr<config::ModelConfig> ParseModelConfigText(std::string_view text,
-                                                         const std::string& path);
+absl::StatusOr<config::ModelConfig> ParseModelConfigText(std::string_view text, const std::string& path);
 
 // Validates `cfg` and fills the defaults listed above. `expected_name`, when non-empty, is the
 // model's folder name, which `cfg.name()` must equal (an empty name is filled with it).

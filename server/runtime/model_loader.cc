@@ -29,9 +29,7 @@ at::ScalarType PrecisionType(const std::string& precision) {
   return at::kFloat;
 }
 
-std::string Join(const std::string& dir, const std::string& name) {
-  return (fs::path(dir) / name).string();
-}
+std::string Join(const std::string& dir, const std::string& name) { return (fs::path(dir) / name).string(); }
 
 // Builds the network of `cfg` from `model_file` on the CPU in float32.
 absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> BuildNetwork(const config::ModelConfig& cfg,
@@ -72,21 +70,19 @@ absl::StatusOr<std::vector<c10::Device>> InstanceDevices(const config::ModelConf
     const config::ModelInstanceGroup& group = cfg.instance_group(g);
     for (int i = 0; i < group.count(); ++i) {
       switch (group.kind()) {
-        case config::ModelInstanceGroup::KIND_CPU:
-          devices.emplace_back(c10::kCPU);
-          break;
+        case config::ModelInstanceGroup::KIND_CPU: devices.emplace_back(c10::kCPU); break;
         case config::ModelInstanceGroup::KIND_GPU: {
           if (!cuda) {
-            return absl::FailedPreconditionError(absl::StrCat(
-                "instance_group[", g, "].kind: KIND_GPU, but LibTorch sees no CUDA GPU (built "
-                "without CUDA, or no device visible); use KIND_AUTO or KIND_CPU to run on the "
-                "CPU"));
+            return absl::FailedPreconditionError(
+                absl::StrCat("instance_group[", g,
+                             "].kind: KIND_GPU, but LibTorch sees no CUDA GPU (built "
+                             "without CUDA, or no device visible); use KIND_AUTO or KIND_CPU to run on the "
+                             "CPU"));
           }
           const int64_t gpu = group.gpus(i % group.gpus_size());
           if (gpu >= gpu_count) {
             return absl::FailedPreconditionError(
-                absl::StrCat("instance_group[", g, "].gpus: GPU ", gpu, " does not exist (",
-                             gpu_count, " visible)"));
+                absl::StrCat("instance_group[", g, "].gpus: GPU ", gpu, " does not exist (", gpu_count, " visible)"));
           }
           devices.emplace_back(c10::kCUDA, static_cast<c10::DeviceIndex>(gpu));
           break;
@@ -103,8 +99,7 @@ absl::StatusOr<std::vector<int64_t>> ListVersionFolders(const std::string& model
   std::error_code ec;
   fs::directory_iterator it(model_dir, ec);
   if (ec) {
-    return absl::NotFoundError(absl::StrCat(model_dir, ": cannot list the model folder: ",
-                                            ec.message()));
+    return absl::NotFoundError(absl::StrCat(model_dir, ": cannot list the model folder: ", ec.message()));
   }
   std::vector<int64_t> versions;
   for (const fs::directory_entry& entry : it) {
@@ -134,21 +129,19 @@ absl::StatusOr<std::vector<std::string>> ReadLabels(const std::string& path, int
       continue;
     }
     if (static_cast<int64_t>(labels.size()) != line_number - 1) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ":", line_number - 1, ": empty label (one label per line)"));
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", line_number - 1, ": empty label (one label per line)"));
     }
     labels.push_back(std::move(label));
   }
   if (static_cast<int64_t>(labels.size()) != num_classes) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", labels.size(),
-                                                   " labels, but the model has ", num_classes,
-                                                   " classes (output[0].dims)"));
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", labels.size(), " labels, but the model has ",
+                                                   num_classes, " classes (output[0].dims)"));
   }
   return labels;
 }
 
-LoadedModel::LoadedModel(std::shared_ptr<nn::ClassifierImpl> network, c10::Device device,
-                         at::ScalarType dtype, bool channels_last, int64_t num_classes)
+LoadedModel::LoadedModel(std::shared_ptr<nn::ClassifierImpl> network, c10::Device device, at::ScalarType dtype,
+                         bool channels_last, int64_t num_classes)
     : network_(std::move(network)),
       device_(device),
       dtype_(dtype),
@@ -162,10 +155,8 @@ absl::StatusOr<at::Tensor> LoadedModel::Forward(const at::Tensor& images) const 
     if (channels_last_) x = x.contiguous(at::MemoryFormat::ChannelsLast);
     at::Tensor logits = network_->forward(x);
     if (logits.dim() != 2 || logits.size(0) != images.size(0) || logits.size(1) != num_classes_) {
-      return absl::InternalError(absl::StrCat("the network returned shape [",
-                                              absl::StrJoin(logits.sizes(), ", "),
-                                              "], expected [", images.size(0), ", ",
-                                              num_classes_, "]"));
+      return absl::InternalError(absl::StrCat("the network returned shape [", absl::StrJoin(logits.sizes(), ", "),
+                                              "], expected [", images.size(0), ", ", num_classes_, "]"));
     }
     return logits.to(at::kCPU, at::kFloat).contiguous();
   } catch (const std::exception& e) {
@@ -188,9 +179,8 @@ absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> LoadNetworkForGradients(cons
   return network;
 }
 
-absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
-                                               const std::string& model_dir, int64_t version,
-                                               const std::vector<c10::Device>& devices) {
+absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg, const std::string& model_dir,
+                                               int64_t version, const std::vector<c10::Device>& devices) {
   LoadedVersion loaded;
   loaded.version = version;
   loaded.version_dir = Join(model_dir, std::to_string(version));
@@ -243,19 +233,17 @@ absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
       }
     } catch (const std::exception& e) {
       return absl::FailedPreconditionError(
-          absl::StrCat(model_file, ": cannot place the model on ", device.str(), ": ",
-                       nn::ExceptionText(e)));
+          absl::StrCat(model_file, ": cannot place the model on ", device.str(), ": ", nn::ExceptionText(e)));
     }
     loaded.networks.push_back(std::make_shared<const LoadedModel>(
-        *std::move(network), device, dtype, cfg.optimization().channels_last(),
-        cfg.output(0).dims(0)));
+        *std::move(network), device, dtype, cfg.optimization().channels_last(), cfg.output(0).dims(0)));
   }
   return loaded;
 }
 
-absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModelForEvaluation(
-    const config::ModelConfig& cfg, const std::string& model_dir, int64_t version,
-    std::vector<std::string>* labels) {
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModelForEvaluation(const config::ModelConfig& cfg,
+                                                                          const std::string& model_dir, int64_t version,
+                                                                          std::vector<std::string>* labels) {
   absl::StatusOr<std::vector<c10::Device>> devices = InstanceDevices(cfg);
   if (!devices.ok()) return devices.status();
   devices->erase(devices->begin() + 1, devices->end());

@@ -49,8 +49,8 @@ absl::StatusOr<std::vector<std::string>> ReadLabels(const std::string& path, int
 // threads at once (module forward does not mutate state under InferenceMode).
 class LoadedModel {
  public:
-  LoadedModel(std::shared_ptr<nn::ClassifierImpl> network, c10::Device device,
-              at::ScalarType dtype, bool channels_last, int64_t num_classes);
+  LoadedModel(std::shared_ptr<nn::ClassifierImpl> network, c10::Device device, at::ScalarType dtype, bool channels_last,
+              int64_t num_classes);
 
   // images: normalized float32 [N, C, H, W] (any device, N >= 1). Runs under
   // c10::InferenceMode on this model's device in its precision (and channels_last if set) and
@@ -89,9 +89,8 @@ struct LoadedVersion {
 // (`devices`, from InstanceDevices) in the configured precision. Does not warm up.
 // Errors (naming the file): NOT_FOUND for a missing model file, INVALID_ARGUMENT for an
 // unknown architecture or bad weights/labels, FAILED_PRECONDITION for a device problem.
-absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg,
-                                               const std::string& model_dir, int64_t version,
-                                               const std::vector<c10::Device>& devices);
+absl::StatusOr<LoadedVersion> LoadModelVersion(const config::ModelConfig& cfg, const std::string& model_dir,
+                                               int64_t version, const std::vector<c10::Device>& devices);
 
 // For analyses that take gradients (wtserve-eval --erf_output): the float32 CPU network of
 // `version` in eval mode, parameters frozen (requires_grad false), for use outside
@@ -102,9 +101,9 @@ absl::StatusOr<std::shared_ptr<nn::ClassifierImpl>> LoadNetworkForGradients(cons
 
 // For tools (offline evaluation): loads `version` onto the first instance device of `cfg` and
 // returns that network; `labels` (optional) receives the labels (empty if none).
-absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModelForEvaluation(
-    const config::ModelConfig& cfg, const std::string& model_dir, int64_t version,
-    std::vector<std::string>* labels);
+absl::StatusOr<std::shared_ptr<const LoadedModel>> LoadModelForEvaluation(const config::ModelConfig& cfg,
+                                                                          const std::string& model_dir, int64_t version,
+                                                                          std::vector<std::string>* labels);
 
 }  // namespace wtserve::runtime
 

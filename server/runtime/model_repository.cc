@@ -5,8 +5,8 @@
 #include <set>
 #include <system_error>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -41,8 +41,7 @@ absl::StatusOr<std::vector<std::string>> ModelRepository::ListModels() const {
   std::error_code ec;
   fs::directory_iterator it(root_, ec);
   if (ec) {
-    return absl::NotFoundError(
-        absl::StrCat("model repository ", root_, ": cannot list it: ", ec.message()));
+    return absl::NotFoundError(absl::StrCat("model repository ", root_, ": cannot list it: ", ec.message()));
   }
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : it) {
@@ -69,8 +68,8 @@ absl::StatusOr<int> ModelRepository::LoadAll() {
 absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain_timeout,
                                    std::optional<config::ModelConfig> override_config) {
   if (!IsSafePathComponent(name)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model name \"", name, "\" must be a folder name directly inside the model repository"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("model name \"", name, "\" must be a folder name directly inside the model repository"));
   }
   absl::MutexLock load_lock(&load_mu_);
   {
@@ -80,8 +79,7 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
   const std::string dir = (fs::path(root_) / name).string();
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("model \"", name, "\" not found: no folder ", dir));
+    return absl::NotFoundError(absl::StrCat("model \"", name, "\" not found: no folder ", dir));
   }
   SetState(name, kStateLoading, "");
   LogInfo("loading model ", name, " from ", dir);
@@ -101,8 +99,7 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
     if (!cfg.ok()) return cfg.status();
     absl::StatusOr<std::vector<int64_t>> available = ListVersionFolders(dir);
     if (!available.ok()) return available.status();
-    absl::StatusOr<std::vector<int64_t>> versions =
-        SelectVersions(cfg->version_policy(), *available);
+    absl::StatusOr<std::vector<int64_t>> versions = SelectVersions(cfg->version_policy(), *available);
     if (!versions.ok()) return WithContext(versions.status(), absl::StrCat(dir, ": "));
     absl::StatusOr<std::vector<c10::Device>> devices = InstanceDevices(*cfg);
     if (!devices.ok()) {
@@ -110,8 +107,7 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
     }
     for (int64_t version : *versions) {
       const absl::Time version_start = absl::Now();
-      absl::StatusOr<LoadedVersion> version_loaded =
-          LoadModelVersion(*cfg, dir, version, *devices);
+      absl::StatusOr<LoadedVersion> version_loaded = LoadModelVersion(*cfg, dir, version, *devices);
       if (!version_loaded.ok()) return version_loaded.status();
       absl::StatusOr<std::unique_ptr<ServedModel>> served =
           ServedModel::Create(*cfg, *std::move(version_loaded), metrics_);
@@ -197,14 +193,14 @@ absl::Status CheckRequestedModelName(const std::string& name, const std::string&
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
-    const std::string& name, const std::string& version) const {
+absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(const std::string& name,
+                                                                   const std::string& version) const {
   if (absl::Status s = CheckRequestedModelName(name); !s.ok()) return s;
   int64_t wanted = 0;
   if (!version.empty() && (!absl::SimpleAtoi(version, &wanted) || wanted < 1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "model version \"", version, "\" is not a version number (a positive integer, or empty "
-        "for the latest)"));
+    return absl::InvalidArgumentError(absl::StrCat("model version \"", version,
+                                                   "\" is not a version number (a positive integer, or empty "
+                                                   "for the latest)"));
   }
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
@@ -216,9 +212,8 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
   }
   const Entry& entry = it->second;
   if (entry.versions.empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "model \"", name, "\" is not ready: ", entry.state,
-        entry.reason.empty() ? "" : absl::StrCat(" (", entry.reason, ")")));
+    return absl::UnavailableError(absl::StrCat("model \"", name, "\" is not ready: ", entry.state,
+                                               entry.reason.empty() ? "" : absl::StrCat(" (", entry.reason, ")")));
   }
   if (wanted == 0) return entry.versions.rbegin()->second;
   auto v = entry.versions.find(wanted);
@@ -231,8 +226,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRepository::Find(
   return v->second;
 }
 
-absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> ModelRepository::Versions(
-    const std::string& name) const {
+absl::StatusOr<std::vector<std::shared_ptr<ServedModel>>> ModelRepository::Versions(const std::string& name) const {
   if (!name.empty()) {
     if (absl::Status s = CheckRequestedModelName(name); !s.ok()) return s;
   }
@@ -321,8 +315,7 @@ void ModelRepository::ShutdownAll(absl::Time drain_deadline) {
   }
 }
 
-void ModelRepository::SetState(const std::string& name, const std::string& state,
-                               const std::string& reason) {
+void ModelRepository::SetState(const std::string& name, const std::string& state, const std::string& reason) {
   {
     absl::MutexLock lock(&mu_);
     Entry& entry = models_[name];

@@ -36,7 +36,7 @@ struct ModelIndexEntry {
   std::string name;
   std::string version;  // empty for a model with no loaded version
   std::string state;
-  std::string reason;   // why it is not READY
+  std::string reason;  // why it is not READY
 };
 
 // A model name as a request carries it: INVALID_ARGUMENT "<field> is empty" / "<field> is only
@@ -77,8 +77,7 @@ class ModelRepository {
   // Errors: NOT_FOUND "unknown model" / "version not loaded", UNAVAILABLE when the model exists
   // but is not ready (loading, failed, unloaded), INVALID_ARGUMENT for an empty or whitespace
   // name (CheckRequestedModelName) or a non-numeric version.
-  absl::StatusOr<std::shared_ptr<ServedModel>> Find(const std::string& name,
-                                                    const std::string& version) const;
+  absl::StatusOr<std::shared_ptr<ServedModel>> Find(const std::string& name, const std::string& version) const;
 
   // Every loaded version of `name` (all models when empty), ascending by (name, version).
   // Errors: NOT_FOUND for an unknown model, INVALID_ARGUMENT for a whitespace-only name.

@@ -34,13 +34,10 @@ absl::StatusOr<cv::Mat> ToChannels(const cv::Mat& image, int64_t channels) {
       if (channels == 3) return image;
       cv::cvtColor(image, out, cv::COLOR_RGB2GRAY);
       return out;
-    case CV_8UC4:
-      cv::cvtColor(image, out, channels == 1 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGBA2RGB);
-      return out;
+    case CV_8UC4: cv::cvtColor(image, out, channels == 1 ? cv::COLOR_RGBA2GRAY : cv::COLOR_RGBA2RGB); return out;
     default:
       return absl::InvalidArgumentError(
-          absl::StrCat("image must be 8-bit with 1, 3 or 4 channels, got OpenCV type ",
-                       image.type()));
+          absl::StrCat("image must be 8-bit with 1, 3 or 4 channels, got OpenCV type ", image.type()));
   }
 }
 
@@ -106,8 +103,7 @@ std::optional<ImageHeader> ReadJpeg(const unsigned char* p, size_t n) {
     }
     if (pos + 4 > n) break;
     const uint32_t length = BigEndian(p + pos + 2, 2);
-    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 &&
-                     marker != 0xCC;
+    const bool sof = marker >= 0xC0 && marker <= 0xCF && marker != 0xC4 && marker != 0xC8 && marker != 0xCC;
     if (sof && !sized) {
       if (pos + 9 > n) break;
       h.height = BigEndian(p + pos + 5, 2);
@@ -151,17 +147,14 @@ std::optional<ImageHeader> ReadImageHeader(std::string_view bytes) {
 
 }  // namespace
 
-absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
-                                           const config::InputPreprocessing& pp) {
+absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels, const config::InputPreprocessing& pp) {
   if (pixels.dim() != 4) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pixels must be [N, C, H, W], got rank ", pixels.dim()));
+    return absl::InvalidArgumentError(absl::StrCat("pixels must be [N, C, H, W], got rank ", pixels.dim()));
   }
   const int64_t channels = pixels.size(1);
   if (channels != pp.mean_size() || channels != pp.std_size()) {
-    return absl::InvalidArgumentError(absl::StrCat("pixels have ", channels,
-                                                   " channels, preprocessing expects ",
-                                                   pp.mean_size()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("pixels have ", channels, " channels, preprocessing expects ", pp.mean_size()));
   }
   at::Tensor x;
   if (pixels.scalar_type() == at::kByte) {
@@ -174,11 +167,8 @@ absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
     return absl::InvalidArgumentError(
         absl::StrCat("pixels must be uint8 or float32, got ", c10::toString(pixels.scalar_type())));
   }
-  const at::Tensor mean =
-      at::from_blob(const_cast<float*>(pp.mean().data()), {1, channels, 1, 1}, at::kFloat)
-          .clone();
-  const at::Tensor std =
-      at::from_blob(const_cast<float*>(pp.std().data()), {1, channels, 1, 1}, at::kFloat).clone();
+  const at::Tensor mean = at::from_blob(const_cast<float*>(pp.mean().data()), {1, channels, 1, 1}, at::kFloat).clone();
+  const at::Tensor std = at::from_blob(const_cast<float*>(pp.std().data()), {1, channels, 1, 1}, at::kFloat).clone();
   x.sub_(mean).div_(std);
   return x;
 }
@@ -220,9 +210,8 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
     } else {
       const int crop = static_cast<int>(pp.center_crop());
       if (new_rows < crop || new_cols < crop) {
-        return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows,
-                                                       " is too small to crop to ", crop, "x",
-                                                       crop));
+        return absl::InvalidArgumentError(
+            absl::StrCat("image of ", cols, "x", rows, " is too small to crop to ", crop, "x", crop));
       }
       // torchvision CenterCrop: offsets round((size - crop) / 2).
       const int top = static_cast<int>(std::lround((new_rows - crop) / 2.0));
@@ -243,8 +232,7 @@ absl::StatusOr<at::Tensor> ImageToPixels(const cv::Mat& image, const config::Mod
   const int height = resized.rows;
   const int width = resized.cols;
   if (absl::Status s = CheckSpatialSize(input, height, width); !s.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows, " pixels: ",
-                                                   s.message()));
+    return absl::InvalidArgumentError(absl::StrCat("image of ", cols, "x", rows, " pixels: ", s.message()));
   }
 
   // HWC (interleaved) -> CHW. from_blob does not own the Mat's memory (which may be the
@@ -259,25 +247,24 @@ absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::M
   if (encoded.empty()) return absl::InvalidArgumentError("cannot decode an empty image");
   const std::optional<ImageHeader> header = ReadImageHeader(encoded);
   if (!header) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image (", encoded.size(),
-                                                   " bytes): not a PNG or JPEG"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode the image (", encoded.size(), " bytes): not a PNG or JPEG"));
   }
   const int64_t width = header->width, height = header->height;
   // A PNG header holds 32-bit sides: their product can overflow int64, so divide instead.
   if (width < 1 || height < 1 || width > kMaxDecodedPixels / height) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot decode the image: ", header->format, " of ", width, "x", height,
-                     " pixels; at most ", kMaxDecodedPixels, " pixels are accepted"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: ", header->format, " of ", width, "x",
+                                                   height, " pixels; at most ", kMaxDecodedPixels,
+                                                   " pixels are accepted"));
   }
   if (!header->complete) {
     const bool jpeg = std::string_view(header->format) == "JPEG";
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot decode the image: the ", header->format, " (", encoded.size(),
-        " bytes) is truncated or damaged (its data does not reach the ",
-        jpeg ? "end-of-image marker" : "IEND chunk", ")"));
+    return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: the ", header->format, " (",
+                                                   encoded.size(),
+                                                   " bytes) is truncated or damaged (its data does not reach the ",
+                                                   jpeg ? "end-of-image marker" : "IEND chunk", ")"));
   }
-  const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1,
-                       const_cast<char*>(encoded.data()));
+  const cv::Mat buffer(1, static_cast<int>(encoded.size()), CV_8UC1, const_cast<char*>(encoded.data()));
   const bool gray = input.dims_size() == 3 && input.dims(0) == 1;
   cv::Mat decoded;
   try {
@@ -287,8 +274,8 @@ absl::StatusOr<at::Tensor> DecodeImage(std::string_view encoded, const config::M
     return absl::InvalidArgumentError(absl::StrCat("cannot decode the image: ", e.err));
   }
   if (decoded.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "cannot decode the image (", encoded.size(), " bytes): not a PNG/JPEG OpenCV can read"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode the image (", encoded.size(), " bytes): not a PNG/JPEG OpenCV can read"));
   }
   if (!gray) cv::cvtColor(decoded, decoded, cv::COLOR_BGR2RGB);
   return ImageToPixels(decoded, input, pp);

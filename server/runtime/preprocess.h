@@ -25,8 +25,7 @@ namespace wtserve::runtime {
 // pixels: uint8 or float32 tensor [N, C, H, W] on the CPU, C = mean/std size of `pp`
 // (a validated config). Returns a new contiguous float32 [N, C, H, W] tensor.
 // Errors: INVALID_ARGUMENT for another dtype, rank or channel count.
-absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels,
-                                           const config::InputPreprocessing& pp);
+absl::StatusOr<at::Tensor> NormalizePixels(const at::Tensor& pixels, const config::InputPreprocessing& pp);
 
 // image: CV_8UC1 (gray), CV_8UC3 (RGB order) or CV_8UC4 (RGBA, alpha dropped), any size.
 // Converts to the input's channel count (ITU-R 601 luma for RGB -> gray, as OpenCV), resizes

@@ -44,9 +44,9 @@ absl::Status ResolveVariableInput(config::ModelConfig& cfg, const LoadedModel& n
   const int64_t channels = in.dims(0);
   if (in.min_side() > 0) {
     if (absl::Status s = RunsAtSide(network, channels, in.min_side()); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          cfg.name(), ": input[0].min_side ", in.min_side(), ": the network does not run on ",
-          in.min_side(), " x ", in.min_side(), " images (", s.message(), "); raise min_side"));
+      return absl::InvalidArgumentError(absl::StrCat(cfg.name(), ": input[0].min_side ", in.min_side(),
+                                                     ": the network does not run on ", in.min_side(), " x ",
+                                                     in.min_side(), " images (", s.message(), "); raise min_side"));
     }
   } else {
     int64_t fails = 0;  // the largest side known not to run (0: none tried)
@@ -54,9 +54,9 @@ absl::Status ResolveVariableInput(config::ModelConfig& cfg, const LoadedModel& n
     absl::Status last;
     while (!(last = RunsAtSide(network, channels, runs)).ok()) {
       if (runs == in.max_side()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            cfg.name(), ": input[0] dims [C, -1, -1]: the network runs on no side up to max_side ",
-            in.max_side(), " (at ", runs, ": ", last.message(), ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(cfg.name(), ": input[0] dims [C, -1, -1]: the network runs on no side up to max_side ",
+                         in.max_side(), " (at ", runs, ": ", last.message(), ")"));
       }
       fails = runs;
       runs = std::min(runs * 2, in.max_side());
@@ -87,15 +87,13 @@ absl::Status ResolveVariableInput(config::ModelConfig& cfg, const LoadedModel& n
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelConfig cfg,
-                                                                 LoadedVersion loaded,
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelConfig cfg, LoadedVersion loaded,
                                                                  metrics::ServerMetrics* metrics) {
   if (loaded.networks.empty()) {
     return absl::InternalError(absl::StrCat(cfg.name(), ": the loaded version has no network"));
   }
   if (absl::Status s = ResolveVariableInput(cfg, *loaded.networks.front()); !s.ok()) return s;
-  std::unique_ptr<ServedModel> model(
-      new ServedModel(std::move(cfg), std::move(loaded), metrics));
+  std::unique_ptr<ServedModel> model(new ServedModel(std::move(cfg), std::move(loaded), metrics));
   const config::ModelConfig& c = model->cfg_;
   DynamicBatcherOptions options;
   options.model_name = c.name();
@@ -105,24 +103,19 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelCo
   }
   options.max_queue_delay = absl::Microseconds(c.dynamic_batching().max_queue_delay_microseconds());
   options.max_queue_size = static_cast<int64_t>(c.dynamic_batching().max_queue_size());
-  options.default_queue_timeout =
-      absl::Microseconds(c.dynamic_batching().default_timeout_microseconds());
+  options.default_queue_timeout = absl::Microseconds(c.dynamic_batching().default_timeout_microseconds());
   options.instance_count = static_cast<int>(model->loaded_.instance_network.size());
 #ifdef WTSERVE_WITH_CUDA
   for (int i = 0; i < options.instance_count; ++i) {
-    const c10::Device device =
-        model->loaded_.networks[model->loaded_.instance_network[i]]->device();
+    const c10::Device device = model->loaded_.networks[model->loaded_.instance_network[i]]->device();
     model->streams_->per_instance.push_back(
-        device.is_cuda() ? std::optional<c10::cuda::CUDAStream>(
-                               c10::cuda::getStreamFromPool(false, device.index()))
+        device.is_cuda() ? std::optional<c10::cuda::CUDAStream>(c10::cuda::getStreamFromPool(false, device.index()))
                          : std::nullopt);
   }
 #endif
   ServedModel* raw = model.get();
   absl::StatusOr<std::unique_ptr<DynamicBatcher>> batcher = DynamicBatcher::Create(
-      options,
-      [raw](int instance, const at::Tensor& batch) { return raw->Execute(instance, batch); },
-      raw);
+      options, [raw](int instance, const at::Tensor& batch) { return raw->Execute(instance, batch); }, raw);
   if (!batcher.ok()) {
     return absl::Status(batcher.status().code(),
                         absl::StrCat(c.name(), ": dynamic_batching: ", batcher.status().message()));
@@ -131,8 +124,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(config::ModelCo
   return model;
 }
 
-ServedModel::ServedModel(config::ModelConfig cfg, LoadedVersion loaded,
-                         metrics::ServerMetrics* metrics)
+ServedModel::ServedModel(config::ModelConfig cfg, LoadedVersion loaded, metrics::ServerMetrics* metrics)
     : cfg_(std::move(cfg)),
       loaded_(std::move(loaded)),
       version_string_(std::to_string(loaded_.version)),
@@ -152,9 +144,8 @@ absl::Status ServedModel::Warmup() {
       for (int i = 0; i < warmup.count(); ++i) {
         absl::StatusOr<at::Tensor> logits = network->Forward(images);
         if (!logits.ok()) {
-          return absl::InternalError(absl::StrCat("model_warmup \"", warmup.name(), "\" on ",
-                                                  network->device().str(), ": ",
-                                                  logits.status().message()));
+          return absl::InternalError(absl::StrCat("model_warmup \"", warmup.name(), "\" on ", network->device().str(),
+                                                  ": ", logits.status().message()));
         }
       }
     }
@@ -164,17 +155,16 @@ absl::Status ServedModel::Warmup() {
 }
 
 absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
-                                  std::optional<absl::Duration> queue_timeout,
-                                  std::function<bool()> is_cancelled, Callback done) {
+                                  std::optional<absl::Duration> queue_timeout, std::function<bool()> is_cancelled,
+                                  Callback done) {
   const int64_t elements = images.size(0);
   BatcherRequest request;
   request.input = std::move(images);
   request.deadline = deadline;
   request.queue_timeout = queue_timeout;
   request.is_cancelled = std::move(is_cancelled);
-  request.on_complete = [this, request_start, elements, done = std::move(done)](
-                            absl::StatusOr<at::Tensor> logits,
-                            const RequestTimings& timings) mutable {
+  request.on_complete = [this, request_start, elements, done = std::move(done)](absl::StatusOr<at::Tensor> logits,
+                                                                                const RequestTimings& timings) mutable {
     Reply reply = done(std::move(logits), timings);
     const absl::Time now = absl::Now();
     const absl::Duration request_time = now - request_start;
@@ -197,8 +187,7 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
       model_metrics_.request_success->Increment();
       model_metrics_.inference_count->Increment(static_cast<double>(elements));
     } else {
-      metrics_->RecordFailure(cfg_.name(), version_string_,
-                              metrics::FailureReason(reply.status.code()));
+      metrics_->RecordFailure(cfg_.name(), version_string_, metrics::FailureReason(reply.status.code()));
     }
     model_metrics_.inflight->Decrement();
     std::move(reply.send)();

@@ -40,13 +40,13 @@ struct DurationStat {
   }
 };
 struct ModelStatsSnapshot {
-  uint64_t last_inference_ms = 0;  // Unix epoch ms of the latest successful request; 0: none
-  uint64_t inference_count = 0;    // batch elements of successful requests
-  uint64_t execution_count = 0;    // batches executed
-  DurationStat success;            // whole request time of successful requests
-  DurationStat fail;               // whole request time of failed requests (after acceptance)
-  DurationStat queue;              // queue time of successful requests
-  DurationStat compute_infer;      // compute time of successful requests
+  uint64_t last_inference_ms = 0;                 // Unix epoch ms of the latest successful request; 0: none
+  uint64_t inference_count = 0;                   // batch elements of successful requests
+  uint64_t execution_count = 0;                   // batches executed
+  DurationStat success;                           // whole request time of successful requests
+  DurationStat fail;                              // whole request time of failed requests (after acceptance)
+  DurationStat queue;                             // queue time of successful requests
+  DurationStat compute_infer;                     // compute time of successful requests
   std::map<int64_t, DurationStat> batch_compute;  // per batch size: one entry per execution
 };
 
@@ -61,12 +61,10 @@ class ServedModel : private DynamicBatcherObserver {
     absl::AnyInvocable<void() &&> send;
   };
   // Receives the logits [n, num_classes] (float32, CPU) or the error, with the request's timings.
-  using Callback =
-      absl::AnyInvocable<Reply(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
+  using Callback = absl::AnyInvocable<Reply(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
 
   // Takes a loaded version (model_loader.h), starts its batcher. `metrics` must outlive this.
-  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(config::ModelConfig cfg,
-                                                             LoadedVersion loaded,
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(config::ModelConfig cfg, LoadedVersion loaded,
                                                              metrics::ServerMetrics* metrics);
   ~ServedModel() override;
 
@@ -79,8 +77,7 @@ class ServedModel : private DynamicBatcherObserver {
   // the status says why (UNAVAILABLE: queue full or shutting down). `request_start` is when the
   // server received the request (for the request latency statistics).
   absl::Status Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
-                       std::optional<absl::Duration> queue_timeout,
-                       std::function<bool()> is_cancelled, Callback done);
+                       std::optional<absl::Duration> queue_timeout, std::function<bool()> is_cancelled, Callback done);
 
   // Stops accepting, runs what was accepted (answering UNAVAILABLE what is still queued at
   // `drain_deadline`), joins the workers. Idempotent; blocks.

@@ -63,7 +63,7 @@ CheckpointShapes GuessShapes(const nn::StateDict& weights) {
 }
 
 std::vector<ArchitectureMatch> MatchArchitectures(const nn::StateDict& weights,
-                                                 const std::vector<std::string>& architectures) {
+                                                  const std::vector<std::string>& architectures) {
   const CheckpointShapes shapes = GuessShapes(weights);
   std::vector<ArchitectureMatch> matches;
   for (const std::string& name : architectures.empty() ? nn::RegisteredArchitectures() : architectures) {

@@ -34,7 +34,7 @@ struct ArchitectureMatch {
 // The given architectures (empty: every registered one), matching ones first (then by fewest
 // differing keys).
 std::vector<ArchitectureMatch> MatchArchitectures(const nn::StateDict& weights,
-                                                 const std::vector<std::string>& architectures = {});
+                                                  const std::vector<std::string>& architectures = {});
 
 // The network of `architecture` (empty: the only registered architecture that matches, among those
 // whose family the key names allow) with the

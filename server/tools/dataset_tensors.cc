@@ -10,10 +10,8 @@
 
 namespace wtserve::tools {
 
-absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
-                                          const config::ModelInput& input,
-                                          const config::InputPreprocessing& pp,
-                                          int64_t num_classes, int64_t limit) {
+absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset, const config::ModelInput& input,
+                                          const config::InputPreprocessing& pp, int64_t num_classes, int64_t limit) {
   if (input.dims_size() != 3) {
     return absl::InvalidArgumentError("model input dims must be [C, H, W]");
   }
@@ -41,8 +39,8 @@ absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
   for (int64_t i = 0; i < n; ++i) {
     const int64_t label = dataset.labels[i];
     if (label < 0 || label >= num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat("sample ", i, ": label ", label,
-                                                     " outside [0, ", num_classes, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("sample ", i, ": label ", label, " outside [0, ", num_classes, ")"));
     }
     labels[i] = label;
     const cv::Mat& image = dataset.images[i];
@@ -54,14 +52,15 @@ absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
     } else {
       absl::StatusOr<at::Tensor> pixels = runtime::ImageToPixels(image, input, pp);
       if (!pixels.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("sample ", i, ": ", pixels.status().message()));
+        return absl::InvalidArgumentError(absl::StrCat("sample ", i, ": ", pixels.status().message()));
       }
       if (pixels->size(1) != h || pixels->size(2) != w) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "sample ", i, " is ", pixels->size(2), "x", pixels->size(1), " after preprocessing, "
-            "sample 0 is ", w, "x", h, "; evaluating a model of dims [C, -1, -1] needs images of "
-            "one size (or input_preprocessing that crops them to one)"));
+        return absl::InvalidArgumentError(absl::StrCat("sample ", i, " is ", pixels->size(2), "x", pixels->size(1),
+                                                       " after preprocessing, "
+                                                       "sample 0 is ",
+                                                       w, "x", h,
+                                                       "; evaluating a model of dims [C, -1, -1] needs images of "
+                                                       "one size (or input_preprocessing that crops them to one)"));
       }
       dst.copy_(*pixels);
     }
@@ -69,8 +68,7 @@ absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
   return out;
 }
 
-absl::StatusOr<data::ImageDataset> ReadDataset(const std::string& source,
-                                               const std::string& fashion_mnist_dir,
+absl::StatusOr<data::ImageDataset> ReadDataset(const std::string& source, const std::string& fashion_mnist_dir,
                                                data::Split split, int64_t channels) {
   if (source == "fashion-mnist") return data::ReadFashionMnist(fashion_mnist_dir, split);
   return data::ReadImageFolder(source, channels);

@@ -24,15 +24,12 @@ struct PixelData {
 // others go through runtime::ImageToPixels (channel conversion, resize / center crop per `pp`).
 // `limit` > 0 keeps only the first `limit` samples. Errors: INVALID_ARGUMENT for an empty data
 // set, a label outside [0, num_classes) or an image ImageToPixels rejects (naming its index).
-absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset,
-                                          const config::ModelInput& input,
-                                          const config::InputPreprocessing& pp,
-                                          int64_t num_classes, int64_t limit = 0);
+absl::StatusOr<PixelData> DatasetToPixels(const data::ImageDataset& dataset, const config::ModelInput& input,
+                                          const config::InputPreprocessing& pp, int64_t num_classes, int64_t limit = 0);
 
 // Reads the named data set: "fashion-mnist" (from `fashion_mnist_dir`, split `split`) or an
 // image folder path (one subfolder per class) read with `channels`.
-absl::StatusOr<data::ImageDataset> ReadDataset(const std::string& source,
-                                               const std::string& fashion_mnist_dir,
+absl::StatusOr<data::ImageDataset> ReadDataset(const std::string& source, const std::string& fashion_mnist_dir,
                                                data::Split split, int64_t channels);
 
 }  // namespace wtserve::tools

@@ -30,8 +30,7 @@ CentredSquare SmallestCentredSquare(const std::vector<double>& map, int64_t heig
     // The last square covers the whole image: it always qualifies (rounding included).
     if (inside >= mass_fraction * total || i == last) {
       square.side = 2 * i + 1;
-      square.area_fraction =
-          static_cast<double>((y1 - y0 + 1) * (x1 - x0 + 1)) / static_cast<double>(height * width);
+      square.area_fraction = static_cast<double>((y1 - y0 + 1) * (x1 - x0 + 1)) / static_cast<double>(height * width);
       return square;
     }
   }
@@ -66,8 +65,7 @@ at::Tensor TileImages(const at::Tensor& images, int64_t tiles, int64_t count) {
 }
 
 absl::StatusOr<EffectiveReceptiveField> ComputeEffectiveReceptiveField(nn::ClassifierImpl& network,
-                                                                       const at::Tensor& images,
-                                                                       int64_t batch_size,
+                                                                       const at::Tensor& images, int64_t batch_size,
                                                                        const std::vector<double>& mass_fractions) {
   if (images.dim() != 4 || images.size(0) == 0) {
     return absl::InvalidArgumentError("the effective receptive field needs a non-empty [N, C, H, W] batch");
@@ -88,7 +86,8 @@ absl::StatusOr<EffectiveReceptiveField> ComputeEffectiveReceptiveField(nn::Class
       }
       erf.feature_height = features.size(2);
       erf.feature_width = features.size(3);
-      at::Tensor centre = torch::relu(features.select(3, erf.feature_width / 2).select(2, erf.feature_height / 2)).sum();
+      at::Tensor centre =
+          torch::relu(features.select(3, erf.feature_width / 2).select(2, erf.feature_height / 2)).sum();
       at::Tensor grad = torch::autograd::grad({centre}, {x})[0];
       sum += torch::relu(grad).sum(at::IntArrayRef{0, 1}).to(torch::kDouble);
     }

@@ -42,7 +42,7 @@ struct EffectiveReceptiveField {
   int64_t feature_height = 0, feature_width = 0;  // of forward_features' map
   // Mean over images of the contribution of each input pixel, row-major [height * width].
   std::vector<double> contribution;
-  std::vector<CentredSquare> squares;  // one per requested mass fraction
+  std::vector<CentredSquare> squares;   // one per requested mass fraction
   std::vector<double> pixel_fractions;  // SmallestPixelFraction, one per requested mass fraction
 };
 
@@ -54,8 +54,7 @@ struct EffectiveReceptiveField {
 // InvalidArgument for an empty or non-4-D batch; FailedPrecondition when the network has no
 // feature map; Internal for a LibTorch failure.
 absl::StatusOr<EffectiveReceptiveField> ComputeEffectiveReceptiveField(nn::ClassifierImpl& network,
-                                                                       const at::Tensor& images,
-                                                                       int64_t batch_size,
+                                                                       const at::Tensor& images, int64_t batch_size,
                                                                        const std::vector<double>& mass_fractions);
 
 }  // namespace wtserve::tools

@@ -20,13 +20,13 @@
 #include "absl/strings/str_join.h"
 #include "common/cli/usage.h"
 #include "common/system/usable_cores.h"
+#include "server/process/heap.h"
+#include "server/process/threads.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/tools/erf.h"
-#include "server/process/heap.h"
-#include "server/process/threads.h"
 
 ABSL_FLAG(std::string, model_dir, "", "Model folder (<repository>/<model>) to evaluate (required)");
 ABSL_FLAG(int64_t, version, 0, "Version folder to evaluate (0: the highest one)");
@@ -61,13 +61,14 @@ absl::Status WriteErfJson(const std::string& path, const std::string& model, int
   }
   for (size_t i = 0; i < erf.squares.size(); ++i) {
     const CentredSquare& sq = erf.squares[i];
-    squares.push_back(absl::StrFormat(
-        "{\"mass_fraction\": %g, \"side\": %d, \"area_fraction\": %.6g, \"pixel_fraction\": %.6g}",
-        sq.mass_fraction, sq.side, sq.area_fraction, erf.pixel_fractions[i]));
+    squares.push_back(
+        absl::StrFormat("{\"mass_fraction\": %g, \"side\": %d, \"area_fraction\": %.6g, \"pixel_fraction\": %.6g}",
+                        sq.mass_fraction, sq.side, sq.area_fraction, erf.pixel_fractions[i]));
   }
   std::ofstream out(path, std::ios::trunc);
   out << absl::StrFormat(
-      "{\n  \"model\": \"%s\",\n  \"version\": %d,\n  \"tiles\": %d,\n  \"images\": %d,\n  \"height\": %d,\n  \"width\": %d,\n"
+      "{\n  \"model\": \"%s\",\n  \"version\": %d,\n  \"tiles\": %d,\n  \"images\": %d,\n  \"height\": %d,\n  "
+      "\"width\": %d,\n"
       "  \"feature_height\": %d,\n  \"feature_width\": %d,\n"
       "  \"method\": \"mean over images of sum_c relu(d s / d x_c), s = sum_k relu(F_k at the centre of the last "
       "feature map)\",\n  \"centred_squares\": [%s],\n  \"contribution\": [\n    %s\n  ]\n}\n",
@@ -108,15 +109,12 @@ absl::Status Run() {
   if (!model.ok()) return model.status();
 
   const config::ModelInput& input = cfg->input(0);
-  const int64_t num_classes = cfg->architecture().num_classes() > 0
-                                  ? cfg->architecture().num_classes()
-                                  : cfg->output(0).dims(0);
+  const int64_t num_classes =
+      cfg->architecture().num_classes() > 0 ? cfg->architecture().num_classes() : cfg->output(0).dims(0);
   const std::string source = absl::GetFlag(FLAGS_data);
-  auto dataset = ReadDataset(source, absl::GetFlag(FLAGS_fashion_mnist_dir), data::Split::kTest,
-                             input.dims(0));
+  auto dataset = ReadDataset(source, absl::GetFlag(FLAGS_fashion_mnist_dir), data::Split::kTest, input.dims(0));
   if (!dataset.ok()) return dataset.status();
-  auto pixels = DatasetToPixels(*dataset, input, cfg->input_preprocessing(), num_classes,
-                                absl::GetFlag(FLAGS_limit));
+  auto pixels = DatasetToPixels(*dataset, input, cfg->input_preprocessing(), num_classes, absl::GetFlag(FLAGS_limit));
   if (!pixels.ok()) return pixels.status();
 
   const auto start = std::chrono::steady_clock::now();
@@ -125,8 +123,7 @@ absl::Status Run() {
   std::vector<int64_t> per_class_total(num_classes, 0), per_class_correct(num_classes, 0);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
-    auto x = runtime::NormalizePixels(pixels->pixels.slice(0, begin, end),
-                                      cfg->input_preprocessing());
+    auto x = runtime::NormalizePixels(pixels->pixels.slice(0, begin, end), cfg->input_preprocessing());
     if (!x.ok()) return x.status();
     auto logits = (*model)->Forward(*x);
     if (!logits.ok()) return logits.status();
@@ -142,17 +139,14 @@ absl::Status Run() {
       }
     }
   }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
-  std::printf("%s version %lld: accuracy %.2f%% (%lld/%lld) on %s, %.0f images/s\n",
-              cfg->name().c_str(), static_cast<long long>(version), accuracy,
-              static_cast<long long>(correct), static_cast<long long>(n), source.c_str(),
-              static_cast<double>(n) / seconds);
+  std::printf("%s version %lld: accuracy %.2f%% (%lld/%lld) on %s, %.0f images/s\n", cfg->name().c_str(),
+              static_cast<long long>(version), accuracy, static_cast<long long>(correct), static_cast<long long>(n),
+              source.c_str(), static_cast<double>(n) / seconds);
   for (int64_t c = 0; c < num_classes; ++c) {
     if (per_class_total[c] == 0) continue;
-    const std::string name =
-        c < static_cast<int64_t>(labels.size()) ? labels[c] : std::to_string(c);
+    const std::string name = c < static_cast<int64_t>(labels.size()) ? labels[c] : std::to_string(c);
     std::printf("  %-14s %6.2f%%\n", name.c_str(),
                 100.0 * static_cast<double>(per_class_correct[c]) / per_class_total[c]);
   }
@@ -168,7 +162,8 @@ absl::Status Run() {
   const std::string erf_path = absl::GetFlag(FLAGS_erf_output);
   if (!erf_path.empty()) {
     const int64_t tiles = absl::GetFlag(FLAGS_erf_tiles);
-    const int64_t erf_images = tiles == 1 ? std::min(n, absl::GetFlag(FLAGS_erf_images)) : absl::GetFlag(FLAGS_erf_images);
+    const int64_t erf_images =
+        tiles == 1 ? std::min(n, absl::GetFlag(FLAGS_erf_images)) : absl::GetFlag(FLAGS_erf_images);
     auto network = runtime::LoadNetworkForGradients(*cfg, model_dir, version);
     if (!network.ok()) return network.status();
     auto x = runtime::NormalizePixels(
@@ -178,14 +173,14 @@ absl::Status Run() {
     auto erf = ComputeEffectiveReceptiveField(**network, *x, batch_size, {0.2, 0.5, 0.9, 0.99});
     if (!erf.ok()) return erf.status();
     if (absl::Status s = WriteErfJson(erf_path, cfg->name(), version, tiles, *erf); !s.ok()) return s;
-    std::printf("effective receptive field over %lld images (%lldx%lld input, %lldx%lld feature map): "
-                "%.0f%% of the contribution within the central %.1f%% of the input, 90%% within %.1f%%; "
-                "50%% on the top %.1f%% of pixels\n",
-                static_cast<long long>(erf->images), static_cast<long long>(erf->height),
-                static_cast<long long>(erf->width), static_cast<long long>(erf->feature_height),
-                static_cast<long long>(erf->feature_width), 100 * erf->squares[1].mass_fraction,
-                100 * erf->squares[1].area_fraction, 100 * erf->squares[2].area_fraction,
-                100 * erf->pixel_fractions[1]);
+    std::printf(
+        "effective receptive field over %lld images (%lldx%lld input, %lldx%lld feature map): "
+        "%.0f%% of the contribution within the central %.1f%% of the input, 90%% within %.1f%%; "
+        "50%% on the top %.1f%% of pixels\n",
+        static_cast<long long>(erf->images), static_cast<long long>(erf->height), static_cast<long long>(erf->width),
+        static_cast<long long>(erf->feature_height), static_cast<long long>(erf->feature_width),
+        100 * erf->squares[1].mass_fraction, 100 * erf->squares[1].area_fraction, 100 * erf->squares[2].area_fraction,
+        100 * erf->pixel_fractions[1]);
   }
   return absl::OkStatus();
 }
@@ -198,10 +193,9 @@ int main(int argc, char** argv) {
   if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
     std::fprintf(stderr, "wtserve-eval: warning: %s\n", refused.c_str());
   }
-  wtserve::cli::SetUsage(
-      __FILE__,
-      "Accuracy of a model folder without a server.\n"
-      "  wtserve-eval --model_dir=models/wtconvnext_fmnist [--data=fashion-mnist|<folder>]");
+  wtserve::cli::SetUsage(__FILE__,
+                         "Accuracy of a model folder without a server.\n"
+                         "  wtserve-eval --model_dir=models/wtconvnext_fmnist [--data=fashion-mnist|<folder>]");
   absl::ParseCommandLine(argc, argv);
   try {
     absl::Status status = wtserve::tools::Run();

@@ -43,14 +43,12 @@ config::ModelConfig DefaultServingConfig(const ServingConfigSpec& spec) {
   return cfg;
 }
 
-absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig& cfg,
-                              int64_t version, const torch::nn::Module& network,
-                              const std::vector<std::string>& labels) {
+absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig& cfg, int64_t version,
+                              const torch::nn::Module& network, const std::vector<std::string>& labels) {
   namespace fs = std::filesystem;
   const std::string config_path = (fs::path(dir) / runtime::kConfigFileName).string();
   config::ModelConfig checked = cfg;
-  absl::Status valid =
-      runtime::ValidateModelConfig(checked, config_path, fs::path(dir).filename().string());
+  absl::Status valid = runtime::ValidateModelConfig(checked, config_path, fs::path(dir).filename().string());
   if (!valid.ok()) return valid;
   if (version < 1) return absl::InvalidArgumentError("version must be >= 1");
 
@@ -58,8 +56,7 @@ absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig&
   const fs::path version_dir = fs::path(dir) / std::to_string(version);
   fs::create_directories(version_dir, ec);
   if (ec) {
-    return absl::InternalError(absl::StrCat("cannot create ", version_dir.string(), ": ",
-                                            ec.message()));
+    return absl::InternalError(absl::StrCat("cannot create ", version_dir.string(), ": ", ec.message()));
   }
   std::string text;
   if (!google::protobuf::TextFormat::PrintToString(cfg, &text)) {

@@ -33,9 +33,8 @@ config::ModelConfig DefaultServingConfig(const ServingConfigSpec& spec);
 
 // Validates `cfg` with the server's validator (on a copy, so defaults are not written out), then
 // writes the folder (creating it). Errors: INVALID_ARGUMENT from validation, INTERNAL on I/O.
-absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig& cfg,
-                              int64_t version, const torch::nn::Module& network,
-                              const std::vector<std::string>& labels);
+absl::Status WriteModelFolder(const std::string& dir, const config::ModelConfig& cfg, int64_t version,
+                              const torch::nn::Module& network, const std::vector<std::string>& labels);
 
 }  // namespace wtserve::tools
 

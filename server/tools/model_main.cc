@@ -71,7 +71,8 @@ absl::Status Inspect(const std::string& path) {
     std::printf("  layout: weights under '%s'; the file's top-level entries: %s\n", r->layout.entry.c_str(),
                 absl::StrJoin(r->layout.top_level, ", ").c_str());
   }
-  if (r->layout.stripped_module_prefix) std::printf("  keys were saved with a 'module.' prefix (DataParallel): removed\n");
+  if (r->layout.stripped_module_prefix)
+    std::printf("  keys were saved with a 'module.' prefix (DataParallel): removed\n");
   int64_t values = 0;
   std::map<std::string, int> dtypes;
   for (const auto& [key, t] : r->weights) {
@@ -119,7 +120,8 @@ absl::StatusOr<std::vector<float>> Floats(const std::string& text, const char* f
   std::vector<float> out;
   for (absl::string_view part : absl::StrSplit(text, ',')) {
     float v = 0;
-    if (!absl::SimpleAtof(part, &v)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": not a number: '", part, "'"));
+    if (!absl::SimpleAtof(part, &v))
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": not a number: '", part, "'"));
     out.push_back(v);
   }
   return out;
@@ -127,7 +129,8 @@ absl::StatusOr<std::vector<float>> Floats(const std::string& text, const char* f
 
 absl::Status MakeFolder(const std::string& in) {
   const std::string repository = absl::GetFlag(FLAGS_repository), name = absl::GetFlag(FLAGS_name);
-  if (repository.empty() || name.empty()) return absl::InvalidArgumentError("make-folder needs --repository and --name");
+  if (repository.empty() || name.empty())
+    return absl::InvalidArgumentError("make-folder needs --repository and --name");
   absl::StatusOr<Read> r = ReadCheckpoint(in);
   if (!r.ok()) return r.status();
   absl::StatusOr<LoadedNetwork> net = LoadAsArchitecture(r->weights, absl::GetFlag(FLAGS_architecture), in);
@@ -181,8 +184,8 @@ absl::Status MakeFolder(const std::string& in) {
       if (!line.empty()) labels.push_back(line);
     }
     if (static_cast<int64_t>(labels.size()) != spec.num_classes) {
-      return absl::InvalidArgumentError(absl::StrCat("--labels: ", labels.size(), " names for ", spec.num_classes,
-                                                     " classes"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("--labels: ", labels.size(), " names for ", spec.num_classes, " classes"));
     }
   } else {
     cfg.mutable_output(0)->clear_label_filename();
@@ -200,7 +203,8 @@ absl::Status MakeFolder(const std::string& in) {
 }
 
 absl::Status Run(const std::vector<std::string>& args) {
-  const std::string usage = "usage: wtserve-model inspect FILE | convert IN OUT | make-folder IN --repository=DIR --name=NAME";
+  const std::string usage =
+      "usage: wtserve-model inspect FILE | convert IN OUT | make-folder IN --repository=DIR --name=NAME";
   if (args.size() < 2) return absl::InvalidArgumentError(usage);
   const std::string& command = args[1];
   if (command == "inspect" && args.size() == 3) return Inspect(args[2]);

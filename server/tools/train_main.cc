@@ -29,11 +29,11 @@
 #include "common/cli/usage.h"
 #include "common/system/usable_cores.h"
 #include "server/nn/models/registry.h"
+#include "server/process/heap.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/tools/model_folder.h"
-#include "server/process/heap.h"
 
 ABSL_FLAG(std::string, architecture, "", "Registered architecture to train (required)");
 ABSL_FLAG(std::string, data, "fashion-mnist",
@@ -45,8 +45,7 @@ ABSL_FLAG(std::string, fashion_mnist_dir, wtserve::data::kFashionMnistDir,
 ABSL_FLAG(std::string, output, "", "Model folder to write, e.g. models/my_model (required)");
 ABSL_FLAG(int64_t, version, 1, "Version folder to write the weights into");
 ABSL_FLAG(int64_t, channels, 3, "Image folders: channels to train on (1 or 3)");
-ABSL_FLAG(int64_t, image_size, 0,
-          "Image folders: resize to this square size (0: the images' common size)");
+ABSL_FLAG(int64_t, image_size, 0, "Image folders: resize to this square size (0: the images' common size)");
 ABSL_FLAG(std::string, mean, "",
           "Per-channel mean on [0,1] pixels, comma-separated (default: 0.2860 for "
           "fashion-mnist, measured on the training images otherwise)");
@@ -72,9 +71,7 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
+double Seconds(Clock::time_point since) { return std::chrono::duration<double>(Clock::now() - since).count(); }
 
 absl::StatusOr<std::vector<float>> ParseFloats(const std::string& text, const char* flag) {
   std::vector<float> out;
@@ -180,12 +177,10 @@ absl::Status Run(const std::string& command_line) {
   if (!fmnist && absl::GetFlag(FLAGS_test_data).empty()) {
     return absl::InvalidArgumentError("--test_data is required with an image-folder --data");
   }
-  auto train_set = ReadDataset(source, absl::GetFlag(FLAGS_fashion_mnist_dir),
-                               data::Split::kTrain, channels);
+  auto train_set = ReadDataset(source, absl::GetFlag(FLAGS_fashion_mnist_dir), data::Split::kTrain, channels);
   if (!train_set.ok()) return train_set.status();
-  auto test_set = ReadDataset(fmnist ? source : absl::GetFlag(FLAGS_test_data),
-                              absl::GetFlag(FLAGS_fashion_mnist_dir), data::Split::kTest,
-                              channels);
+  auto test_set = ReadDataset(fmnist ? source : absl::GetFlag(FLAGS_test_data), absl::GetFlag(FLAGS_fashion_mnist_dir),
+                              data::Split::kTest, channels);
   if (!test_set.ok()) return test_set.status();
   if (!fmnist && test_set->class_names != train_set->class_names) {
     return absl::InvalidArgumentError("training and test folders have different class folders");
@@ -208,11 +203,11 @@ absl::Status Run(const std::string& command_line) {
   spec.width = width;
   spec.width_mult = absl::GetFlag(FLAGS_width_mult);
   config::ModelConfig cfg = DefaultServingConfig(spec);  // mean/std filled below
-  auto pixels_train = DatasetToPixels(*train_set, cfg.input(0), cfg.input_preprocessing(),
-                                      num_classes, absl::GetFlag(FLAGS_train_limit));
+  auto pixels_train = DatasetToPixels(*train_set, cfg.input(0), cfg.input_preprocessing(), num_classes,
+                                      absl::GetFlag(FLAGS_train_limit));
   if (!pixels_train.ok()) return pixels_train.status();
-  auto pixels_test = DatasetToPixels(*test_set, cfg.input(0), cfg.input_preprocessing(),
-                                     num_classes, absl::GetFlag(FLAGS_test_limit));
+  auto pixels_test =
+      DatasetToPixels(*test_set, cfg.input(0), cfg.input_preprocessing(), num_classes, absl::GetFlag(FLAGS_test_limit));
   if (!pixels_test.ok()) return pixels_test.status();
 
   auto mean = ParseFloats(absl::GetFlag(FLAGS_mean), "mean");
@@ -260,35 +255,32 @@ absl::Status Run(const std::string& command_line) {
     (p.value().dim() >= 2 ? decay : no_decay).push_back(p.value());
   }
   std::vector<torch::optim::OptimizerParamGroup> groups;
-  groups.emplace_back(decay, std::make_unique<torch::optim::AdamWOptions>(
-                                 torch::optim::AdamWOptions(absl::GetFlag(FLAGS_lr))
-                                     .weight_decay(absl::GetFlag(FLAGS_weight_decay))));
+  groups.emplace_back(
+      decay, std::make_unique<torch::optim::AdamWOptions>(
+                 torch::optim::AdamWOptions(absl::GetFlag(FLAGS_lr)).weight_decay(absl::GetFlag(FLAGS_weight_decay))));
   groups.emplace_back(no_decay, std::make_unique<torch::optim::AdamWOptions>(
-                                    torch::optim::AdamWOptions(absl::GetFlag(FLAGS_lr))
-                                        .weight_decay(0.0)));
+                                    torch::optim::AdamWOptions(absl::GetFlag(FLAGS_lr)).weight_decay(0.0)));
   torch::optim::AdamW optimizer(std::move(groups));
 
   const int64_t n_train = pixels_train->pixels.size(0);
   const int64_t steps_per_epoch = (n_train + batch_size - 1) / batch_size;
   const int64_t total_steps = steps_per_epoch * epochs;
-  const int64_t warmup_steps =
-      static_cast<int64_t>(std::llround(absl::GetFlag(FLAGS_warmup_epochs) * steps_per_epoch));
-  std::printf("wtserve-train: %s, %lld parameters (%lld trainable), %lld training / %lld test "
-              "images of %lldx%lldx%lld, %lld classes, %lld epochs x %lld steps, %lld threads\n",
-              architecture.c_str(), static_cast<long long>(total_params),
-              static_cast<long long>(trainable_params), static_cast<long long>(n_train),
-              static_cast<long long>(pixels_test->pixels.size(0)),
-              static_cast<long long>(channels), static_cast<long long>(height),
-              static_cast<long long>(width), static_cast<long long>(num_classes),
-              static_cast<long long>(epochs), static_cast<long long>(steps_per_epoch),
-              static_cast<long long>(threads));
+  const int64_t warmup_steps = static_cast<int64_t>(std::llround(absl::GetFlag(FLAGS_warmup_epochs) * steps_per_epoch));
+  std::printf(
+      "wtserve-train: %s, %lld parameters (%lld trainable), %lld training / %lld test "
+      "images of %lldx%lldx%lld, %lld classes, %lld epochs x %lld steps, %lld threads\n",
+      architecture.c_str(), static_cast<long long>(total_params), static_cast<long long>(trainable_params),
+      static_cast<long long>(n_train), static_cast<long long>(pixels_test->pixels.size(0)),
+      static_cast<long long>(channels), static_cast<long long>(height), static_cast<long long>(width),
+      static_cast<long long>(num_classes), static_cast<long long>(epochs), static_cast<long long>(steps_per_epoch),
+      static_cast<long long>(threads));
   std::fflush(stdout);
 
   std::mt19937_64 rng(absl::GetFlag(FLAGS_seed));
   std::vector<int64_t> order(n_train);
   std::iota(order.begin(), order.end(), 0);
-  const auto loss_options = torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(
-      absl::GetFlag(FLAGS_label_smoothing));
+  const auto loss_options =
+      torch::nn::functional::CrossEntropyFuncOptions().label_smoothing(absl::GetFlag(FLAGS_label_smoothing));
   const auto t_train = Clock::now();
   int64_t step = 0;
   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
@@ -303,13 +295,11 @@ absl::Status Run(const std::string& command_line) {
       const int64_t end = std::min(n_train, start + batch_size);
       auto t0 = Clock::now();
       at::Tensor index = at::from_blob(order.data() + start, {end - start}, at::kLong);
-      at::Tensor batch = Augment(pixels_train->pixels.index_select(0, index), pad,
-                                 absl::GetFlag(FLAGS_hflip), rng);
+      at::Tensor batch = Augment(pixels_train->pixels.index_select(0, index), pad, absl::GetFlag(FLAGS_hflip), rng);
       at::Tensor target = pixels_train->labels.index_select(0, index);
       auto x = runtime::NormalizePixels(batch, pp);
       if (!x.ok()) return x.status();
-      lr = LearningRate(step, warmup_steps, total_steps, absl::GetFlag(FLAGS_lr),
-                        absl::GetFlag(FLAGS_min_lr));
+      lr = LearningRate(step, warmup_steps, total_steps, absl::GetFlag(FLAGS_lr), absl::GetFlag(FLAGS_min_lr));
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
       }
@@ -331,24 +321,21 @@ absl::Status Run(const std::string& command_line) {
     const double epoch_s = Seconds(t_epoch);
     const double elapsed = Seconds(t_train);
     const double eta = elapsed / static_cast<double>(epoch + 1) * static_cast<double>(epochs - epoch - 1);
-    std::printf("epoch %lld/%lld  loss %.4f  train_acc %.2f%%  lr %.2e  %.0f img/s  epoch %.0fs  "
-                "elapsed %.0fs  eta %.0fs  (data %.0fs, forward %.0fs, backward %.0fs, update %.0fs)\n",
-                static_cast<long long>(epoch + 1), static_cast<long long>(epochs),
-                loss_sum / static_cast<double>(n_train),
-                100.0 * static_cast<double>(correct) / static_cast<double>(n_train), lr,
-                static_cast<double>(n_train) / epoch_s, epoch_s, elapsed, eta, data_s, forward_s,
-                backward_s, update_s);
+    std::printf(
+        "epoch %lld/%lld  loss %.4f  train_acc %.2f%%  lr %.2e  %.0f img/s  epoch %.0fs  "
+        "elapsed %.0fs  eta %.0fs  (data %.0fs, forward %.0fs, backward %.0fs, update %.0fs)\n",
+        static_cast<long long>(epoch + 1), static_cast<long long>(epochs), loss_sum / static_cast<double>(n_train),
+        100.0 * static_cast<double>(correct) / static_cast<double>(n_train), lr, static_cast<double>(n_train) / epoch_s,
+        epoch_s, elapsed, eta, data_s, forward_s, backward_s, update_s);
     std::fflush(stdout);
   }
   const double train_s = Seconds(t_train);
 
   auto accuracy = Evaluate(*network, *pixels_test, pp, absl::GetFlag(FLAGS_eval_batch_size));
   if (!accuracy.ok()) return accuracy.status();
-  std::printf("test accuracy %.2f%% on %lld images\n", *accuracy,
-              static_cast<long long>(pixels_test->pixels.size(0)));
+  std::printf("test accuracy %.2f%% on %lld images\n", *accuracy, static_cast<long long>(pixels_test->pixels.size(0)));
 
-  absl::Status written = WriteModelFolder(output, cfg, absl::GetFlag(FLAGS_version), *network,
-                                          train_set->class_names);
+  absl::Status written = WriteModelFolder(output, cfg, absl::GetFlag(FLAGS_version), *network, train_set->class_names);
   if (!written.ok()) return written;
   const double wall_s = Seconds(t_start);
   // Machine-readable summary next to the model card (tests/models checks it).
@@ -359,9 +346,8 @@ absl::Status Run(const std::string& command_line) {
       "  \"train_images\": %d,\n  \"test_images\": %d,\n  \"epochs\": %d,\n  \"seed\": %d,\n"
       "  \"intra_op_threads\": %d,\n  \"train_seconds\": %.1f,\n  \"wall_seconds\": %.1f,\n"
       "  \"test_accuracy\": %.2f,\n  \"command\": \"%s\"\n}\n",
-      architecture, total_params, trainable_params, n_train, pixels_test->pixels.size(0),
-      epochs, absl::GetFlag(FLAGS_seed), threads, train_s, wall_s, *accuracy,
-      JsonEscape(command_line));
+      architecture, total_params, trainable_params, n_train, pixels_test->pixels.size(0), epochs,
+      absl::GetFlag(FLAGS_seed), threads, train_s, wall_s, *accuracy, JsonEscape(command_line));
   if (!summary.flush()) return absl::InternalError(absl::StrCat("cannot write ", summary_path));
   std::printf("wrote %s (training %.0fs, total %.0fs)\n", output.c_str(), train_s, wall_s);
   return absl::OkStatus();
@@ -375,10 +361,9 @@ int main(int argc, char** argv) {
   if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
     std::fprintf(stderr, "wtserve-train: warning: %s\n", refused.c_str());
   }
-  wtserve::cli::SetUsage(
-      __FILE__,
-      "Trains a registered architecture and writes a served model folder.\n"
-      "  wtserve-train --architecture=wtconvnext_fmnist --output=models/wtconvnext_fmnist");
+  wtserve::cli::SetUsage(__FILE__,
+                         "Trains a registered architecture and writes a served model folder.\n"
+                         "  wtserve-train --architecture=wtconvnext_fmnist --output=models/wtconvnext_fmnist");
   std::vector<std::string> args(argv, argv + argc);
   absl::ParseCommandLine(argc, argv);
   try {

@@ -18,7 +18,7 @@ TEST(BearerAuth, ConstantTimeEqualsComparesWholeStrings) {
   EXPECT_TRUE(ConstantTimeEquals("s3cret", "s3cret"));
   EXPECT_TRUE(ConstantTimeEquals("", ""));
   EXPECT_FALSE(ConstantTimeEquals("s3cret", "s3creT"));
-  EXPECT_FALSE(ConstantTimeEquals("s3cret", "s3cre"));    // a prefix
+  EXPECT_FALSE(ConstantTimeEquals("s3cret", "s3cre"));                     // a prefix
   EXPECT_FALSE(ConstantTimeEquals("s3cret", std::string("s3cret\0", 7)));  // same C string, one byte longer
   EXPECT_FALSE(ConstantTimeEquals(std::string("ab\0c", 4), std::string("ab\0d", 4)));
   EXPECT_FALSE(ConstantTimeEquals("", "x"));

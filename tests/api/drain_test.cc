@@ -44,8 +44,7 @@ class HoldFirstInfer {
    public:
     Interceptor(HoldFirstInfer* owner, bool hold) : owner_(owner), hold_(hold) {}
     void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
-      if (hold_ && methods->QueryInterceptionHookPoint(
-                       grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
+      if (hold_ && methods->QueryInterceptionHookPoint(grpc::experimental::InterceptionHookPoints::POST_RECV_MESSAGE)) {
         owner_->Hold(methods);
         return;  // Proceed() comes from Release()
       }
@@ -60,8 +59,7 @@ class HoldFirstInfer {
   class Factory final : public grpc::experimental::ServerInterceptorFactoryInterface {
    public:
     explicit Factory(HoldFirstInfer* owner) : owner_(owner) {}
-    grpc::experimental::Interceptor* CreateServerInterceptor(
-        grpc::experimental::ServerRpcInfo* info) override {
+    grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
       const bool infer = std::string(info->method()) == "/inference.GRPCInferenceService/ModelInfer";
       return new Interceptor(owner_, infer && owner_->TakeHoldSlot());
     }
@@ -124,8 +122,8 @@ class DrainTest : public ::testing::Test {
     ASSERT_EQ(*failed, 0);
     state_ = std::make_unique<ServerState>(repository_.get(), true);
     state_->MarkStartupDone();
-    service_ = std::make_unique<InferenceService>(repository_.get(), state_.get(), &metrics_,
-                                                  absl::Seconds(30), int64_t{64} << 20);
+    service_ = std::make_unique<InferenceService>(repository_.get(), state_.get(), &metrics_, absl::Seconds(30),
+                                                  int64_t{64} << 20);
   }
   void TearDown() override {
     service_.reset();
@@ -153,7 +151,6 @@ class DrainTest : public ::testing::Test {
   std::unique_ptr<ServerState> state_;
   std::unique_ptr<InferenceService> service_;
 };
-
 
 // The held call is in gRPC's hands, invisible to the service's call count, when the drain ends
 // and the server closes. It must still reach the handler and be answered UNAVAILABLE.
@@ -201,8 +198,7 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
   int port = 0;
   std::unique_ptr<grpc::Server> server = StartServer(&hold, &port);
   ASSERT_NE(server, nullptr);
-  auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
   auto stub = inference::GRPCInferenceService::NewStub(channel);
   // The first ModelInfer is the interceptor's; let it through untouched.
   {
@@ -211,11 +207,10 @@ TEST_F(DrainTest, DuringTheDrainNewRequestsAreRefusedWithAReason) {
     inference::ModelInferResponse response;
     absl::Notification answered;
     grpc::Status status;
-    stub->async()->ModelInfer(&ctx, &request, &response,
-                              [&](grpc::Status s) {
-                                status = std::move(s);
-                                answered.Notify();
-                              });
+    stub->async()->ModelInfer(&ctx, &request, &response, [&](grpc::Status s) {
+      status = std::move(s);
+      answered.Notify();
+    });
     hold.WaitUntilHolding();
     hold.Release();
     answered.WaitForNotification();

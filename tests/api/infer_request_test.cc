@@ -13,15 +13,25 @@
 namespace wtserve::api {
 namespace {
 
-using ::testing::HasSubstr;
 using inference::ModelInferRequest;
+using ::testing::HasSubstr;
 
 config::ModelConfig Config() {
   auto cfg = runtime::ParseModelConfigText(R"pb(
-    name: "m" architecture { name: "a" } max_batch_size: 4
-    input { name: "images" data_type: TYPE_FP32 dims: [1, 2, 2] }
-    output { name: "logits" data_type: TYPE_FP32 dims: [3] }
-    input_preprocessing { mean: 0.5 std: 0.25 })pb",
+                                             name: "m"
+                                             architecture { name: "a" }
+                                             max_batch_size: 4
+                                             input {
+                                               name: "images"
+                                               data_type: TYPE_FP32
+                                               dims: [ 1, 2, 2 ]
+                                             }
+                                             output {
+                                               name: "logits"
+                                               data_type: TYPE_FP32
+                                               dims: [ 3 ]
+                                             }
+                                             input_preprocessing { mean: 0.5 std: 0.25 })pb",
                                            "test");
   EXPECT_TRUE(cfg.ok());
   EXPECT_TRUE(runtime::ValidateModelConfig(*cfg, "test", "m").ok());
@@ -39,8 +49,7 @@ ModelInferRequest Fp32Request(int64_t n, bool raw = true) {
   std::vector<float> values(static_cast<size_t>(n * 4));
   for (size_t i = 0; i < values.size(); ++i) values[i] = static_cast<float>(i) / 8.0f;
   if (raw) {
-    r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()),
-                                         values.size() * sizeof(float)));
+    r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
   } else {
     for (float v : values) in->mutable_contents()->add_fp32_contents(v);
   }
@@ -109,8 +118,7 @@ TEST(InferRequest, BytesImagesRawAndTyped) {
   in->mutable_contents()->add_bytes_contents(PngOf(200));
   auto decoded = DecodeInferRequest(typed, Config());
   ASSERT_TRUE(decoded.ok()) << decoded.status();
-  EXPECT_FLOAT_EQ(decoded->images[1][0][1][1].item<float>(),
-                  (200.0f * (1.0f / 255.0f) - 0.5f) / 0.25f);
+  EXPECT_FLOAT_EQ(decoded->images[1][0][1][1].item<float>(), (200.0f * (1.0f / 255.0f) - 0.5f) / 0.25f);
 
   ModelInferRequest raw = typed;
   raw.mutable_inputs(0)->clear_contents();
@@ -140,7 +148,8 @@ TEST(InferRequest, BytesImagesRawAndTyped) {
 config::ModelConfig VariableConfig(const std::string& data_type) {
   auto cfg = runtime::ParseModelConfigText(
       "name: \"m\" architecture { name: \"a\" } max_batch_size: 4\n"
-      "input { name: \"images\" data_type: " + data_type +
+      "input { name: \"images\" data_type: " +
+          data_type +
           " dims: [1, -1, -1] min_side: 2 max_side: 6 }\n"
           "output { name: \"logits\" data_type: TYPE_FP32 dims: [3] }",
       "test");
@@ -157,8 +166,7 @@ ModelInferRequest Fp32OfSize(int64_t n, int64_t h, int64_t w) {
   in->set_datatype("FP32");
   for (int64_t d : {n, int64_t{1}, h, w}) in->add_shape(d);
   const std::vector<float> values(static_cast<size_t>(n * h * w), 0.25f);
-  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()),
-                                       values.size() * sizeof(float)));
+  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float)));
   return r;
 }
 
@@ -174,9 +182,8 @@ TEST(InferRequest, VariableSpatialDimsTakeAnySizeWithinTheBounds) {
   auto too_big = DecodeInferRequest(Fp32OfSize(1, 7, 3), cfg);
   ASSERT_FALSE(too_big.ok());
   EXPECT_EQ(too_big.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_THAT(too_big.status().message(),
-              HasSubstr("input 'images': shape [1, 1, 7, 3]: H x W = 7 x 3 is outside the "
-                        "model's bounds: each side in [2, 6]"));
+  EXPECT_THAT(too_big.status().message(), HasSubstr("input 'images': shape [1, 1, 7, 3]: H x W = 7 x 3 is outside the "
+                                                    "model's bounds: each side in [2, 6]"));
   EXPECT_FALSE(DecodeInferRequest(Fp32OfSize(1, 1, 3), cfg).ok());
   // The byte count follows the request's own H x W.
   ModelInferRequest short_data = Fp32OfSize(1, 4, 4);
@@ -208,8 +215,7 @@ TEST(InferRequest, VariableSpatialDimsTakeAnySizeWithinTheBounds) {
   in->mutable_contents()->set_bytes_contents(1, std::string(buffer.begin(), buffer.end()));
   auto differ = DecodeInferRequest(images, bytes_cfg);
   ASSERT_FALSE(differ.ok());
-  EXPECT_THAT(differ.status().message(),
-              HasSubstr("element 1 is 5x3 pixels after preprocessing, element 0 is 4x3"));
+  EXPECT_THAT(differ.status().message(), HasSubstr("element 1 is 5x3 pixels after preprocessing, element 0 is 4x3"));
 }
 
 TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
@@ -218,7 +224,11 @@ TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
     std::string expected;
   };
   const std::vector<Case> cases = {
-      {[](auto& r) { r.clear_inputs(); r.clear_raw_input_contents(); }, "missing input 'images'"},
+      {[](auto& r) {
+         r.clear_inputs();
+         r.clear_raw_input_contents();
+       },
+       "missing input 'images'"},
       {[](auto& r) { *r.add_inputs() = r.inputs(0); }, "takes 1 input ('images'), got 2"},
       {[](auto& r) { r.mutable_inputs(0)->set_name("x"); }, "unknown input 'x'; model 'm' has input 'images'"},
       {[](auto& r) { r.mutable_inputs(0)->set_datatype("INT64"); }, "datatype 'INT64' is not supported"},
@@ -227,14 +237,36 @@ TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
       {[](auto& r) { r.mutable_inputs(0)->clear_shape(); }, "shape is empty"},
       {[](auto& r) { r.mutable_inputs(0)->set_shape(2, 3); }, "shape [1, 1, 3, 2] does not match [N, 1, 2, 2]"},
       {[](auto& r) { r.mutable_inputs(0)->mutable_shape()->RemoveLast(); }, "does not match"},
-      {[](auto& r) { r.set_raw_input_contents(0, std::string(15, '\0')); }, "raw content has 15 bytes, FP32 [1, 1, 2, 2] needs 16"},
+      {[](auto& r) { r.set_raw_input_contents(0, std::string(15, '\0')); },
+       "raw content has 15 bytes, FP32 [1, 1, 2, 2] needs 16"},
       {[](auto& r) { r.add_raw_input_contents("x"); }, "raw_input_contents has 2 entries for 1 input(s)"},
-      {[](auto& r) { r.mutable_inputs(0)->mutable_contents()->add_fp32_contents(1); }, "sets contents while raw_input_contents is used"},
-      {[](auto& r) { float nan = std::nanf(""); std::string s(16, '\0'); std::memcpy(&s[0], &nan, 4); r.set_raw_input_contents(0, s); }, "must be finite"},
+      {[](auto& r) { r.mutable_inputs(0)->mutable_contents()->add_fp32_contents(1); },
+       "sets contents while raw_input_contents is used"},
+      {[](auto& r) {
+         float nan = std::nanf("");
+         std::string s(16, '\0');
+         std::memcpy(&s[0], &nan, 4);
+         r.set_raw_input_contents(0, s);
+       },
+       "must be finite"},
       {[](auto& r) { r.add_outputs()->set_name("probs"); }, "unknown output 'probs'; model 'm' has output 'logits'"},
-      {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_int64_param(4); }, "'classification' must be in [1, 3]"},
-      {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["classification"].set_string_param("2"); }, "must be an int64 k"},
-      {[](auto& r) { r.add_outputs()->set_name("logits"); r.add_outputs()->set_name("logits"); }, "requested twice"},
+      {[](auto& r) {
+         auto* o = r.add_outputs();
+         o->set_name("logits");
+         (*o->mutable_parameters())["classification"].set_int64_param(4);
+       },
+       "'classification' must be in [1, 3]"},
+      {[](auto& r) {
+         auto* o = r.add_outputs();
+         o->set_name("logits");
+         (*o->mutable_parameters())["classification"].set_string_param("2");
+       },
+       "must be an int64 k"},
+      {[](auto& r) {
+         r.add_outputs()->set_name("logits");
+         r.add_outputs()->set_name("logits");
+       },
+       "requested twice"},
       // Also with different parameters (Triton: "output already exists in request").
       {[](auto& r) {
          r.add_outputs()->set_name("logits");
@@ -245,7 +277,11 @@ TEST(InferRequest, MalformedRequestsSayWhatIsWrong) {
        "output 'logits' is requested twice"},
       {[](auto& r) { (*r.mutable_inputs(0)->mutable_parameters())["shared_memory_region"].set_string_param("in0"); },
        "input 'images' uses shared memory region 'in0', which is not registered"},
-      {[](auto& r) { auto* o = r.add_outputs(); o->set_name("logits"); (*o->mutable_parameters())["shared_memory_region"].set_string_param("out0"); },
+      {[](auto& r) {
+         auto* o = r.add_outputs();
+         o->set_name("logits");
+         (*o->mutable_parameters())["shared_memory_region"].set_string_param("out0");
+       },
        "output 'logits' uses shared memory region 'out0', which is not registered"},
       {[](auto& r) { (*r.mutable_parameters())["timeout"].set_int64_param(-1); }, "'timeout' must be >= 0"},
       {[](auto& r) { (*r.mutable_parameters())["timeout"].set_string_param("1s"); }, "'timeout' must be an int64"},
@@ -294,8 +330,7 @@ TEST(InferRequest, EncodeLogitsAndTopK) {
   const std::vector<float> values = {0.5f, 2.0f, -1.0f, 3.0f, 1.0f, 2.5f};
   const at::Tensor logits = at::from_blob(const_cast<float*>(values.data()), {2, 3}, at::kFloat);
   inference::ModelInferResponse response;
-  EncodeInferResponse(r, "7", {"cat", "dog", "bird"}, {{"logits", 0}, {"logits", 2}}, logits,
-                      &response);
+  EncodeInferResponse(r, "7", {"cat", "dog", "bird"}, {{"logits", 0}, {"logits", 2}}, logits, &response);
   EXPECT_EQ(response.model_name(), "m");
   EXPECT_EQ(response.model_version(), "7");
   EXPECT_EQ(response.id(), "req-1");
@@ -303,8 +338,7 @@ TEST(InferRequest, EncodeLogitsAndTopK) {
   ASSERT_EQ(response.raw_output_contents_size(), 2);
   EXPECT_EQ(response.outputs(0).datatype(), "FP32");
   EXPECT_THAT(response.outputs(0).shape(), ::testing::ElementsAre(2, 3));
-  EXPECT_EQ(response.raw_output_contents(0),
-            std::string(reinterpret_cast<const char*>(values.data()), 24));
+  EXPECT_EQ(response.raw_output_contents(0), std::string(reinterpret_cast<const char*>(values.data()), 24));
   EXPECT_EQ(response.outputs(1).datatype(), "BYTES");
   EXPECT_THAT(response.outputs(1).shape(), ::testing::ElementsAre(2, 2));
   // Parse the BYTES elements back.
@@ -316,8 +350,8 @@ TEST(InferRequest, EncodeLogitsAndTopK) {
     elements.push_back(raw.substr(pos + 4, len));
     pos += 4 + len;
   }
-  EXPECT_THAT(elements, ::testing::ElementsAre("2.000000:1:dog", "0.500000:0:cat",
-                                               "3.000000:0:cat", "2.500000:2:bird"));
+  EXPECT_THAT(elements,
+              ::testing::ElementsAre("2.000000:1:dog", "0.500000:0:cat", "3.000000:0:cat", "2.500000:2:bird"));
   // Without labels: "score:index".
   inference::ModelInferResponse unlabeled;
   EncodeInferResponse(r, "7", {}, {{"logits", 1}}, logits, &unlabeled);

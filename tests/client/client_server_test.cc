@@ -176,7 +176,8 @@ TEST_F(ClientServerTest, ClassifyAgreesAcrossWireForms) {
         EXPECT_GE((*by_uint8)[i][k - 1].score, s.score);
       }
     }
-    const auto max = std::max_element(values.begin() + static_cast<long>(i * 10), values.begin() + static_cast<long>(i * 10 + 10));
+    const auto max =
+        std::max_element(values.begin() + static_cast<long>(i * 10), values.begin() + static_cast<long>(i * 10 + 10));
     EXPECT_EQ((*by_uint8)[i][0].index, max - (values.begin() + static_cast<long>(i * 10)));
   }
 }

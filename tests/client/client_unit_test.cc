@@ -14,8 +14,8 @@
 
 #include "client/lib/channel.h"
 #include "client/lib/convert.h"
-#include "tests/common/test_certs.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "tests/common/test_certs.h"
 #include "wtserve/client.h"
 
 namespace wtserve {
@@ -37,7 +37,10 @@ TEST(TensorTest, Fp32RoundTripAndValidation) {
 
 TEST(TensorTest, BytesUseLengthPrefixedRawForm) {
   Tensor t = Tensor::Bytes("s", {2}, {"ab", ""});
-  EXPECT_EQ(t.raw, std::string("\x02\x00\x00\x00" "ab" "\x00\x00\x00\x00", 10));
+  EXPECT_EQ(t.raw, std::string("\x02\x00\x00\x00"
+                               "ab"
+                               "\x00\x00\x00\x00",
+                               10));
   EXPECT_TRUE(t.Validate().ok());
   EXPECT_EQ(*t.AsBytes(), (std::vector<std::string>{"ab", ""}));
   t.shape = {3};
@@ -96,8 +99,7 @@ TEST(ConvertTest, RequestToProtoAndResponseContents) {
 }
 
 TEST(ConvertTest, StreamErrorCodes) {
-  EXPECT_EQ(internal::StreamErrorToStatus("NOT_FOUND: unknown model 'x'"),
-            absl::NotFoundError("unknown model 'x'"));
+  EXPECT_EQ(internal::StreamErrorToStatus("NOT_FOUND: unknown model 'x'"), absl::NotFoundError("unknown model 'x'"));
   EXPECT_EQ(internal::StreamErrorToStatus("something broke").code(), absl::StatusCode::kUnknown);
   // The code from wtserve's parameter, the message alone (Triton's text); then the old prefix form.
   inference::ModelStreamInferResponse r;

@@ -30,9 +30,7 @@ class TempDir {
   fs::path path_;
 };
 
-void WriteRaw(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
+void WriteRaw(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 IdxArray Images(int n, int rows, int cols) {
   IdxArray a{{n, rows, cols}, std::string(static_cast<size_t>(n * rows * cols), '\0')};
@@ -164,8 +162,7 @@ TEST(IdxTest, FashionMnistRejectsBadLabelAndSize) {
   EXPECT_THAT(ReadFashionMnist(dir.path().string(), Split::kTest).status().message(),
               HasSubstr("label 10 of sample 1"));
   WriteRaw(dir.File("t10k-images-idx3-ubyte.gz"), EncodeIdx(Images(2, 32, 32)));
-  EXPECT_THAT(ReadFashionMnist(dir.path().string(), Split::kTest).status().message(),
-              HasSubstr("28x28"));
+  EXPECT_THAT(ReadFashionMnist(dir.path().string(), Split::kTest).status().message(), HasSubstr("28x28"));
 }
 
 TEST(ImageFolderTest, ReadsClassesInSortedOrder) {

@@ -44,8 +44,8 @@ bool SameBytes(const cv::Mat& a, const cv::Mat& b) {
   return a.size() == b.size() && a.type() == b.type() && cv::norm(a, b, cv::NORM_INF) == 0;
 }
 
-cv::Mat MustCorrupt(const cv::Mat& image, const std::string& name, int severity,
-                    uint64_t seed = 1, uint64_t index = 0) {
+cv::Mat MustCorrupt(const cv::Mat& image, const std::string& name, int severity, uint64_t seed = 1,
+                    uint64_t index = 0) {
   auto result = Corrupt(image, name, severity, seed, index);
   EXPECT_TRUE(result.ok()) << name << " " << severity << ": " << result.status();
   return result.ok() ? *result : cv::Mat();
@@ -54,9 +54,8 @@ cv::Mat MustCorrupt(const cv::Mat& image, const std::string& name, int severity,
 // Corruptions that draw random numbers.
 const std::set<std::string>& RandomCorruptions() {
   static const std::set<std::string> names = {
-      "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise", "glass_blur",
-      "motion_blur",    "snow",       "frost",         "fog",           "elastic_transform",
-      "spatter"};
+      "gaussian_noise", "shot_noise", "impulse_noise", "speckle_noise",     "glass_blur", "motion_blur",
+      "snow",           "frost",      "fog",           "elastic_transform", "spatter"};
   return names;
 }
 
@@ -65,11 +64,9 @@ const std::set<std::string>& RandomCorruptions() {
 
 TEST(CorruptionNames, ImageNetCOrderThenExtras) {
   EXPECT_THAT(CorruptionNames(),
-              ElementsAre("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur",
-                          "glass_blur", "motion_blur", "zoom_blur", "snow", "frost", "fog",
-                          "brightness", "contrast", "elastic_transform", "pixelate",
-                          "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter",
-                          "saturate"));
+              ElementsAre("gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
+                          "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform",
+                          "pixelate", "jpeg_compression", "speckle_noise", "gaussian_blur", "spatter", "saturate"));
 }
 
 TEST(GroupOf, EveryNameHasItsGroup) {
@@ -90,22 +87,17 @@ TEST(GroupOf, UnknownNameIsEmpty) {
 
 TEST(ParseCorruptions, Sets) {
   EXPECT_EQ(ParseCorruptions("all").value(), CorruptionNames());
-  const std::vector<std::string> imagenet_c(CorruptionNames().begin(),
-                                            CorruptionNames().begin() + 15);
+  const std::vector<std::string> imagenet_c(CorruptionNames().begin(), CorruptionNames().begin() + 15);
   EXPECT_EQ(ParseCorruptions("imagenet-c").value(), imagenet_c);
-  EXPECT_THAT(ParseCorruptions("extra").value(),
-              ElementsAre("speckle_noise", "gaussian_blur", "spatter", "saturate"));
-  EXPECT_THAT(ParseCorruptions("noise").value(),
-              ElementsAre("gaussian_noise", "shot_noise", "impulse_noise"));
-  EXPECT_THAT(ParseCorruptions("weather").value(),
-              ElementsAre("snow", "frost", "fog", "brightness"));
+  EXPECT_THAT(ParseCorruptions("extra").value(), ElementsAre("speckle_noise", "gaussian_blur", "spatter", "saturate"));
+  EXPECT_THAT(ParseCorruptions("noise").value(), ElementsAre("gaussian_noise", "shot_noise", "impulse_noise"));
+  EXPECT_THAT(ParseCorruptions("weather").value(), ElementsAre("snow", "frost", "fog", "brightness"));
   EXPECT_THAT(ParseCorruptions("digital").value(),
               ElementsAre("contrast", "elastic_transform", "pixelate", "jpeg_compression"));
 }
 
 TEST(ParseCorruptions, ListsKeepOrderTrimCaseAndDropDuplicates) {
-  EXPECT_THAT(ParseCorruptions(" Fog, gaussian_noise ,fog,FOG").value(),
-              ElementsAre("fog", "gaussian_noise"));
+  EXPECT_THAT(ParseCorruptions(" Fog, gaussian_noise ,fog,FOG").value(), ElementsAre("fog", "gaussian_noise"));
   EXPECT_THAT(ParseCorruptions("saturate,blur,zoom_blur").value(),
               ElementsAre("saturate", "defocus_blur", "glass_blur", "motion_blur", "zoom_blur"));
 }
@@ -116,8 +108,7 @@ TEST(ParseCorruptions, Errors) {
     ASSERT_FALSE(result.ok()) << "'" << spec << "'";
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
   }
-  EXPECT_THAT(std::string(ParseCorruptions("noise,bogus").status().message()),
-              HasSubstr("'bogus'"));
+  EXPECT_THAT(std::string(ParseCorruptions("noise,bogus").status().message()), HasSubstr("'bogus'"));
 }
 
 TEST(ParameterTableFor, SmallerSideChoosesTheTable) {
@@ -145,8 +136,7 @@ TEST(DeriveSeed, DependsOnEveryInput) {
 
 TEST(Corrupt, RejectsBadInputs) {
   const cv::Mat gray(8, 8, CV_8UC1, cv::Scalar(100));
-  EXPECT_EQ(Corrupt(cv::Mat(), "fog", 1, 0, 0).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Corrupt(cv::Mat(), "fog", 1, 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Corrupt(cv::Mat(8, 8, CV_32FC1, cv::Scalar(0.5)), "fog", 1, 0, 0).status().code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Corrupt(cv::Mat(8, 8, CV_8UC4, cv::Scalar::all(9)), "fog", 1, 0, 0).status().code(),
@@ -233,8 +223,8 @@ TEST(Corrupt, ConcurrentCallsMatchSequentialOnes) {
 class EveryCorruption : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryCorruption, KeepsShapeAndTypeAtAnySize) {
-  for (const cv::Size size : {cv::Size(1, 1), cv::Size(5, 7), cv::Size(2, 40), cv::Size(28, 28),
-                              cv::Size(64, 64), cv::Size(224, 224)}) {
+  for (const cv::Size size :
+       {cv::Size(1, 1), cv::Size(5, 7), cv::Size(2, 40), cv::Size(28, 28), cv::Size(64, 64), cv::Size(224, 224)}) {
     const cv::Mat rgb = testing::SyntheticScene(size.height, size.width);
     for (const cv::Mat& image : {rgb, Gray(rgb)}) {
       for (int severity = 1; severity <= 5; ++severity) {
@@ -278,8 +268,7 @@ TEST_P(EveryCorruption, RandomOnesDependOnSeedAndIndex) {
   if (RandomCorruptions().count(GetParam()) == 0) {
     // Deterministic corruptions ignore seed and index.
     const cv::Mat image = testing::SyntheticScene(32, 32);
-    EXPECT_TRUE(SameBytes(MustCorrupt(image, GetParam(), 3, 1, 1),
-                          MustCorrupt(image, GetParam(), 3, 2, 9)));
+    EXPECT_TRUE(SameBytes(MustCorrupt(image, GetParam(), 3, 1, 1), MustCorrupt(image, GetParam(), 3, 2, 9)));
     return;
   }
   const cv::Mat rgb = testing::SyntheticScene(64, 64);
@@ -334,13 +323,20 @@ std::vector<SeverityCase> SeverityCases() {
 bool PublishedTableIsNotMadMonotone(const std::string& name, ParameterTable table) {
   using T = ParameterTable;
   static const std::set<std::pair<std::string, T>> kExceptions = {
-      {"glass_blur", T::kCifar},        {"glass_blur", T::kTinyImageNet},
-      {"motion_blur", T::kCifar},       {"pixelate", T::kCifar},
-      {"frost", T::kCifar},             {"frost", T::kTinyImageNet},
-      {"frost", T::kImageNet},          {"elastic_transform", T::kCifar},
-      {"elastic_transform", T::kTinyImageNet}, {"elastic_transform", T::kImageNet},
-      {"spatter", T::kCifar},           {"spatter", T::kTinyImageNet},
-      {"saturate", T::kCifar},          {"snow", T::kImageNet},
+      {"glass_blur", T::kCifar},
+      {"glass_blur", T::kTinyImageNet},
+      {"motion_blur", T::kCifar},
+      {"pixelate", T::kCifar},
+      {"frost", T::kCifar},
+      {"frost", T::kTinyImageNet},
+      {"frost", T::kImageNet},
+      {"elastic_transform", T::kCifar},
+      {"elastic_transform", T::kTinyImageNet},
+      {"elastic_transform", T::kImageNet},
+      {"spatter", T::kCifar},
+      {"spatter", T::kTinyImageNet},
+      {"saturate", T::kCifar},
+      {"snow", T::kImageNet},
       {"fog", T::kImageNet},
   };
   return kExceptions.count({name, table}) > 0;
@@ -408,8 +404,7 @@ std::pair<double, double> ClippedNoiseMoments(double x, double sigma) {
   return {m1, std::sqrt(m2 / m0 - m1 * m1)};
 }
 
-void ExpectNoiseSigma(const cv::Mat& image, const std::string& name, int severity,
-                      double sigma) {
+void ExpectNoiseSigma(const cv::Mat& image, const std::string& name, int severity, double sigma) {
   const cv::Mat out = MustCorrupt(image, name, severity, 9, 1);
   cv::Mat noise;
   cv::subtract(out, image, noise, cv::noArray(), CV_64F);
@@ -431,12 +426,9 @@ TEST(ExactParameters, GaussianNoiseSigma) {
   const double cifar[] = {0.04, 0.06, 0.08, 0.09, 0.10};
   const double tiny[] = {0.04, 0.08, 0.12, 0.15, 0.18};
   for (int s = 1; s <= 5; ++s) {
-    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s,
-                     imagenet[s - 1]);
-    ExpectNoiseSigma(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s,
-                     tiny[s - 1]);
-    ExpectNoiseSigma(cv::Mat(47, 47, CV_8UC1, cv::Scalar(128)), "gaussian_noise", s,
-                     cifar[s - 1]);
+    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s, imagenet[s - 1]);
+    ExpectNoiseSigma(cv::Mat(64, 64, CV_8UC3, cv::Scalar::all(128)), "gaussian_noise", s, tiny[s - 1]);
+    ExpectNoiseSigma(cv::Mat(47, 47, CV_8UC1, cv::Scalar(128)), "gaussian_noise", s, cifar[s - 1]);
   }
 }
 
@@ -444,10 +436,8 @@ TEST(ExactParameters, SpeckleNoiseSigma) {
   const double imagenet[] = {0.15, 0.2, 0.35, 0.45, 0.6};
   const double cifar[] = {0.06, 0.10, 0.12, 0.16, 0.20};
   for (int s = 1; s <= 5; ++s) {
-    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "speckle_noise", s,
-                     imagenet[s - 1]);
-    ExpectNoiseSigma(cv::Mat(40, 40, CV_8UC3, cv::Scalar::all(200)), "speckle_noise", s,
-                     cifar[s - 1]);
+    ExpectNoiseSigma(cv::Mat(224, 224, CV_8UC3, cv::Scalar::all(128)), "speckle_noise", s, imagenet[s - 1]);
+    ExpectNoiseSigma(cv::Mat(40, 40, CV_8UC3, cv::Scalar::all(200)), "speckle_noise", s, cifar[s - 1]);
   }
 }
 
@@ -484,8 +474,7 @@ TEST(ExactParameters, ImpulseNoiseReplacesTheAmountWithZeroOrOne) {
     const double n = static_cast<double>(out.total());
     const double salt = cv::countNonZero(out == 255) / n;
     const double pepper = cv::countNonZero(out == 0) / n;
-    EXPECT_EQ(cv::countNonZero(out != 100),
-              cv::countNonZero(out == 255) + cv::countNonZero(out == 0));
+    EXPECT_EQ(cv::countNonZero(out != 100), cv::countNonZero(out == 255) + cv::countNonZero(out == 0));
     EXPECT_NEAR(salt + pepper, imagenet[s - 1], 0.01) << s;
     EXPECT_NEAR(salt, pepper, 0.01) << s;
   }
@@ -505,8 +494,7 @@ TEST(ExactParameters, ContrastFactor) {
         for (int c = 0; c < image.cols; ++c) {
           for (int ch = 0; ch < 3; ++ch) {
             const double x = image.at<cv::Vec3b>(r, c)[ch];
-            const double expected =
-                std::clamp((x - mean[ch]) * factors[s - 1] + mean[ch], 0.0, 255.0);
+            const double expected = std::clamp((x - mean[ch]) * factors[s - 1] + mean[ch], 0.0, 255.0);
             worst = std::max(worst, std::abs(out.at<cv::Vec3b>(r, c)[ch] - cvRound(expected)));
           }
         }
@@ -524,9 +512,9 @@ TEST(ExactParameters, JpegQualityMatchesOpenCvEncoder) {
   const cv::Mat rgb224 = testing::SyntheticScene(224, 224);
   const cv::Mat rgb64 = testing::SyntheticScene(64, 64);
   for (int s = 1; s <= 5; ++s) {
-    for (const auto& [image, quality] : {std::pair<cv::Mat, int>{fmnist, cifar[s - 1]},
-                                         std::pair<cv::Mat, int>{rgb224, imagenet[s - 1]},
-                                         std::pair<cv::Mat, int>{rgb64, tiny[s - 1]}}) {
+    for (const auto& [image, quality] :
+         {std::pair<cv::Mat, int>{fmnist, cifar[s - 1]}, std::pair<cv::Mat, int>{rgb224, imagenet[s - 1]},
+          std::pair<cv::Mat, int>{rgb64, tiny[s - 1]}}) {
       cv::Mat bgr;  // a fresh buffer: cvtColor into a header sharing `image` would change it
       if (image.channels() == 3) {
         cv::cvtColor(image, bgr, cv::COLOR_RGB2BGR);

@@ -7,9 +7,9 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
 #include <opencv2/core.hpp>
 #include <opencv2/imgproc.hpp>
-#include <zlib.h>
 
 namespace wtserve::corrupt::testing {
 
@@ -31,20 +31,17 @@ inline cv::Mat SyntheticScene(int rows, int cols) {
         green = 110 + 50 * t;
         blue = 60 + 30 * t;
       }
-      img.at<cv::Vec3b>(r, c) = cv::Vec3b(cv::saturate_cast<uint8_t>(red),
-                                          cv::saturate_cast<uint8_t>(green),
+      img.at<cv::Vec3b>(r, c) = cv::Vec3b(cv::saturate_cast<uint8_t>(red), cv::saturate_cast<uint8_t>(green),
                                           cv::saturate_cast<uint8_t>(blue));
     }
   }
   const int s = std::min(rows, cols);
-  cv::circle(img, cv::Point(cols * 3 / 10, rows * 4 / 10), std::max(1, s / 6),
-             cv::Scalar(200, 120, 100), cv::FILLED, cv::LINE_AA);
-  cv::rectangle(img, cv::Point(cols * 6 / 10, rows * 5 / 10),
-                cv::Point(cols * 8 / 10, rows * 8 / 10),
+  cv::circle(img, cv::Point(cols * 3 / 10, rows * 4 / 10), std::max(1, s / 6), cv::Scalar(200, 120, 100), cv::FILLED,
+             cv::LINE_AA);
+  cv::rectangle(img, cv::Point(cols * 6 / 10, rows * 5 / 10), cv::Point(cols * 8 / 10, rows * 8 / 10),
                 cv::Scalar(110, 90, 160), cv::FILLED, cv::LINE_AA);
-  cv::ellipse(img, cv::Point(cols / 2, rows * 8 / 10),
-              cv::Size(std::max(1, cols / 8), std::max(1, rows / 14)),
-              20, 0, 360, cv::Scalar(230, 220, 190), cv::FILLED, cv::LINE_AA);
+  cv::ellipse(img, cv::Point(cols / 2, rows * 8 / 10), cv::Size(std::max(1, cols / 8), std::max(1, rows / 14)), 20, 0,
+              360, cv::Scalar(230, 220, 190), cv::FILLED, cv::LINE_AA);
   return img;
 }
 
@@ -56,8 +53,8 @@ inline cv::Mat ReadIdxImage(const std::string& path, int index) {
   cv::Mat img;
   if (gzread(f, header, 16) == 16 && header[2] == 0x08 && header[3] == 3) {
     auto be32 = [&](int o) {
-      return (uint32_t(header[o]) << 24) | (uint32_t(header[o + 1]) << 16) |
-             (uint32_t(header[o + 2]) << 8) | uint32_t(header[o + 3]);
+      return (uint32_t(header[o]) << 24) | (uint32_t(header[o + 1]) << 16) | (uint32_t(header[o + 2]) << 8) |
+             uint32_t(header[o + 3]);
     };
     const int count = static_cast<int>(be32(4));
     const int rows = static_cast<int>(be32(8)), cols = static_cast<int>(be32(12));
@@ -70,8 +67,7 @@ inline cv::Mat ReadIdxImage(const std::string& path, int index) {
   return img;
 }
 
-inline const char* kFashionMnistTestImages =
-    "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+inline const char* kFashionMnistTestImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 
 }  // namespace wtserve::corrupt::testing
 

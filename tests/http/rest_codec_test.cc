@@ -11,9 +11,9 @@
 namespace wtserve::http {
 namespace {
 
+using nlohmann::json;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using nlohmann::json;
 
 std::string FloatBytes(const std::vector<float>& values) {
   return std::string(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(float));
@@ -47,9 +47,9 @@ TEST(RestCodec, JsonTensorsBecomeTypedContents) {
   EXPECT_EQ(req.outputs(0).parameters().at("classification").int64_param(), 2);
   EXPECT_THAT(r->binary_outputs, ElementsAre(false, false));
 
-  absl::StatusOr<RestInferRequest> u8 = ParseRestInferRequest(
-      R"({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "UINT8", "data": [0, 255, 7]}]})",
-      std::nullopt, "m", "");
+  absl::StatusOr<RestInferRequest> u8 =
+      ParseRestInferRequest(R"({"inputs": [{"name": "x", "shape": [1, 3], "datatype": "UINT8", "data": [0, 255, 7]}]})",
+                            std::nullopt, "m", "");
   ASSERT_TRUE(u8.ok()) << u8.status();
   EXPECT_THAT(u8->request.inputs(0).contents().uint_contents(), ElementsAre(0u, 255u, 7u));
 }
@@ -201,7 +201,8 @@ TEST(RestCodec, OtherResponsesAndStatusCodes) {
   EXPECT_EQ(load->at("config").string_param(), R"({"max_batch_size": 4})");
   EXPECT_TRUE(load->at("flag").bool_param());
   // A config given as an object is taken as its JSON text.
-  EXPECT_EQ(json::parse(LoadRequestParameters(R"({"parameters": {"config": {"max_batch_size": 4}}})")->at("config")
+  EXPECT_EQ(json::parse(LoadRequestParameters(R"({"parameters": {"config": {"max_batch_size": 4}}})")
+                            ->at("config")
                             .string_param())["max_batch_size"],
             4);
   EXPECT_FALSE(LoadRequestParameters(R"({"parameters": {"x": [1]}})").ok());

@@ -17,8 +17,8 @@
 namespace wtserve::testing {
 namespace {
 
-using ::testing::HasSubstr;
 using grpc::StatusCode;
+using ::testing::HasSubstr;
 using HealthStatus = grpc::health::v1::HealthCheckResponse;
 
 constexpr char kToken[] = "wtserve-test-token_0123456789";

@@ -69,8 +69,16 @@ class BadInputTest : public ::testing::Test {
                      R"pb(name: "fmnist_png"
                           architecture { name: "convnext_fmnist" }
                           max_batch_size: 4
-                          input { name: "images" data_type: TYPE_STRING dims: [1, 28, 28] }
-                          output { name: "logits" data_type: TYPE_FP32 dims: [10] })pb",
+                          input {
+                            name: "images"
+                            data_type: TYPE_STRING
+                            dims: [ 1, 28, 28 ]
+                          }
+                          output {
+                            name: "logits"
+                            data_type: TYPE_FP32
+                            dims: [ 10 ]
+                          })pb",
                      {1});
     server_ = new ServerProcess(*root_ + "/repo");
     ASSERT_TRUE(server_->WaitForHealth(HealthCheckResponse::SERVING)) << server_->Log();
@@ -120,14 +128,13 @@ TEST_F(BadInputTest, InvalidUtf8IsInvalidArgumentAndLoggedBounded) {
   bytes[at + 1] = '(';
   constexpr int kRequests = 200;
   for (int i = 0; i < kRequests; ++i) {
-    const grpc::Status status =
-        RawUnaryCall(server_->channel(), "/inference.GRPCInferenceService/ModelInfer", bytes);
+    const grpc::Status status = RawUnaryCall(server_->channel(), "/inference.GRPCInferenceService/ModelInfer", bytes);
     ASSERT_EQ(status.error_code(), StatusCode::INVALID_ARGUMENT) << status.error_message();
     ASSERT_THAT(status.error_message(), HasSubstr("not valid UTF-8"));
   }
   // Other methods of the service answer the same way.
-  const grpc::Status metadata = RawUnaryCall(
-      server_->channel(), "/inference.GRPCInferenceService/ModelMetadata", "\x0a\x02\xC3(");
+  const grpc::Status metadata =
+      RawUnaryCall(server_->channel(), "/inference.GRPCInferenceService/ModelMetadata", "\x0a\x02\xC3(");
   EXPECT_EQ(metadata.error_code(), StatusCode::INVALID_ARGUMENT) << metadata.error_message();
   // The server is fine afterwards, and its log grew by a bounded number of lines.
   EXPECT_TRUE(Infer(ImageRequest(Png(1))).ok());
@@ -153,8 +160,7 @@ TEST_F(BadInputTest, DamagedImagesAreRefusedAndLoggedBounded) {
   cv::Mat image(28, 28, CV_8UC1, cv::Scalar(90));
   std::vector<uchar> jpeg;
   ASSERT_TRUE(cv::imencode(".jpg", image, jpeg));
-  const grpc::Status cut =
-      Infer(ImageRequest(std::string(jpeg.begin(), jpeg.begin() + jpeg.size() * 6 / 10)));
+  const grpc::Status cut = Infer(ImageRequest(std::string(jpeg.begin(), jpeg.begin() + jpeg.size() * 6 / 10)));
   EXPECT_EQ(cut.error_code(), StatusCode::INVALID_ARGUMENT) << cut.error_message();
   EXPECT_THAT(cut.error_message(), HasSubstr("truncated"));
 }
@@ -169,11 +175,15 @@ TEST(ResponseLimit, ResponseOverTheSendLimitIsAFailureEverywhere) {
                    R"pb(name: "labelled"
                         architecture { name: "convnext_fmnist" }
                         max_batch_size: 8
-                        input { name: "images" data_type: TYPE_STRING dims: [1, 28, 28] }
+                        input {
+                          name: "images"
+                          data_type: TYPE_STRING
+                          dims: [ 1, 28, 28 ]
+                        }
                         output {
                           name: "logits"
                           data_type: TYPE_FP32
-                          dims: [10]
+                          dims: [ 10 ]
                           label_filename: "labels.txt"
                         })pb",
                    {1});
@@ -215,9 +225,7 @@ TEST(ResponseLimit, ResponseOverTheSendLimitIsAFailureEverywhere) {
   EXPECT_TRUE(small.ok()) << small.error_message();
 
   const std::string metrics = HttpGet(server.metrics_port(), "/metrics");
-  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_success_total",
-                        "model=\"labelled\",version=\"1\""),
-            1);
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_success_total", "model=\"labelled\",version=\"1\""), 1);
   EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_failure_total",
                         "model=\"labelled\",reason=\"resource_exhausted\",version=\"1\""),
             1);

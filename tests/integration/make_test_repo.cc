@@ -12,9 +12,7 @@ int main(int argc, char** argv) {
   try {
     wtserve::testing::WriteFmnistModel(
         argv[1], "fmnist",
-        wtserve::testing::FmnistConfig(
-            "fmnist", "dynamic_batching { max_queue_delay_microseconds: 2000 }\n"),
-        {1, 2});
+        wtserve::testing::FmnistConfig("fmnist", "dynamic_batching { max_queue_delay_microseconds: 2000 }\n"), {1, 2});
   } catch (const std::exception& e) {
     std::cerr << "make_test_repo: " << e.what() << "\n";
     return 1;

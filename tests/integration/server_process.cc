@@ -53,8 +53,7 @@ std::string ServerBinary() {
 }
 
 ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::string>& extra_flags,
-                             std::shared_ptr<grpc::ChannelCredentials> credentials,
-                             const std::string& tls_server_name)
+                             std::shared_ptr<grpc::ChannelCredentials> credentials, const std::string& tls_server_name)
     : grpc_port_(FreePort()), metrics_port_(FreePort()), http_port_(FreePort()) {
   while (metrics_port_ == grpc_port_) metrics_port_ = FreePort();
   while (http_port_ == grpc_port_ || http_port_ == metrics_port_) http_port_ = FreePort();
@@ -72,8 +71,7 @@ ServerProcess::ServerProcess(const std::string& repo, const std::vector<std::str
   argv.push_back(nullptr);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDERR_FILENO, STDOUT_FILENO);
   const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
@@ -101,8 +99,7 @@ HealthCheckResponse::ServingStatus ServerProcess::Health() {
   return response.status();
 }
 
-bool ServerProcess::WaitForHealth(HealthCheckResponse::ServingStatus status,
-                                  std::chrono::seconds timeout) {
+bool ServerProcess::WaitForHealth(HealthCheckResponse::ServingStatus status, std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (Health() == status) return true;
@@ -123,8 +120,8 @@ void ServerProcess::Signal(int signal_number) {
   if (pid_ > 0) ::kill(pid_, signal_number);
 }
 
-bool ServerProcess::WaitForMetric(const std::string& name, const std::string& labels,
-                                  double value, std::chrono::seconds timeout) {
+bool ServerProcess::WaitForMetric(const std::string& name, const std::string& labels, double value,
+                                  std::chrono::seconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (MetricValue(HttpGet(metrics_port_, "/metrics"), name, labels) != value) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
@@ -179,8 +176,7 @@ std::string HttpGet(int port, const std::string& path) {
     if (fd >= 0) ::close(fd);
     return "";
   }
-  const std::string request =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+  const std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   ::send(fd, request.data(), request.size(), 0);
   std::string response;
   char buffer[65536];

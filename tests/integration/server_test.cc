@@ -16,11 +16,11 @@
 #include <utility>
 #include <vector>
 
-#include <google/protobuf/unknown_field_set.h>
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
+#include <google/protobuf/unknown_field_set.h>
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
 #include "tests/integration/server_process.h"
@@ -53,8 +53,7 @@ class JoinedThreads {
 };
 using ::testing::HasSubstr;
 
-inference::ModelInferRequest ImagesRequest(const std::string& model, int64_t n,
-                                           const std::string& version = "") {
+inference::ModelInferRequest ImagesRequest(const std::string& model, int64_t n, const std::string& version = "") {
   inference::ModelInferRequest r;
   r.set_model_name(model);
   r.set_model_version(version);
@@ -65,13 +64,11 @@ inference::ModelInferRequest ImagesRequest(const std::string& model, int64_t n,
   for (int64_t d : {n, int64_t{1}, int64_t{28}, int64_t{28}}) in->add_shape(d);
   std::vector<float> pixels(static_cast<size_t>(n * 28 * 28));
   for (size_t i = 0; i < pixels.size(); ++i) pixels[i] = static_cast<float>(i % 256) / 255.0f;
-  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(pixels.data()),
-                                       pixels.size() * sizeof(float)));
+  r.add_raw_input_contents(std::string(reinterpret_cast<const char*>(pixels.data()), pixels.size() * sizeof(float)));
   return r;
 }
 
-grpc::Status Infer(inference::GRPCInferenceService::Stub& stub,
-                   const inference::ModelInferRequest& request,
+grpc::Status Infer(inference::GRPCInferenceService::Stub& stub, const inference::ModelInferRequest& request,
                    inference::ModelInferResponse* response = nullptr) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -105,8 +102,16 @@ class ServerTest : public ::testing::Test {
                      R"pb(name: "fmnist_png"
                           architecture { name: "convnext_fmnist" }
                           max_batch_size: 4
-                          input { name: "images" data_type: TYPE_STRING dims: [1, 28, 28] }
-                          output { name: "logits" data_type: TYPE_FP32 dims: [10] })pb",
+                          input {
+                            name: "images"
+                            data_type: TYPE_STRING
+                            dims: [ 1, 28, 28 ]
+                          }
+                          output {
+                            name: "logits"
+                            data_type: TYPE_FP32
+                            dims: [ 10 ]
+                          })pb",
                      {1});
     server_ = new ServerProcess(repo);
     ASSERT_TRUE(server_->WaitForHealth(HealthCheckResponse::SERVING)) << server_->Log();
@@ -149,8 +154,7 @@ TEST_F(ServerTest, LiveReadyAndMetadata) {
     ASSERT_TRUE(stub_->ServerMetadata(&ctx, {}, &r).ok());
     EXPECT_EQ(r.name(), "wtserve");
     EXPECT_FALSE(r.version().empty());
-    EXPECT_THAT(r.extensions(), ::testing::IsSupersetOf({"statistics", "model_repository",
-                                                         "classification"}));
+    EXPECT_THAT(r.extensions(), ::testing::IsSupersetOf({"statistics", "model_repository", "classification"}));
   }
   {
     grpc::ClientContext ctx;
@@ -191,8 +195,7 @@ TEST_F(ServerTest, LiveReadyAndMetadata) {
 
 // Triton's ModelConfig extension: config.pbtxt in Triton's message, decodable by Triton clients.
 TEST_F(ServerTest, ModelConfigInTritonForm) {
-  auto get = [&](const std::string& name, const std::string& version,
-                 inference::ModelConfigResponse* r) {
+  auto get = [&](const std::string& name, const std::string& version, inference::ModelConfigResponse* r) {
     grpc::ClientContext ctx;
     inference::ModelConfigRequest req;
     req.set_name(name);
@@ -221,8 +224,7 @@ TEST_F(ServerTest, ModelConfigInTritonForm) {
   EXPECT_THAT(c.dynamic_batching().preferred_batch_size(), ::testing::ElementsAre(8));
   EXPECT_EQ(c.dynamic_batching().max_queue_delay_microseconds(), 20000u);
   EXPECT_EQ(c.instance_group_size(), 1);  // the default group, filled in by the server
-  EXPECT_THAT(c.parameters().at("architecture").string_value(),
-              HasSubstr("name: \"convnext_fmnist\""));
+  EXPECT_THAT(c.parameters().at("architecture").string_value(), HasSubstr("name: \"convnext_fmnist\""));
   EXPECT_THAT(c.parameters().at("input_preprocessing").string_value(), HasSubstr("std: 0.353"));
 
   // Triton's wire numbering, checked on the bytes rather than through the generated class:
@@ -279,9 +281,8 @@ TEST_F(ServerTest, InferLogitsAndClassification) {
   ASSERT_EQ(top.size(), 9u);
   // The top-1 of each row is the arg-max of its logits, with its label.
   for (int row = 0; row < 3; ++row) {
-    const int best = static_cast<int>(
-        std::max_element(logits.begin() + row * 10, logits.begin() + row * 10 + 10) -
-        (logits.begin() + row * 10));
+    const int best = static_cast<int>(std::max_element(logits.begin() + row * 10, logits.begin() + row * 10 + 10) -
+                                      (logits.begin() + row * 10));
     char expected[64];
     std::snprintf(expected, sizeof(expected), "%f:%d:", logits[row * 10 + best], best);
     EXPECT_THAT(top[row * 3], ::testing::StartsWith(expected));
@@ -347,34 +348,48 @@ TEST_F(ServerTest, BadRequestsGetPreciseStatusCodes) {
     mutate(r);
     cases.push_back({std::move(what), std::move(r), code, std::move(message)});
   };
-  add("unknown model", [](auto& r) { r.set_model_name("nope"); }, StatusCode::NOT_FOUND,
+  add(
+      "unknown model", [](auto& r) { r.set_model_name("nope"); }, StatusCode::NOT_FOUND,
       "Request for unknown model: 'nope' is not found");
-  add("escaping name", [](auto& r) { r.set_model_name("../repo/fmnist"); },
-      StatusCode::NOT_FOUND, "unknown model");
-  add("empty model", [](auto& r) { r.set_model_name(""); }, StatusCode::INVALID_ARGUMENT,
-      "model_name is empty");
-  add("whitespace model", [](auto& r) { r.set_model_name(" \t "); }, StatusCode::INVALID_ARGUMENT,
+  add(
+      "escaping name", [](auto& r) { r.set_model_name("../repo/fmnist"); }, StatusCode::NOT_FOUND, "unknown model");
+  add(
+      "empty model", [](auto& r) { r.set_model_name(""); }, StatusCode::INVALID_ARGUMENT, "model_name is empty");
+  add(
+      "whitespace model", [](auto& r) { r.set_model_name(" \t "); }, StatusCode::INVALID_ARGUMENT,
       "model_name is only whitespace");
-  add("unknown version", [](auto& r) { r.set_model_version("9"); }, StatusCode::NOT_FOUND,
-      "no loaded version 9");
-  add("bad version", [](auto& r) { r.set_model_version("v1"); }, StatusCode::INVALID_ARGUMENT,
-      "not a version number");
-  add("wrong input name", [](auto& r) { r.mutable_inputs(0)->set_name("x"); },
-      StatusCode::INVALID_ARGUMENT, "unknown input 'x'");
-  add("missing input", [](auto& r) { r.clear_inputs(); r.clear_raw_input_contents(); },
+  add(
+      "unknown version", [](auto& r) { r.set_model_version("9"); }, StatusCode::NOT_FOUND, "no loaded version 9");
+  add(
+      "bad version", [](auto& r) { r.set_model_version("v1"); }, StatusCode::INVALID_ARGUMENT, "not a version number");
+  add(
+      "wrong input name", [](auto& r) { r.mutable_inputs(0)->set_name("x"); }, StatusCode::INVALID_ARGUMENT,
+      "unknown input 'x'");
+  add(
+      "missing input",
+      [](auto& r) {
+        r.clear_inputs();
+        r.clear_raw_input_contents();
+      },
       StatusCode::INVALID_ARGUMENT, "missing input 'images'");
-  add("wrong dtype", [](auto& r) { r.mutable_inputs(0)->set_datatype("FP64"); },
-      StatusCode::INVALID_ARGUMENT, "datatype 'FP64'");
-  add("wrong shape", [](auto& r) { r.mutable_inputs(0)->set_shape(3, 27); },
-      StatusCode::INVALID_ARGUMENT, "does not match [N, 1, 28, 28]");
-  add("byte length", [](auto& r) { r.mutable_raw_input_contents(0)->pop_back(); },
-      StatusCode::INVALID_ARGUMENT, "needs 3136");
-  add("batch too big", [](auto& r) { r = ImagesRequest("fmnist", 9); },
-      StatusCode::INVALID_ARGUMENT, "batch size 9 must be in [1, max_batch_size = 8]");
-  add("raw and typed", [](auto& r) { r.mutable_inputs(0)->mutable_contents()->add_fp32_contents(0); },
+  add(
+      "wrong dtype", [](auto& r) { r.mutable_inputs(0)->set_datatype("FP64"); }, StatusCode::INVALID_ARGUMENT,
+      "datatype 'FP64'");
+  add(
+      "wrong shape", [](auto& r) { r.mutable_inputs(0)->set_shape(3, 27); }, StatusCode::INVALID_ARGUMENT,
+      "does not match [N, 1, 28, 28]");
+  add(
+      "byte length", [](auto& r) { r.mutable_raw_input_contents(0)->pop_back(); }, StatusCode::INVALID_ARGUMENT,
+      "needs 3136");
+  add(
+      "batch too big", [](auto& r) { r = ImagesRequest("fmnist", 9); }, StatusCode::INVALID_ARGUMENT,
+      "batch size 9 must be in [1, max_batch_size = 8]");
+  add(
+      "raw and typed", [](auto& r) { r.mutable_inputs(0)->mutable_contents()->add_fp32_contents(0); },
       StatusCode::INVALID_ARGUMENT, "use one");
-  add("unknown output", [](auto& r) { r.add_outputs()->set_name("probs"); },
-      StatusCode::INVALID_ARGUMENT, "unknown output 'probs'");
+  add(
+      "unknown output", [](auto& r) { r.add_outputs()->set_name("probs"); }, StatusCode::INVALID_ARGUMENT,
+      "unknown output 'probs'");
   for (const Case& c : cases) {
     grpc::Status status = Infer(*stub_, c.request);
     EXPECT_EQ(status.error_code(), c.code) << c.what << ": " << status.error_message();
@@ -535,8 +550,7 @@ TEST_F(ServerTest, StreamInferAnswersEveryRequest) {
   while (stream->Read(&response)) {
     const auto& parameters = response.infer_response().parameters();
     // Triton's convention: every response is the request's final one.
-    EXPECT_TRUE(parameters.count("triton_final_response") == 1 &&
-                parameters.at("triton_final_response").bool_param());
+    EXPECT_TRUE(parameters.count("triton_final_response") == 1 && parameters.at("triton_final_response").bool_param());
     if (response.error_message().empty()) {
       ok_ids.insert(response.infer_response().id());
     } else {
@@ -626,8 +640,7 @@ TEST_F(ServerTest, MetricsAfterKnownTraffic) {
   EXPECT_GT(value(after, "wtserve_model_load_duration_seconds", labels), 0);
   EXPECT_EQ(value(after, "wtserve_inference_inflight_requests", labels), 0);
   EXPECT_EQ(value(after, "wtserve_inference_queue_depth", labels), 0);
-  EXPECT_GT(value(after, "wtserve_inference_request_failure_total",
-                  "model=\"\",reason=\"not_found\",version=\"\""),
+  EXPECT_GT(value(after, "wtserve_inference_request_failure_total", "model=\"\",reason=\"not_found\",version=\"\""),
             -1);
 
   // Debian's promtool accepts the exposition.
@@ -659,9 +672,7 @@ TEST_F(ServerTest, RepositoryIndexLoadAndUnload) {
   // A model added at run time with a broken config fails with the file and field named; the
   // others keep serving.
   const std::string repo = *repo_root_ + "/repo";
-  WriteFmnistModel(repo, "broken",
-                   FmnistConfig("broken", "dynamic_batching { preferred_batch_size: [16] }\n"),
-                   {1});
+  WriteFmnistModel(repo, "broken", FmnistConfig("broken", "dynamic_batching { preferred_batch_size: [16] }\n"), {1});
   {
     grpc::ClientContext ctx;
     inference::RepositoryModelLoadRequest req;
@@ -739,8 +750,8 @@ TEST_F(ServerTest, RepositoryIndexLoadAndUnload) {
 TEST_F(ServerTest, LoadWithAConfigOverride) {
   const std::string repo = *repo_root_ + "/repo";
   // On disk the config is broken; the override alone makes the model load.
-  WriteFmnistModel(repo, "overridden",
-                   FmnistConfig("overridden", "dynamic_batching { preferred_batch_size: [16] }\n"), {1});
+  WriteFmnistModel(repo, "overridden", FmnistConfig("overridden", "dynamic_batching { preferred_batch_size: [16] }\n"),
+                   {1});
   auto load = [&](const std::string& key, const std::string& value) {
     grpc::ClientContext ctx;
     inference::RepositoryModelLoadRequest req;
@@ -828,9 +839,9 @@ std::string RunAndCapture(const std::string& command, int* exit_code) {
 TEST(ServerFlags, HelpListsTheFlagsAndBadFlagsFail) {
   int code = 0;
   const std::string help = RunAndCapture(ServerBinary() + " --help", &code);
-  for (const char* flag : {"--grpc_port", "--metrics_port", "--bind_address", "--model_repository",
-                           "--intra_op_threads", "--exit_timeout", "--max_message_bytes",
-                           "--strict_readiness", "--log_level"}) {
+  for (const char* flag :
+       {"--grpc_port", "--metrics_port", "--bind_address", "--model_repository", "--intra_op_threads", "--exit_timeout",
+        "--max_message_bytes", "--strict_readiness", "--log_level"}) {
     EXPECT_THAT(help, HasSubstr(flag));
   }
   // Each start loads LibTorch (seconds on a busy machine): one bad-flag case stands for all.
@@ -844,9 +855,7 @@ TEST(ServerFlags, HelpListsTheFlagsAndBadFlagsFail) {
 TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
   const std::string root = MakeTempDir("wtserve_drain_");
   const std::string repo = root + "/repo";
-  WriteFmnistModel(repo, "slow",
-                   FmnistConfig("slow",
-                                "dynamic_batching { max_queue_delay_microseconds: 10000000 }\n"),
+  WriteFmnistModel(repo, "slow", FmnistConfig("slow", "dynamic_batching { max_queue_delay_microseconds: 10000000 }\n"),
                    {1});
   ServerProcess server(repo, {"--exit_timeout=20s"});
   ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::SERVING)) << server.Log();
@@ -858,8 +867,10 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
     clients.emplace_back([&] {
       auto stub = server.Stub();
       grpc::Status s = Infer(*stub, ImagesRequest("slow", 1));
-      if (s.ok()) ++succeeded;
-      else ADD_FAILURE() << s.error_message();
+      if (s.ok())
+        ++succeeded;
+      else
+        ADD_FAILURE() << s.error_message();
     });
   }
   // An open stream with one queued request: answered by the drain too, then ended by the server.
@@ -871,8 +882,7 @@ TEST(ServerLifecycle, SigtermDrainsAcceptedRequests) {
   ASSERT_TRUE(stream->Write(streamed));
 
   // Wait until all of them are queued (a real condition, via /metrics), with a deadline.
-  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_queue_depth", "model=\"slow\",version=\"1\"",
-                                   kRequests + 1))
+  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_queue_depth", "model=\"slow\",version=\"1\"", kRequests + 1))
       << server.Log();
   const auto signalled = std::chrono::steady_clock::now();
   server.Signal(SIGTERM);
@@ -904,8 +914,7 @@ TEST(ServerLifecycle, SigtermWhileLoadingExitsCleanly) {
   const std::string root = MakeTempDir("wtserve_early_term_");
   const std::string repo = root + "/repo";
   // A long warmup keeps the server loading (live, NOT_SERVING) for a few seconds.
-  WriteFmnistModel(repo, "slow_load",
-                   FmnistConfig("slow_load", "model_warmup { batch_size: 8 count: 1000 }\n"), {1});
+  WriteFmnistModel(repo, "slow_load", FmnistConfig("slow_load", "model_warmup { batch_size: 8 count: 1000 }\n"), {1});
   ServerProcess server(repo, {"--exit_timeout=30s"});
   ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::NOT_SERVING)) << server.Log();
   server.Signal(SIGTERM);
@@ -945,11 +954,9 @@ TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
   // request arrives, so it can still be queued here. Wait until the server has dropped it, or
   // it would take one of the two queue slots below.
   ASSERT_TRUE(server.WaitForMetric("wtserve_inference_request_failure_total",
-                                   "model=\"queued\",reason=\"deadline_exceeded\",version=\"1\"",
-                                   1))
+                                   "model=\"queued\",reason=\"deadline_exceeded\",version=\"1\"", 1))
       << server.Log();
-  ASSERT_TRUE(
-      server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 0))
+  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 0))
       << server.Log();
 
   // Fill the queue (2 requests), then the third is refused at once.
@@ -961,8 +968,7 @@ TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
       if (Infer(*own, ImagesRequest("queued", 1)).ok()) ++succeeded;
     });
   }
-  ASSERT_TRUE(
-      server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 2))
+  ASSERT_TRUE(server.WaitForMetric("wtserve_inference_queue_depth", "model=\"queued\",version=\"1\"", 2))
       << server.Log();
   const auto refused_at = std::chrono::steady_clock::now();
   grpc::Status full = Infer(*stub, ImagesRequest("queued", 1));
@@ -977,9 +983,7 @@ TEST(ServerLifecycle, QueueLimitsAndTimeouts) {
   EXPECT_EQ(MetricValue(metrics, "wtserve_inference_request_failure_total",
                         "model=\"queued\",reason=\"deadline_exceeded\",version=\"1\""),
             1);
-  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_inflight_requests",
-                        "model=\"queued\",version=\"1\""),
-            2);
+  EXPECT_EQ(MetricValue(metrics, "wtserve_inference_inflight_requests", "model=\"queued\",version=\"1\""), 2);
 
   // The two queued requests were accepted: shutdown runs them.
   server.Signal(SIGTERM);
@@ -994,8 +998,7 @@ TEST(ServerLifecycle, BadModelDoesNotStopTheOthers) {
   const std::string root = MakeTempDir("wtserve_bad_");
   const std::string repo = root + "/repo";
   WriteFmnistModel(repo, "good", FmnistConfig("good"), {1});
-  WriteFmnistModel(repo, "bad_weights",
-                   FmnistConfig("bad_weights"), {1});
+  WriteFmnistModel(repo, "bad_weights", FmnistConfig("bad_weights"), {1});
   std::ofstream(repo + "/bad_weights/1/model.pt") << "not a checkpoint";
   ServerProcess server(repo, {"--strict_readiness=false"});
   ASSERT_TRUE(server.WaitForHealth(HealthCheckResponse::SERVING)) << server.Log();

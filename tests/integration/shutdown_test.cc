@@ -10,8 +10,8 @@
 #include <vector>
 
 #include <gmock/gmock.h>
-#include <gtest/gtest.h>
 #include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
 
 #include "tests/integration/server_process.h"
 #include "tests/integration/test_repo.h"

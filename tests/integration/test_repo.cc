@@ -14,9 +14,8 @@
 namespace wtserve::testing {
 
 const std::vector<std::string>& FashionMnistLabels() {
-  static const std::vector<std::string> labels = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                  "Coat",        "Sandal",  "Shirt",    "Sneaker",
-                                                  "Bag",         "Ankle boot"};
+  static const std::vector<std::string> labels = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                  "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   return labels;
 }
 
@@ -41,18 +40,26 @@ void WriteFmnistModel(const std::string& repo, const std::string& name, const st
 
 std::string FmnistConfig(const std::string& name, const std::string& extra) {
   return "name: \"" + name + "\"\n" + R"pb(
-architecture { name: "convnext_fmnist" }
-max_batch_size: 8
-input { name: "images" data_type: TYPE_FP32 dims: [1, 28, 28] }
-output { name: "logits" data_type: TYPE_FP32 dims: [10] }
-input_preprocessing { mean: 0.2860 std: 0.3530 }
-version_policy { all {} }
-)pb" + extra;
+           architecture { name: "convnext_fmnist" }
+           max_batch_size: 8
+           input {
+             name: "images"
+             data_type: TYPE_FP32
+             dims: [ 1, 28, 28 ]
+           }
+           output {
+             name: "logits"
+             data_type: TYPE_FP32
+             dims: [ 10 ]
+           }
+           input_preprocessing { mean: 0.2860 std: 0.3530 }
+           version_policy { all {} }
+         )pb" +
+         extra;
 }
 
 std::string MakeTempDir(const std::string& prefix) {
-  std::string pattern =
-      (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
+  std::string pattern = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
   if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   return pattern;
 }

@@ -124,9 +124,9 @@ TEST_F(TlsServerTest, HealthProbeConnectsOverMutualTls) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   };
   EXPECT_EQ(exit_code(probe + tls + client + " --timeout=10s"), 0);
-  EXPECT_EQ(exit_code(probe + tls), 1);                              // no client certificate
-  EXPECT_EQ(exit_code(probe), 1);                                    // plaintext
-  EXPECT_EQ(exit_code(probe + " --root_cert=" + Cert("ca.pem")), 2);  // TLS flag without --tls
+  EXPECT_EQ(exit_code(probe + tls), 1);                                           // no client certificate
+  EXPECT_EQ(exit_code(probe), 1);                                                 // plaintext
+  EXPECT_EQ(exit_code(probe + " --root_cert=" + Cert("ca.pem")), 2);              // TLS flag without --tls
   EXPECT_EQ(exit_code(probe + tls + " --client_cert=" + Cert("client.pem")), 2);  // cert without key
 }
 

@@ -25,7 +25,8 @@ class FakeInferenceServer::Service final : public inference::GRPCInferenceServic
 
   grpc::Status ModelMetadata(grpc::ServerContext*, const inference::ModelMetadataRequest* request,
                              inference::ModelMetadataResponse* response) override {
-    if (request->name() != "fake") return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown model '" + request->name() + "'");
+    if (request->name() != "fake")
+      return grpc::Status(grpc::StatusCode::NOT_FOUND, "unknown model '" + request->name() + "'");
     response->set_name("fake");
     response->add_versions("1");
     auto* in = response->add_inputs();

@@ -37,7 +37,7 @@ TEST(StatsTest, NearestRankPercentiles) {
   EXPECT_EQ(Percentile(v, 100), 100);
   EXPECT_EQ(Percentile(v, 0), 1);
   EXPECT_EQ(Percentile({7.0}, 99), 7);
-  EXPECT_EQ(Percentile({1.0, 2.0, 3.0}, 50), 2);   // ceil(1.5) = 2nd
+  EXPECT_EQ(Percentile({1.0, 2.0, 3.0}, 50), 2);       // ceil(1.5) = 2nd
   EXPECT_EQ(Percentile({1.0, 2.0, 3.0, 4.0}, 50), 2);  // ceil(2) = 2nd
   LatencySummary s = Summarize({0.3, 0.1, 0.2, 0.4});
   EXPECT_EQ(s.count, 4);
@@ -92,7 +92,8 @@ TEST(ProgressTest, BarAndLinesShowDoneTotalRateAndEta) {
   s.elapsed_s = 10;
   const std::string bar = FormatProgress(s, ProgressMode::kTerminal);
   EXPECT_EQ(bar.front(), '\r');
-  EXPECT_THAT(bar, HasSubstr("wt [######------------------]  25%  250/1000 req  200 img/s  0 errors  fog s3  ETA 0:30"));
+  EXPECT_THAT(bar,
+              HasSubstr("wt [######------------------]  25%  250/1000 req  200 img/s  0 errors  fog s3  ETA 0:30"));
   const std::string line = FormatProgress(s, ProgressMode::kLines);
   EXPECT_EQ(line, "wt: 25% (250/1000 requests), 200 img/s, 0 errors, at fog s3, 0:10 elapsed, ETA 0:30\n");
   // Bounded by time only: the fraction follows the clock.
@@ -123,7 +124,8 @@ TEST(CliTest, Severities) {
 TEST(CliTest, FlagNamesAcceptDashes) {
   EXPECT_EQ(NormalizeFlagNames({"prog", "--batch-size=4", "--output-json", "a-b.json", "--", "--x-y"}),
             (std::vector<std::string>{"prog", "--batch_size=4", "--output_json", "a-b.json", "--", "--x-y"}));
-  EXPECT_EQ(NormalizeFlagNames({"p", "--corruptions=motion-blur"}), (std::vector<std::string>{"p", "--corruptions=motion-blur"}));
+  EXPECT_EQ(NormalizeFlagNames({"p", "--corruptions=motion-blur"}),
+            (std::vector<std::string>{"p", "--corruptions=motion-blur"}));
   auto conditions = MakeConditions({"fog", "snow"}, {1, 2});
   ASSERT_EQ(conditions.size(), 5u);
   EXPECT_EQ(conditions[0].corruption, "");
@@ -287,8 +289,7 @@ TEST(WorkloadTest, MetadataAndCompatibility) {
   EXPECT_EQ(any_size->height, -1);
   EXPECT_TRUE(CheckCompatible(SmallFmnist(2), *any_size, InputKind::kFp32, 1).ok());
   any_size->channels = 3;
-  EXPECT_THAT(CheckCompatible(SmallFmnist(2), *any_size, InputKind::kFp32, 1).message(),
-              HasSubstr("data mismatch"));
+  EXPECT_THAT(CheckCompatible(SmallFmnist(2), *any_size, InputKind::kFp32, 1).message(), HasSubstr("data mismatch"));
 
   data::ImageDataset data = SmallFmnist(5);
   EXPECT_EQ(data.size(), 5);
@@ -324,7 +325,8 @@ TEST(WorkloadTest, PayloadsMatchTheImagesInEveryForm) {
       EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 1}));
       auto elements = t.AsBytes();
       ASSERT_TRUE(elements.ok());
-      cv::Mat decoded = cv::imdecode(std::vector<uchar>((*elements)[1].begin(), (*elements)[1].end()), cv::IMREAD_UNCHANGED);
+      cv::Mat decoded =
+          cv::imdecode(std::vector<uchar>((*elements)[1].begin(), (*elements)[1].end()), cv::IMREAD_UNCHANGED);
       EXPECT_EQ(cv::norm(decoded, *corrupted, cv::NORM_INF), 0);
     } else {
       EXPECT_EQ(t.shape, (std::vector<int64_t>{2, 1, 28, 28}));
@@ -370,7 +372,8 @@ TEST_P(RunnerTest, SinglePassAnswersEveryItemOnce) {
   for (int64_t item = 0; item < w->size(); ++item) {
     const int64_t image = item % 20, condition = item / 20;
     cv::Mat sent = data.images[static_cast<size_t>(image)];
-    if (condition > 0) sent = *corrupt::Corrupt(sent, "pixelate", condition == 1 ? 2 : 4, 1, static_cast<uint64_t>(image));
+    if (condition > 0)
+      sent = *corrupt::Corrupt(sent, "pixelate", condition == 1 ? 2 : 4, 1, static_cast<uint64_t>(image));
     EXPECT_EQ(result->predictions[static_cast<size_t>(item)], testing::FakeClass(sent)) << "item " << item;
   }
   // The report's accuracy counts every item once.
@@ -495,13 +498,15 @@ Cli RunLoadgen(const std::string& args) {
 
 TEST(CliTest, EndToEndAgainstFakeServer) {
   testing::FakeInferenceServer server(28, 28);
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() / ("loadgen_cli_" + std::to_string(getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("loadgen_cli_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string t = "--target=" + server.target();
-  Cli ok = RunLoadgen(t + " --model=fake --samples=12 --corruptions=fog,jpeg_compression --severities=1,5"
-                          " --batch-size=5 --transport=async --concurrency=2 --output-json=" + (dir / "r.json").string() +
-                          " --output-csv=" + (dir / "r.csv").string() + " --dump-samples=" + (dir / "grids").string() +
-                          " --dump_count=2");
+  Cli ok = RunLoadgen(t +
+                      " --model=fake --samples=12 --corruptions=fog,jpeg_compression --severities=1,5"
+                      " --batch-size=5 --transport=async --concurrency=2 --output-json=" +
+                      (dir / "r.json").string() + " --output-csv=" + (dir / "r.csv").string() +
+                      " --dump-samples=" + (dir / "grids").string() + " --dump_count=2");
   ASSERT_EQ(ok.code, 0) << ok.output;
   EXPECT_THAT(ok.output, HasSubstr("requests: 12 sent, 12 ok, 0 failed; images: 60 sent, 60 ok"));  // ceil(60/5)
   EXPECT_THAT(ok.output, HasSubstr("jpeg_compression"));

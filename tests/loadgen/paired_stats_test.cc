@@ -42,7 +42,7 @@ std::vector<int8_t> Answers(int n, int correct) {
 
 TEST(McNemarTest, ExactBinomialTails) {
   EXPECT_EQ(McNemarExact(0, 0).p_value, 1.0);
-  EXPECT_EQ(McNemarExact(5, 5).p_value, 1.0);                  // 2 * P[X <= 5] > 1, capped
+  EXPECT_EQ(McNemarExact(5, 5).p_value, 1.0);                   // 2 * P[X <= 5] > 1, capped
   EXPECT_NEAR(McNemarExact(1, 9).p_value, 22.0 / 1024, 1e-15);  // 2 * (1 + 10) / 2^10
   EXPECT_NEAR(McNemarExact(9, 1).p_value, 22.0 / 1024, 1e-15);  // symmetric
   EXPECT_NEAR(McNemarExact(0, 10).p_value, 2.0 / 1024, 1e-15);
@@ -116,7 +116,7 @@ TEST(PairedBootstrapTest, CorruptionErrorIntervalCoversItsPointAndIsSeeded) {
   const double ce = (200.0 + 300.0) / (240.0 + 380.0);  // sum of errors, model over baseline
   EXPECT_LT(p->ce[0].low, ce);
   EXPECT_GT(p->ce[0].high, ce);
-  EXPECT_DOUBLE_EQ(p->mce.low, p->ce[0].low);  // one ImageNet-C corruption: mCE = its CE
+  EXPECT_DOUBLE_EQ(p->mce.low, p->ce[0].low);    // one ImageNet-C corruption: mCE = its CE
   EXPECT_DOUBLE_EQ(p->mce_all.low, p->mce.low);  // fog is also all that was selected
   absl::StatusOr<PairedStatistics> again = ComputePairedStatistics(a, b, {"fog"}, options);
   EXPECT_EQ(again->ce[0].low, p->ce[0].low);
@@ -193,8 +193,8 @@ TEST(PairedReportTest, TextJsonAndCsvCarryTheIntervals) {
     report.models.push_back(std::move(m));
   }
   std::string error;
-  report.corruption_errors = ComputeCorruptionErrors(*report.models[0].accuracy, *report.models[1].accuracy, {"fog"},
-                                                     &error);
+  report.corruption_errors =
+      ComputeCorruptionErrors(*report.models[0].accuracy, *report.models[1].accuracy, {"fog"}, &error);
   report.paired = *ComputePairedStatistics(a, b, {"fog"}, {});
   const std::string text = RenderText(report);
   EXPECT_THAT(text, HasSubstr("95% bootstrap intervals (2000 resamples"));

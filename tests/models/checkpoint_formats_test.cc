@@ -83,9 +83,8 @@ TEST_F(CheckpointFormatsTest, FlatAndWrappedStateDictsLoadTheSameWeights) {
 }
 
 TEST_F(CheckpointFormatsTest, SeveralStateDictsNeedAnExplicitEntry) {
-  EXPECT_THAT(LoadError("ema_and_plain.pth"),
-              AllOf(HasSubstr("several state dicts (state_dict_ema, state_dict)"),
-                    HasSubstr("architecture.checkpoint_entry")));
+  EXPECT_THAT(LoadError("ema_and_plain.pth"), AllOf(HasSubstr("several state dicts (state_dict_ema, state_dict)"),
+                                                    HasSubstr("architecture.checkpoint_entry")));
   CheckpointOptions ema;
   ema.entry = "state_dict_ema";
   EXPECT_EQ(MaxDifference("ema_and_plain.pth", ema), 0.0);
@@ -104,9 +103,8 @@ TEST_F(CheckpointFormatsTest, SeveralStateDictsNeedAnExplicitEntry) {
 TEST_F(CheckpointFormatsTest, RefusalsSayWhatIsThereAndWhatToDo) {
   EXPECT_THAT(LoadError("legacy.pth"),
               AllOf(HasSubstr("legacy torch.save format"), HasSubstr("torch.save(torch.load('IN.pth'")));
-  EXPECT_THAT(LoadError("no_weights.pth"),
-              AllOf(HasSubstr("is neither a state dict"), HasSubstr("epoch (int)"),
-                    HasSubstr("args ('argparse.Namespace' object (not constructed))")));
+  EXPECT_THAT(LoadError("no_weights.pth"), AllOf(HasSubstr("is neither a state dict"), HasSubstr("epoch (int)"),
+                                                 HasSubstr("args ('argparse.Namespace' object (not constructed))")));
 }
 
 // fast_wtconv's two layouts of a WTConv layer (no filter keys, other names; the Metal one with its
@@ -136,8 +134,8 @@ TEST_F(CheckpointFormatsTest, FastWtconvLayoutsLoadAsTheSameLayers) {
 
 // The config field reaches the loader: a model folder whose config names the EMA entry.
 TEST_F(CheckpointFormatsTest, ConfigCheckpointEntryPicksTheWeights) {
-  const std::filesystem::path folder = std::filesystem::temp_directory_path() /
-                                       ("wtserve_ckpt_entry_" + std::to_string(::getpid())) / "cnx";
+  const std::filesystem::path folder =
+      std::filesystem::temp_directory_path() / ("wtserve_ckpt_entry_" + std::to_string(::getpid())) / "cnx";
   std::filesystem::create_directories(folder / "1");
   std::filesystem::copy_file(Dir() + "/ema_and_plain.pth", folder / "1" / "model.pt",
                              std::filesystem::copy_options::overwrite_existing);
@@ -155,7 +153,8 @@ TEST_F(CheckpointFormatsTest, ConfigCheckpointEntryPicksTheWeights) {
   auto net = runtime::LoadNetworkForGradients(*cfg, folder.string(), 1);
   ASSERT_TRUE(net.ok()) << net.status();
   const StateDict loaded = ModuleStateDict(**net);
-  for (size_t i = 0; i < loaded.size(); ++i) EXPECT_TRUE(loaded[i].second.equal(Reference()[i].second)) << loaded[i].first;
+  for (size_t i = 0; i < loaded.size(); ++i)
+    EXPECT_TRUE(loaded[i].second.equal(Reference()[i].second)) << loaded[i].first;
   std::filesystem::remove_all(folder.parent_path());
 }
 

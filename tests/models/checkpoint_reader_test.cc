@@ -19,8 +19,7 @@ namespace {
 using ::testing::HasSubstr;
 
 // Writes a PyTorch zip archive in memory: data.pkl plus data/<key> records.
-std::string Archive(const std::string& pickle,
-                    const std::vector<std::pair<std::string, std::string>>& records = {}) {
+std::string Archive(const std::string& pickle, const std::vector<std::pair<std::string, std::string>>& records = {}) {
   std::string out;
   {
     caffe2::serialize::PyTorchStreamWriter writer([&out](const void* data, size_t size) {
@@ -37,7 +36,10 @@ std::string Archive(const std::string& pickle,
 // Pickle opcodes spelled out (CPython's Lib/pickletools.py), protocol 2.
 struct Pickle {
   std::string s = "\x80\x02";
-  Pickle& Op(char op) { s.push_back(op); return *this; }
+  Pickle& Op(char op) {
+    s.push_back(op);
+    return *this;
+  }
   Pickle& Str(const std::string& v) {
     s.push_back('X');
     for (int k = 0; k < 4; ++k) s.push_back(static_cast<char>((v.size() >> (8 * k)) & 0xff));
@@ -87,8 +89,8 @@ std::string ReadError(const std::string& archive) {
 
 TEST(CheckpointReaderTest, WellFormedPicklesRead) {
   EXPECT_TRUE(ReadStateDictFromMemory(Archive(Pickle().Op('}').Op('.').s), "empty.pt").empty());
-  const StateDict one = ReadStateDictFromMemory(
-      Archive(Pickle::Tensor(4, 1, {3}, {1}), {{"data/0", std::string(16, '\0')}}), "one.pt");
+  const StateDict one =
+      ReadStateDictFromMemory(Archive(Pickle::Tensor(4, 1, {3}, {1}), {{"data/0", std::string(16, '\0')}}), "one.pt");
   ASSERT_EQ(one.size(), 1u);
   EXPECT_EQ(one[0].first, "w");
   EXPECT_EQ(one[0].second.sizes(), at::IntArrayRef({3}));
@@ -97,10 +99,15 @@ TEST(CheckpointReaderTest, WellFormedPicklesRead) {
 // Globals that would run code in Python's unpickler are never called, in both spellings: the
 // call becomes an opaque object named after the global, which is not a state dict.
 TEST(CheckpointReaderTest, DisallowedGlobalsAreRefused) {
-  for (const auto& [module, name] : std::vector<std::pair<std::string, std::string>>{
-           {"os", "system"}, {"posix", "system"}, {"builtins", "eval"}, {"builtins", "exec"},
-           {"__builtin__", "getattr"}, {"subprocess", "Popen"}, {"torch", "load"},
-           {"torch._utils", "_rebuild_qtensor"}}) {
+  for (const auto& [module, name] :
+       std::vector<std::pair<std::string, std::string>>{{"os", "system"},
+                                                        {"posix", "system"},
+                                                        {"builtins", "eval"},
+                                                        {"builtins", "exec"},
+                                                        {"__builtin__", "getattr"},
+                                                        {"subprocess", "Popen"},
+                                                        {"torch", "load"},
+                                                        {"torch._utils", "_rebuild_qtensor"}}) {
     const std::string call = Pickle().Global(module, name).Str("id").Op('\x85').Op('R').Op('.').s;
     EXPECT_THAT(ReadError(Archive(call)), HasSubstr("'" + module + "." + name + "' object (not constructed)"));
     Pickle stack_global;
@@ -110,7 +117,8 @@ TEST(CheckpointReaderTest, DisallowedGlobalsAreRefused) {
     EXPECT_THAT(ReadError(Archive(stack_global.s)),
                 HasSubstr("'" + module + "." + name + "' object (not constructed)"));
     // Inside a dict beside other entries: named, and the dict is refused as weights.
-    const std::string inside = Pickle().Op('}').Str("w").Global(module, name).Str("id").Op('\x85').Op('R').Op('s').Op('.').s;
+    const std::string inside =
+        Pickle().Op('}').Str("w").Global(module, name).Str("id").Op('\x85').Op('R').Op('s').Op('.').s;
     EXPECT_THAT(ReadError(Archive(inside)), HasSubstr("w ('" + module + "." + name + "' object (not constructed))"));
   }
 }
@@ -121,15 +129,12 @@ TEST(CheckpointReaderTest, ReduceAndBuildMisuseIsRefused) {
   };
   const std::vector<Case> cases = {
       {Pickle().Op('}').Int(1).Op('\x85').Op('R').Op('.').s, "REDUCE expects global"},
-      {Pickle().Global("collections", "OrderedDict").Op('}').Op('R').Op('.').s,
-       "REDUCE expects tuple"},
-      {Pickle().Global("collections", "OrderedDict").Int(1).Op('\x85').Op('R').Op('.').s,
-       "with arguments"},
+      {Pickle().Global("collections", "OrderedDict").Op('}').Op('R').Op('.').s, "REDUCE expects tuple"},
+      {Pickle().Global("collections", "OrderedDict").Int(1).Op('\x85').Op('R').Op('.').s, "with arguments"},
       {Pickle().Global("torch", "FloatStorage").Op(')').Op('R').Op('.').s, "called directly"},
       {Pickle().Global("torch._utils", "_rebuild_tensor_v2").Int(1).Op('\x85').Op('R').Op('.').s,
        "at least 4 arguments"},
-      {Pickle().Global("torch._utils", "_rebuild_parameter").Int(1).Op('\x85').Op('R').Op('.').s,
-       "expects tensor"},
+      {Pickle().Global("torch._utils", "_rebuild_parameter").Int(1).Op('\x85').Op('R').Op('.').s, "expects tensor"},
       {Pickle().Op(']').Int(1).Op('b').Op('.').s, "BUILD expects dict"},
       {Pickle().Op('b').Op('.').s, "stack underflow"},
       {Pickle().Op('R').Op('.').s, "stack underflow"},
@@ -167,19 +172,14 @@ TEST(CheckpointReaderTest, TruncatedStreamsAreErrors) {
 }
 
 TEST(CheckpointReaderTest, ViewsOutsideTheirStorageAreRefused) {
-  const std::vector<std::pair<std::string, std::string>> four_floats = {
-      {"data/0", std::string(16, '\0')}};
+  const std::vector<std::pair<std::string, std::string>> four_floats = {{"data/0", std::string(16, '\0')}};
   EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {5}, {1}), four_floats)),
               HasSubstr("exceeds its storage of 4 elements"));
-  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 2, {2, 2}, {1, 1}), four_floats)),
-              HasSubstr("exceeds its storage"));
-  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, -1, {1}, {1}), four_floats)),
-              HasSubstr("exceeds its storage"));
-  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {2}, {-1}), four_floats)),
-              HasSubstr("negative size or stride"));
+  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 2, {2, 2}, {1, 1}), four_floats)), HasSubstr("exceeds its storage"));
+  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, -1, {1}, {1}), four_floats)), HasSubstr("exceeds its storage"));
+  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {2}, {-1}), four_floats)), HasSubstr("negative size or stride"));
   // (size - 1) * stride wraps around in 64 bits: refused, not passed as a small offset.
-  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {int64_t{1} << 62, 2}, {4, int64_t{1} << 62}),
-                                four_floats)),
+  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {int64_t{1} << 62, 2}, {4, int64_t{1} << 62}), four_floats)),
               HasSubstr("overflows 64 bits"));
   EXPECT_THAT(ReadError(Archive(Pickle::Tensor(4, 0, {3}, {1}), {{"data/0", std::string(12, '\0')}})),
               HasSubstr("holds 12 bytes, expected 4 x 4"));
@@ -189,8 +189,7 @@ TEST(CheckpointReaderTest, ViewsOutsideTheirStorageAreRefused) {
 // Sizes a file declares but does not hold are refused before anything is allocated for them.
 TEST(CheckpointReaderTest, HugeDeclaredSizesAreRefused) {
   // A storage of 2^62 floats (2^64 bytes: the product wraps to 0 in 64 bits) on an empty record.
-  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(int64_t{1} << 62, 0, {1}, {1}),
-                                {{"data/0", std::string()}})),
+  EXPECT_THAT(ReadError(Archive(Pickle::Tensor(int64_t{1} << 62, 0, {1}, {1}), {{"data/0", std::string()}})),
               HasSubstr("holds 0 bytes"));
   // A string of 2^63 bytes, and one of 4 GiB, in a 20-byte pickle.
   std::string long_string = Pickle().s + "\x8d" + std::string(7, '\0') + "\x80" + "abc";
@@ -204,8 +203,7 @@ TEST(CheckpointReaderTest, HugeDeclaredSizesAreRefused) {
 // Cycles and deep nesting (which Python's pickle allows) end in a clean error: no stack overflow
 // while the objects are taken apart, and nothing leaks (LeakSanitizer in the fuzz build).
 TEST(CheckpointReaderTest, CyclesAndDeepNestingAreHarmless) {
-  EXPECT_THAT(ReadError(Archive(Pickle().Op(']').Op('2').Op('a').Op('.').s)),
-              HasSubstr("top-level object is a list"));
+  EXPECT_THAT(ReadError(Archive(Pickle().Op(']').Op('2').Op('a').Op('.').s)), HasSubstr("top-level object is a list"));
   Pickle deep;
   deep.Op(')');
   for (int k = 0; k < 1000000; ++k) deep.Op('\x85');  // ((((...),),),)

@@ -91,13 +91,14 @@ TEST(ErfTest, RegistryNetworkFeaturesFeedTheHead) {
   torch::NoGradGuard no_grad;
   const at::Tensor features = net->forward_features(x);
   EXPECT_EQ(features.sizes(), (std::vector<int64_t>{2, 96, 3, 3}));
-  EXPECT_TRUE(net->forward(x).allclose(
-      std::dynamic_pointer_cast<nn::ConvNeXtImpl>(net)->head->forward(features), 1e-5, 1e-6));
+  EXPECT_TRUE(
+      net->forward(x).allclose(std::dynamic_pointer_cast<nn::ConvNeXtImpl>(net)->head->forward(features), 1e-5, 1e-6));
 }
 
 TEST(ErfTest, NetworkWithoutFeatureMapIsAFailedPrecondition) {
   NoFeatures flat;
-  absl::StatusOr<EffectiveReceptiveField> erf = ComputeEffectiveReceptiveField(flat, torch::ones({1, 1, 4, 4}), 1, {0.5});
+  absl::StatusOr<EffectiveReceptiveField> erf =
+      ComputeEffectiveReceptiveField(flat, torch::ones({1, 1, 4, 4}), 1, {0.5});
   EXPECT_EQ(erf.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(ComputeEffectiveReceptiveField(flat, torch::ones({0, 1, 4, 4}), 1, {0.5}).status().code(),
             absl::StatusCode::kInvalidArgument);

@@ -74,20 +74,18 @@ TEST_P(ReferenceTest, LoadsPythonStateDictAndReproducesLogits) {
   torch::NoGradGuard no_grad;
   const torch::Tensor logits = net->forward(Field(io, "input"));
   const double diff = MaxRelativeDiff(logits, Field(io, "logits"));
-  std::printf("%s: %zu keys, max relative logit difference %.2e\n", c.name.c_str(), file.size(),
-              diff);
+  std::printf("%s: %zu keys, max relative logit difference %.2e\n", c.name.c_str(), file.size(), diff);
   EXPECT_LE(diff, 1e-4);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Zoo, ReferenceTest,
-    ::testing::Values(Case{"wtconvnext_tiny_224", "wtconvnext_tiny", 1000, 3, 1.0},
-                      Case{"convnext_tiny_64", "convnext_tiny", 1000, 3, 1.0},
-                      Case{"wtconvnext_fmnist", "wtconvnext_fmnist", 10, 1, 1.0},
-                      Case{"convnext_fmnist", "convnext_fmnist", 10, 1, 1.0},
-                      Case{"mobilenetv2_w05_64", "mobilenetv2", 10, 3, 0.5},
-                      Case{"wtmobilenetv2_w05_64", "wtmobilenetv2", 10, 3, 0.5}),
-    [](const auto& info) { return info.param.name; });
+INSTANTIATE_TEST_SUITE_P(Zoo, ReferenceTest,
+                         ::testing::Values(Case{"wtconvnext_tiny_224", "wtconvnext_tiny", 1000, 3, 1.0},
+                                           Case{"convnext_tiny_64", "convnext_tiny", 1000, 3, 1.0},
+                                           Case{"wtconvnext_fmnist", "wtconvnext_fmnist", 10, 1, 1.0},
+                                           Case{"convnext_fmnist", "convnext_fmnist", 10, 1, 1.0},
+                                           Case{"mobilenetv2_w05_64", "mobilenetv2", 10, 3, 0.5},
+                                           Case{"wtmobilenetv2_w05_64", "wtmobilenetv2", 10, 3, 0.5}),
+                         [](const auto& info) { return info.param.name; });
 
 // Our checkpoint, read by Python's torch.load into the Python network (strict), reproduces our
 // logits.
@@ -107,8 +105,7 @@ TEST(SaveForPythonTest, PythonLoadsOurCheckpoint) {
     }
   }
   net->eval();
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("wtserve_save_for_python_" + std::to_string(::getpid()));
+  const auto dir = std::filesystem::temp_directory_path() / ("wtserve_save_for_python_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   const std::string weights = (dir / "model.pt").string();
   SaveStateDict(*net, weights);
@@ -127,8 +124,8 @@ TEST(SaveForPythonTest, PythonLoadsOurCheckpoint) {
   }
   const std::string command = std::string(python) + " " + source +
                               "/tests/reference/models_ref.py check --arch wtconvnext_fmnist "
-                              "--num-classes 10 --in-chans 1 --weights " + weights +
-                              " --io " + io_path;
+                              "--num-classes 10 --in-chans 1 --weights " +
+                              weights + " --io " + io_path;
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
   std::filesystem::remove_all(dir);
 }

@@ -31,8 +31,7 @@ int64_t CountParameters(const torch::nn::Module& m, bool trainable_only) {
 }
 
 std::string TempPath(const std::string& name) {
-  return (std::filesystem::temp_directory_path() /
-          ("wtserve_models_test_" + std::to_string(::getpid()) + "_" + name))
+  return (std::filesystem::temp_directory_path() / ("wtserve_models_test_" + std::to_string(::getpid()) + "_" + name))
       .string();
 }
 
@@ -45,10 +44,9 @@ ClassifierOptions Fmnist() {
 
 TEST(RegistryTest, ListsEveryFamily) {
   EXPECT_THAT(RegisteredArchitectures(),
-              ::testing::ElementsAre("convnext_base", "convnext_fmnist", "convnext_small",
-                                     "convnext_tiny", "mobilenetv2", "wtconvnext_base",
-                                     "wtconvnext_fmnist", "wtconvnext_small", "wtconvnext_tiny",
-                                     "wtmobilenetv2"));
+              ::testing::ElementsAre("convnext_base", "convnext_fmnist", "convnext_small", "convnext_tiny",
+                                     "mobilenetv2", "wtconvnext_base", "wtconvnext_fmnist", "wtconvnext_small",
+                                     "wtconvnext_tiny", "wtmobilenetv2"));
 }
 
 TEST(RegistryTest, UnknownNameListsRegisteredOnes) {
@@ -71,8 +69,8 @@ TEST(ArchitectureTest, WtConvNeXtMatchesReleasedCounts) {
   for (const auto& [name, millions] : released_millions) {
     auto net = CreateClassifier(name, ClassifierOptions{});
     const double got = static_cast<double>(CountParameters(*net, false)) / 1e6;
-    std::printf("%s: %.3fM parameters (%.3fM trainable), %zu state-dict keys\n", name.c_str(),
-                got, CountParameters(*net, true) / 1e6, ModuleStateDict(*net).size());
+    std::printf("%s: %.3fM parameters (%.3fM trainable), %zu state-dict keys\n", name.c_str(), got,
+                CountParameters(*net, true) / 1e6, ModuleStateDict(*net).size());
     EXPECT_NEAR(got, millions, 0.05) << name;
   }
   auto tiny = CreateClassifier("wtconvnext_tiny", ClassifierOptions{});
@@ -84,10 +82,8 @@ TEST(ArchitectureTest, WtConvNeXtMatchesReleasedCounts) {
   for (const auto& [k, t] : keys) shapes[k] = t.sizes().vec();
   EXPECT_EQ(shapes.at("stem.0.weight"), (std::vector<int64_t>{96, 3, 4, 4}));
   EXPECT_EQ(shapes.at("stages.0.blocks.0.conv_dw.wt_filter"), (std::vector<int64_t>{384, 1, 2, 2}));
-  EXPECT_EQ(shapes.at("stages.0.blocks.0.conv_dw.wavelet_convs.4.weight"),
-            (std::vector<int64_t>{384, 1, 5, 5}));
-  EXPECT_EQ(shapes.at("stages.3.blocks.2.conv_dw.wavelet_scale.1.weight"),
-            (std::vector<int64_t>{1, 3072, 1, 1}));
+  EXPECT_EQ(shapes.at("stages.0.blocks.0.conv_dw.wavelet_convs.4.weight"), (std::vector<int64_t>{384, 1, 5, 5}));
+  EXPECT_EQ(shapes.at("stages.3.blocks.2.conv_dw.wavelet_scale.1.weight"), (std::vector<int64_t>{1, 3072, 1, 1}));
   EXPECT_EQ(shapes.count("stages.3.blocks.2.conv_dw.wavelet_convs.2.weight"), 0u);
   EXPECT_EQ(shapes.at("stages.1.downsample.1.weight"), (std::vector<int64_t>{192, 96, 2, 2}));
   EXPECT_EQ(shapes.at("stages.2.blocks.8.mlp.fc1.weight"), (std::vector<int64_t>{1536, 384}));
@@ -120,12 +116,10 @@ TEST(ArchitectureTest, BaselinesAndMobileNets) {
   half.num_classes = 7;
   auto wt = CreateClassifier("wtmobilenetv2", half);
   std::printf("wtmobilenetv2 (width 0.5): %.3fM parameters; mobilenetv2 (width 0.5): %.3fM\n",
-              CountParameters(*wt, false) / 1e6,
-              CountParameters(*CreateClassifier("mobilenetv2", half), false) / 1e6);
+              CountParameters(*wt, false) / 1e6, CountParameters(*CreateClassifier("mobilenetv2", half), false) / 1e6);
   std::map<std::string, std::vector<int64_t>> wshapes;
   for (const auto& [k, t] : ModuleStateDict(*wt)) wshapes[k] = t.sizes().vec();
-  EXPECT_EQ(wshapes.at("features.2.conv.1.0.wavelet_convs.2.weight"),
-            (std::vector<int64_t>{192, 1, 3, 3}));
+  EXPECT_EQ(wshapes.at("features.2.conv.1.0.wavelet_convs.2.weight"), (std::vector<int64_t>{192, 1, 3, 3}));
   wt->eval();
   torch::NoGradGuard no_grad;
   EXPECT_EQ(wt->forward(torch::randn({2, 3, 40, 40})).sizes(), (std::vector<int64_t>{2, 7}));
@@ -137,8 +131,7 @@ TEST(ArchitectureTest, FmnistVariantsAreSmallAndComparable) {
   const int64_t wt_all = CountParameters(*wt, false), wt_train = CountParameters(*wt, true);
   const int64_t plain_all = CountParameters(*plain, false);
   std::printf("wtconvnext_fmnist: %lld parameters (%lld trainable); convnext_fmnist: %lld\n",
-              static_cast<long long>(wt_all), static_cast<long long>(wt_train),
-              static_cast<long long>(plain_all));
+              static_cast<long long>(wt_all), static_cast<long long>(wt_train), static_cast<long long>(plain_all));
   EXPECT_LT(wt_all, 1000000);
   EXPECT_LT(plain_all, 1000000);
   // Within 10% counting the frozen filters (state-dict count) and counting trainable only.
@@ -187,14 +180,14 @@ TEST(WTConvTrainingFormTest, MatchesForward) {
 // reach and across the kSmallMapPixels boundary.
 TEST(DepthwiseTrainingFormTest, MatchesConvForward) {
   torch::manual_seed(4);
-  const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1}, {2, 2}, {3, 2}, {3, 3}, {4, 4},
+  const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1}, {2, 2}, {3, 2}, {3, 3},  {4, 4},
                                                           {5, 3}, {4, 5}, {7, 7}, {14, 14}};
   for (int64_t k : {5, 7}) {
     for (bool bias : {true, false}) {
       torch::nn::Conv2d conv(torch::nn::Conv2dOptions(5, 5, k).padding(k / 2).groups(5).bias(bias));
       for (const auto& [h, w] : sizes) {
-        SCOPED_TRACE("k=" + std::to_string(k) + " bias=" + std::to_string(bias) + " " +
-                     std::to_string(h) + "x" + std::to_string(w));
+        SCOPED_TRACE("k=" + std::to_string(k) + " bias=" + std::to_string(bias) + " " + std::to_string(h) + "x" +
+                     std::to_string(w));
         auto x = torch::randn({3, 5, h, w}, torch::requires_grad());
         auto reference = conv->forward(x);
         auto training = DepthwiseConv2dTrainingForward(*conv, x);
@@ -206,8 +199,7 @@ TEST(DepthwiseTrainingFormTest, MatchesConvForward) {
         auto grad_ref = torch::autograd::grad({reference}, inputs, {g});
         auto grad_train = torch::autograd::grad({training}, inputs, {g});
         for (size_t i = 0; i < inputs.size(); ++i) {
-          EXPECT_LT((grad_train[i] - grad_ref[i]).abs().max().item<double>(), 1e-4)
-              << "input " << i;
+          EXPECT_LT((grad_train[i] - grad_ref[i]).abs().max().item<double>(), 1e-4) << "input " << i;
         }
       }
     }
@@ -219,12 +211,10 @@ TEST(DepthwiseTrainingFormTest, MatchesConvForward) {
   // Depthwise but not "same" (no padding, reflect padding): also handed over unchanged.
   torch::nn::Conv2d valid(torch::nn::Conv2dOptions(3, 3, 3).groups(3));
   EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*valid, x), valid->forward(x)));
-  torch::nn::Conv2d reflect(
-      torch::nn::Conv2dOptions(3, 3, 3).groups(3).padding(1).padding_mode(torch::kReflect));
+  torch::nn::Conv2d reflect(torch::nn::Conv2dOptions(3, 3, 3).groups(3).padding(1).padding_mode(torch::kReflect));
   EXPECT_TRUE(torch::equal(DepthwiseConv2dTrainingForward(*reflect, x), reflect->forward(x)));
   torch::nn::Conv2d same(torch::nn::Conv2dOptions(3, 3, 3).groups(3).padding(torch::kSame));
-  EXPECT_LT((DepthwiseConv2dTrainingForward(*same, x) - same->forward(x)).abs().max().item<double>(),
-            1e-5);
+  EXPECT_LT((DepthwiseConv2dTrainingForward(*same, x) - same->forward(x)).abs().max().item<double>(), 1e-5);
 }
 
 TEST(CheckpointTest, SaveThenLoadRoundTrips) {

@@ -30,8 +30,7 @@ constexpr bool kLibTorch113 = TORCH_VERSION_MAJOR == 1 && TORCH_VERSION_MINOR ==
 // answer is the same as cpuinfo's for these three flags).
 bool HasAvx512BwVlDq() {
 #if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-         __builtin_cpu_supports("avx512dq");
+  return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
 #else
   return false;
 #endif
@@ -78,9 +77,8 @@ TEST(LibTorchQuirksTest, Bfloat16GroupedConvTransposeOnCpu) {
                                SynthesisCase::kGroups);
   });
   const bool onednn_bf16 = HasAvx512BwVlDq() && at::hasMKLDNN();
-  std::cout << "host: AVX-512 BW/VL/DQ " << (HasAvx512BwVlDq() ? "yes" : "no") << "; LibTorch "
-            << TORCH_VERSION << "; bf16 conv_transpose2d: " << (error.empty() ? "works" : error.substr(0, 160))
-            << "\n";
+  std::cout << "host: AVX-512 BW/VL/DQ " << (HasAvx512BwVlDq() ? "yes" : "no") << "; LibTorch " << TORCH_VERSION
+            << "; bf16 conv_transpose2d: " << (error.empty() ? "works" : error.substr(0, 160)) << "\n";
   if (kLibTorch113) {
     if (onednn_bf16) {
       EXPECT_THAT(error, HasSubstr("expected input[2, 16, 2, 2] to have 4 channels"));

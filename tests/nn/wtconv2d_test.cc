@@ -138,8 +138,7 @@ TEST(WTConv2dTest, BadInputsThrowWithClearText) {
   expect_error(at::zeros({1, 4, 8, 8}), "3 input channels");
   expect_error(at::zeros({1, 3, 0, 8}), "H, W >= 1");
   expect_error(at::zeros({1, 3, 8, 8}, at::kDouble), "dtype");
-  EXPECT_THROW(WTConv2d(WTConv2dOptions(3).wavelet("db2"))->forward_haar(at::zeros({1, 3, 8, 8})),
-               c10::Error);
+  EXPECT_THROW(WTConv2d(WTConv2dOptions(3).wavelet("db2"))->forward_haar(at::zeros({1, 3, 8, 8})), c10::Error);
 }
 
 TEST(WTConv2dTest, OutputShapeIsCeilOfSizeOverStride) {
@@ -149,8 +148,8 @@ TEST(WTConv2dTest, OutputShapeIsCeilOfSizeOverStride) {
       for (bool fast : {true, false}) {
         WTConv2d m(WTConv2dOptions(2).stride(stride).wt_levels(2).fast_haar(fast));
         auto y = m->forward(at::randn({2, 2, hw.first, hw.second}));
-        EXPECT_EQ(y.sizes(), at::IntArrayRef({2, 2, (hw.first + stride - 1) / stride,
-                                              (hw.second + stride - 1) / stride}))
+        EXPECT_EQ(y.sizes(),
+                  at::IntArrayRef({2, 2, (hw.first + stride - 1) / stride, (hw.second + stride - 1) / stride}))
             << "stride " << stride << " fast " << fast;
       }
     }
@@ -279,8 +278,8 @@ TEST(WTConv2dTest, FusedCpuKernelMatchesPerLevelKernelsOnEveryIsa) {
               const double diff = MaxAbsDiff(detail::FusedHaarForwardCpu(x, p, isa), expected) / scale;
               worst = std::max(worst, diff);
               ++cases;
-              EXPECT_LE(diff, 2e-6) << isa << " C" << c << " " << hw.first << "x" << hw.second << " k" << k
-                                    << " L" << levels << " threads " << num_threads;
+              EXPECT_LE(diff, 2e-6) << isa << " C" << c << " " << hw.first << "x" << hw.second << " k" << k << " L"
+                                    << levels << " threads " << num_threads;
             }
             // The module takes the fused kernel on its own and keeps the input's memory format.
             const at::Tensor y = fused->forward(x);

@@ -95,11 +95,10 @@ TEST_F(WTConvCrossCheck, EveryCaseMatchesThePythonReference) {
   for (const c10::IValue& item : cases) {
     const auto cs = item.toGenericDict();
     const std::string wavelet = cs.at("wavelet").toStringRef();
-    const std::string label = wavelet + " " + std::to_string(cs.at("h").toInt()) + "x" +
-                              std::to_string(cs.at("w").toInt()) + " b" + std::to_string(cs.at("batch").toInt()) +
-                              " L" + std::to_string(cs.at("levels").toInt()) + " k" +
-                              std::to_string(cs.at("kernel_size").toInt()) + " s" +
-                              std::to_string(cs.at("stride").toInt());
+    const std::string label =
+        wavelet + " " + std::to_string(cs.at("h").toInt()) + "x" + std::to_string(cs.at("w").toInt()) + " b" +
+        std::to_string(cs.at("batch").toInt()) + " L" + std::to_string(cs.at("levels").toInt()) + " k" +
+        std::to_string(cs.at("kernel_size").toInt()) + " s" + std::to_string(cs.at("stride").toInt());
     WTConv2d m(WTConv2dOptions(channels)
                    .kernel_size(cs.at("kernel_size").toInt())
                    .stride(cs.at("stride").toInt())

@@ -25,14 +25,11 @@ inline constexpr absl::Duration kWaitLimit = absl::Seconds(30);
 
 // Rows of request `id`: element [r][c] = id * 100 + r, so every row says whose it is.
 inline at::Tensor RequestInput(int id, int64_t rows, int64_t features = 3) {
-  return (at::arange(rows, at::kFloat).unsqueeze(1).expand({rows, features}) + id * 100.0)
-      .contiguous();
+  return (at::arange(rows, at::kFloat).unsqueeze(1).expand({rows, features}) + id * 100.0).contiguous();
 }
 
 // What the fake model computes, so that outputs also say which instance ran them.
-inline at::Tensor ExpectedOutput(const at::Tensor& input, int instance) {
-  return input * 2 + 1000.0 * instance;
-}
+inline at::Tensor ExpectedOutput(const at::Tensor& input, int instance) { return input * 2 + 1000.0 * instance; }
 
 // The model: output = input * 2 + 1000 * instance. Records every batch it sees. While the gate is
 // closed, calls block after being recorded (so tests can pile up requests behind a busy instance).
@@ -68,16 +65,11 @@ class FakeModel {
     }
     if (clock != nullptr && compute_time > absl::ZeroDuration()) clock->Advance(compute_time);
     switch (behaviour) {
-      case Behaviour::kCompute:
-        return ExpectedOutput(batch, instance);
-      case Behaviour::kReturnError:
-        return absl::ResourceExhaustedError("fake model out of memory");
-      case Behaviour::kThrow:
-        TORCH_CHECK(false, "fake model threw on a batch of ", batch.size(0));
-      case Behaviour::kThrowNonStd:
-        throw 42;
-      case Behaviour::kWrongRowCount:
-        return ExpectedOutput(batch, instance).narrow(0, 0, batch.size(0) - 1);
+      case Behaviour::kCompute: return ExpectedOutput(batch, instance);
+      case Behaviour::kReturnError: return absl::ResourceExhaustedError("fake model out of memory");
+      case Behaviour::kThrow: TORCH_CHECK(false, "fake model threw on a batch of ", batch.size(0));
+      case Behaviour::kThrowNonStd: throw 42;
+      case Behaviour::kWrongRowCount: return ExpectedOutput(batch, instance).narrow(0, 0, batch.size(0) - 1);
     }
     return absl::InternalError("unreachable");
   }

@@ -18,7 +18,7 @@ const absl::Time kT0 = absl::FromUnixSeconds(1000);
 
 struct Queued {
   int64_t elements = 1;
-  int shape = 0;                   // requests of equal shape may share a batch
+  int shape = 0;                                  // requests of equal shape may share a batch
   absl::Duration arrived = absl::ZeroDuration();  // after kT0
   absl::Time deadline = absl::InfiniteFuture();
   absl::Time queue_expiry = absl::InfiniteFuture();
@@ -31,8 +31,8 @@ struct Outcome {
 };
 
 Outcome Decide(const std::vector<Queued>& queue, absl::Duration now, int64_t max_batch_size,
-               std::vector<int64_t> preferred = {}, absl::Duration delay = absl::Seconds(1),
-               bool shutting_down = false, absl::Time drain_deadline = absl::InfiniteFuture()) {
+               std::vector<int64_t> preferred = {}, absl::Duration delay = absl::Seconds(1), bool shutting_down = false,
+               absl::Time drain_deadline = absl::InfiniteFuture()) {
   Outcome out;
   BatchingPolicyOptions options{"m", max_batch_size, std::move(preferred), delay};
   out.decision = DecideBatch(
@@ -98,10 +98,10 @@ TEST(BatchingPolicy, ShapesFormTheirOwnBatchesOldestFirst) {
 
 TEST(BatchingPolicy, ExpiredAndCancelledRequestsAreDroppedWithTheirReason) {
   std::vector<Queued> q(5);
-  q[0].deadline = kT0;                                           // deadline passed
-  q[1].queue_expiry = kT0;                                       // queue timeout passed
+  q[0].deadline = kT0;      // deadline passed
+  q[1].queue_expiry = kT0;  // queue timeout passed
   q[2].deadline = kT0;
-  q[2].queue_expiry = kT0;                                       // both: the deadline's code
+  q[2].queue_expiry = kT0;  // both: the deadline's code
   q[3].cancelled = true;
   Outcome o = Decide(q, absl::ZeroDuration(), 8, {}, absl::ZeroDuration());
   ASSERT_EQ(o.decision.drop.size(), 4u);
@@ -113,8 +113,8 @@ TEST(BatchingPolicy, ExpiredAndCancelledRequestsAreDroppedWithTheirReason) {
   EXPECT_THAT(o.decision.take, ElementsAre(4));
 
   // Past the drain deadline every queued request is answered UNAVAILABLE, naming the model.
-  Outcome drained = Decide(std::vector<Queued>(2), absl::Seconds(5), 8, {}, absl::Seconds(1), true,
-                           kT0 + absl::Seconds(5));
+  Outcome drained =
+      Decide(std::vector<Queued>(2), absl::Seconds(5), 8, {}, absl::Seconds(1), true, kT0 + absl::Seconds(5));
   ASSERT_EQ(drained.decision.drop.size(), 2u);
   EXPECT_EQ(drained.decision.drop[0].status.message(), "model 'm' shut down before the request could run");
   EXPECT_THAT(drained.decision.take, IsEmpty());

@@ -8,8 +8,8 @@
 #include <memory>
 #include <numeric>
 #include <string>
-#include <utility>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <gmock/gmock.h>
@@ -36,15 +36,30 @@ struct Opts {
     options.model_name = "fake";
     options.max_batch_size = max_batch_size;
   }
-  Opts& name(std::string n) { options.model_name = std::move(n); return *this; }
+  Opts& name(std::string n) {
+    options.model_name = std::move(n);
+    return *this;
+  }
   Opts& preferred(std::vector<int64_t> sizes) {
     options.preferred_batch_sizes = std::move(sizes);
     return *this;
   }
-  Opts& delay(absl::Duration d) { options.max_queue_delay = d; return *this; }
-  Opts& queue_size(int64_t n) { options.max_queue_size = n; return *this; }
-  Opts& queue_timeout(absl::Duration d) { options.default_queue_timeout = d; return *this; }
-  Opts& instances(int n) { options.instance_count = n; return *this; }
+  Opts& delay(absl::Duration d) {
+    options.max_queue_delay = d;
+    return *this;
+  }
+  Opts& queue_size(int64_t n) {
+    options.max_queue_size = n;
+    return *this;
+  }
+  Opts& queue_timeout(absl::Duration d) {
+    options.default_queue_timeout = d;
+    return *this;
+  }
+  Opts& instances(int n) {
+    options.instance_count = n;
+    return *this;
+  }
   operator DynamicBatcherOptions() const { return options; }  // NOLINT: implicit on purpose
 
   DynamicBatcherOptions options;
@@ -209,8 +224,7 @@ TEST_F(DynamicBatcherTest, ResultsAreRoutedToTheirCallers) {
   ExpectRouted(3, 1);
   ExpectRouted(4, 3);
   // The batch is the requests in arrival order.
-  at::Tensor expected = at::cat({RequestInput(1, 1), RequestInput(2, 2), RequestInput(3, 1),
-                                 RequestInput(4, 3)});
+  at::Tensor expected = at::cat({RequestInput(1, 1), RequestInput(2, 2), RequestInput(3, 1), RequestInput(4, 3)});
   EXPECT_TRUE(at::equal(model_.calls()[1].batch, expected));
 }
 
@@ -558,8 +572,7 @@ TEST_F(DynamicBatcherTest, ShutdownDrainDeadlineAnswersWhatIsStillQueued) {
   Submit(1, 1);
   Submit(2, 1);
 
-  std::thread shutdown(
-      [this, deadline = clock_.Now() + absl::Seconds(30)] { batcher_->Shutdown(deadline); });
+  std::thread shutdown([this, deadline = clock_.Now() + absl::Seconds(30)] { batcher_->Shutdown(deadline); });
   const absl::Time limit = absl::Now() + kWaitLimit;
   while (!batcher_->shutting_down() && absl::Now() < limit) std::this_thread::yield();
   ASSERT_TRUE(batcher_->shutting_down());
@@ -590,8 +603,7 @@ TEST_F(DynamicBatcherTest, EnqueueValidatesRequests) {
   Start(Opts(4));
   BatcherRequest no_callback;
   no_callback.input = RequestInput(1, 1);
-  EXPECT_EQ(batcher_->Enqueue(std::move(no_callback)).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batcher_->Enqueue(std::move(no_callback)).code(), absl::StatusCode::kInvalidArgument);
 
   BatcherRequest undefined = Request(2, 1);
   undefined.input = at::Tensor();
@@ -611,8 +623,7 @@ TEST_F(DynamicBatcherTest, EnqueueValidatesRequests) {
 
   BatcherRequest negative_timeout = Request(6, 1);
   negative_timeout.queue_timeout = absl::Milliseconds(-1);
-  EXPECT_EQ(batcher_->Enqueue(std::move(negative_timeout)).code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(batcher_->Enqueue(std::move(negative_timeout)).code(), absl::StatusCode::kInvalidArgument);
 
   Settle(2);
   EXPECT_EQ(collector_.answered(), 0);
@@ -620,31 +631,21 @@ TEST_F(DynamicBatcherTest, EnqueueValidatesRequests) {
 }
 
 TEST(DynamicBatcherOptionsTest, RejectsOutOfRangeOptions) {
-  auto code = [](DynamicBatcherOptions o) {
-    return ValidateDynamicBatcherOptions(o).code();
-  };
+  auto code = [](DynamicBatcherOptions o) { return ValidateDynamicBatcherOptions(o).code(); };
   EXPECT_EQ(code(Opts(4)), absl::StatusCode::kOk);
   EXPECT_EQ(code(Opts(0)), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).preferred({5})),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).preferred({0})),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).delay(absl::Milliseconds(-1))),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).queue_size(-1)),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).queue_timeout(absl::Seconds(-1))),
-            absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(code(Opts(4).instances(0)),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).preferred({5})), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).preferred({0})), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).delay(absl::Milliseconds(-1))), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).queue_size(-1)), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).queue_timeout(absl::Seconds(-1))), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(Opts(4).instances(0)), absl::StatusCode::kInvalidArgument);
 
   FakeModel model;
-  auto bad = DynamicBatcher::Create(Opts(0).name("m"),
-                                    model.AsExecuteFn());
+  auto bad = DynamicBatcher::Create(Opts(0).name("m"), model.AsExecuteFn());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("model 'm'"));
-  EXPECT_EQ(DynamicBatcher::Create(Opts(1), nullptr).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DynamicBatcher::Create(Opts(1), nullptr).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 // Real clock and real threads: 8 producers x 200 requests of 1-3 rows into 2 instances. Checks
@@ -688,8 +689,7 @@ TEST(DynamicBatcherStressTest, ManyProducersAreAllAnsweredExactlyOnce) {
     const int64_t rows = 1 + id % 3;
     ASSERT_EQ(r.calls, 1) << "request " << id;
     ASSERT_TRUE(r.output.ok()) << r.output.status();
-    ASSERT_TRUE(at::equal(*r.output, ExpectedOutput(RequestInput(id, rows), r.timings.instance)))
-        << "request " << id;
+    ASSERT_TRUE(at::equal(*r.output, ExpectedOutput(RequestInput(id, rows), r.timings.instance))) << "request " << id;
     elements_answered += rows;
   }
   EXPECT_EQ(elements_answered, elements_sent.load());
@@ -713,8 +713,7 @@ TEST(DynamicBatcherStressTest, BoundedQueueRejectsOrAnswersEveryRequest) {
   constexpr int kPerProducer = 200;
   FakeModel model;
   Collector collector;
-  auto created = DynamicBatcher::Create(Opts(4).queue_size(8).instances(2),
-                                        model.AsExecuteFn());
+  auto created = DynamicBatcher::Create(Opts(4).queue_size(8).instances(2), model.AsExecuteFn());
   ASSERT_TRUE(created.ok()) << created.status();
   std::unique_ptr<DynamicBatcher> batcher = *std::move(created);
 

@@ -42,8 +42,7 @@ TEST(LogRateLimiter, ManyCausesShareOneBudgetBeyondTheTable) {
 TEST(LineCause, DigitsDoNotMakeNewCauses) {
   EXPECT_EQ(LineCause("Corrupt JPEG data: 749 extraneous bytes before marker 0xd9"),
             LineCause("Corrupt JPEG data: 12 extraneous bytes before marker 0xd9"));
-  EXPECT_NE(LineCause("libpng error: bad adaptive filter value"),
-            LineCause("libpng error: IDAT: CRC error"));
+  EXPECT_NE(LineCause("libpng error: bad adaptive filter value"), LineCause("libpng error: IDAT: CRC error"));
   EXPECT_LE(LineCause(std::string(10000, 'x')).size(), 200u);
 }
 

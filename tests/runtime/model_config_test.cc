@@ -21,8 +21,16 @@ constexpr char kMinimal[] = R"pb(
   name: "m"
   architecture { name: "convnext_fmnist" }
   max_batch_size: 8
-  input { name: "images" data_type: TYPE_FP32 dims: [1, 28, 28] }
-  output { name: "logits" data_type: TYPE_FP32 dims: [10] }
+  input {
+    name: "images"
+    data_type: TYPE_FP32
+    dims: [ 1, 28, 28 ]
+  }
+  output {
+    name: "logits"
+    data_type: TYPE_FP32
+    dims: [ 10 ]
+  }
 )pb";
 
 config::ModelConfig Parse(const std::string& text) {
@@ -66,10 +74,23 @@ TEST(ModelConfig, FillsDefaults) {
 
 TEST(ModelConfig, BroadcastsMeanAndStdToChannels) {
   const std::string rgb = R"pb(
-    name: "m" architecture { name: "a" } max_batch_size: 4
-    input { name: "x" data_type: TYPE_UINT8 dims: [3, 32, 32] }
-    output { name: "y" data_type: TYPE_FP32 dims: [5] }
-    input_preprocessing { mean: 0.5 std: [0.1, 0.2, 0.3] }
+    name: "m"
+    architecture { name: "a" }
+    max_batch_size: 4
+    input {
+      name: "x"
+      data_type: TYPE_UINT8
+      dims: [ 3, 32, 32 ]
+    }
+    output {
+      name: "y"
+      data_type: TYPE_FP32
+      dims: [ 5 ]
+    }
+    input_preprocessing {
+      mean: 0.5
+      std: [ 0.1, 0.2, 0.3 ]
+    }
   )pb";
   config::ModelConfig cfg = Parse(rgb);
   ASSERT_TRUE(ValidateModelConfig(cfg, "m/config.pbtxt", "m").ok());
@@ -98,12 +119,27 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
     std::string expected;
   };
   const std::string no_arch = R"pb(
-    name: "m" max_batch_size: 8
-    input { name: "images" data_type: TYPE_FP32 dims: [1, 28, 28] }
-    output { name: "logits" data_type: TYPE_FP32 dims: [10] })pb";
+    name: "m"
+    max_batch_size: 8
+    input {
+      name: "images"
+      data_type: TYPE_FP32
+      dims: [ 1, 28, 28 ]
+    }
+    output {
+      name: "logits"
+      data_type: TYPE_FP32
+      dims: [ 10 ]
+    })pb";
   const std::string no_output = R"pb(
-    name: "m" max_batch_size: 8 architecture { name: "a" }
-    input { name: "images" data_type: TYPE_FP32 dims: [1, 28, 28] })pb";
+    name: "m"
+    max_batch_size: 8
+    architecture { name: "a" }
+    input {
+      name: "images"
+      data_type: TYPE_FP32
+      dims: [ 1, 28, 28 ]
+    })pb";
   const std::vector<Case> cases = {
       {"name: \"other\"", kMinimal, "m/config.pbtxt: name: \"other\" must equal the model folder"},
       {"", no_arch, "platform: must be"},
@@ -117,16 +153,13 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
       {"architecture { checkpoint_entry: \"state dict\" }", kMinimal, "architecture.checkpoint_entry"},
       {"default_model_filename: \"../x.pt\"", kMinimal, "default_model_filename"},
       {"max_batch_size: 0", kMinimal, "max_batch_size: must be in [1, 4096]"},
-      {"input { name: \"b\" data_type: TYPE_FP32 dims: [1, 2, 2] }", kMinimal,
-       "input: exactly one input"},
-      {"output { name: \"b\" data_type: TYPE_FP32 dims: [3] }", kMinimal,
-       "output: exactly one output"},
-      {"output { name: \"y\" data_type: TYPE_FP32 dims: [10] label_filename: \"/etc/passwd\" }",
-       no_output, "output[0].label_filename"},
+      {"input { name: \"b\" data_type: TYPE_FP32 dims: [1, 2, 2] }", kMinimal, "input: exactly one input"},
+      {"output { name: \"b\" data_type: TYPE_FP32 dims: [3] }", kMinimal, "output: exactly one output"},
+      {"output { name: \"y\" data_type: TYPE_FP32 dims: [10] label_filename: \"/etc/passwd\" }", no_output,
+       "output[0].label_filename"},
       {"input_preprocessing { scale: -1 }", kMinimal, "input_preprocessing.scale"},
       {"input_preprocessing { std: 0 }", kMinimal, "input_preprocessing.std[0]: must be finite and > 0"},
-      {"input_preprocessing { interpolation: \"lanczos\" }", kMinimal,
-       "input_preprocessing.interpolation"},
+      {"input_preprocessing { interpolation: \"lanczos\" }", kMinimal, "input_preprocessing.interpolation"},
       {"input_preprocessing { center_crop: 28 }", kMinimal, "input_preprocessing.center_crop"},
       {"input_preprocessing { resize_shorter_side: 32 center_crop: 24 }", kMinimal,
        "center_crop: 24 must equal input[0].dims H and W"},
@@ -135,8 +168,7 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
       {"dynamic_batching { preferred_batch_size: [4, 16] }", kMinimal,
        "dynamic_batching.preferred_batch_size[1]: must be in [1, max_batch_size = 8], got 16"},
       {"dynamic_batching { preferred_batch_size: [4, 4] }", kMinimal, "listed twice"},
-      {"dynamic_batching { max_queue_delay_microseconds: 100000000 }", kMinimal,
-       "max_queue_delay_microseconds"},
+      {"dynamic_batching { max_queue_delay_microseconds: 100000000 }", kMinimal, "max_queue_delay_microseconds"},
       {"instance_group { count: -2 }", kMinimal, "instance_group[0].count: must be >= 1"},
       {"instance_group { count: 100 }", kMinimal, "instance_group[0].count: at most 64"},
       {"instance_group { kind: KIND_CPU gpus: 0 }", kMinimal, "instance_group[0].gpus"},
@@ -145,8 +177,7 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
       {"model_warmup { batch_size: 9 }", kMinimal, "model_warmup[0].batch_size"},
       {"model_warmup { count: -1 }", kMinimal, "model_warmup[0].count"},
       {"version_policy { specific { } }", kMinimal, "version_policy.specific.versions: must list"},
-      {"version_policy { specific { versions: [0] } }", kMinimal,
-       "version_policy.specific.versions[0]: must be >= 1"},
+      {"version_policy { specific { versions: [0] } }", kMinimal, "version_policy.specific.versions[0]: must be >= 1"},
   };
   for (const Case& c : cases) {
     EXPECT_THAT(ErrorOf(c.extra, c.base), HasSubstr(c.expected)) << "config extra: " << c.extra;
@@ -155,34 +186,46 @@ TEST(ModelConfig, EachBadFieldIsNamed) {
 
 TEST(ModelConfig, InputShapesAndTypes) {
   const std::string base = R"pb(
-    name: "m" architecture { name: "a" } max_batch_size: 2
-    output { name: "y" data_type: TYPE_FP32 dims: [3] })pb";
+    name: "m"
+    architecture { name: "a" }
+    max_batch_size: 2
+    output {
+      name: "y"
+      data_type: TYPE_FP32
+      dims: [ 3 ]
+    })pb";
   EXPECT_EQ(ErrorOf("input { name: \"x\" data_type: TYPE_STRING dims: [3, 64, 48] }", base), "");
   EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [2, 28, 28] }", base),
               HasSubstr("input[0].dims: expected [C, H, W] with C in {1, 3}"));
-  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [28, 28] }", base),
-              HasSubstr("got [28, 28]"));
+  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [28, 28] }", base), HasSubstr("got [28, 28]"));
   EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP16 dims: [1, 28, 28] }", base),
               HasSubstr("input[0].data_type: must be TYPE_FP32, TYPE_UINT8 or TYPE_STRING"));
   EXPECT_THAT(ErrorOf("input { data_type: TYPE_FP32 dims: [1, 28, 28] }", base),
               HasSubstr("input[0].name: must not be empty"));
   EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [1, 28, 28] }\n"
                       "output { name: \"y\" data_type: TYPE_UINT8 dims: [3] }",
-                      R"pb(name: "m" architecture { name: "a" } max_batch_size: 2)pb"),
+                      R"pb(name: "m"
+                           architecture { name: "a" }
+                           max_batch_size: 2)pb"),
               HasSubstr("output[0].data_type: must be TYPE_FP32"));
 }
 
 TEST(ModelConfig, VariableSpatialDims) {
   const std::string base = R"pb(
-    name: "m" architecture { name: "a" } max_batch_size: 2
-    output { name: "y" data_type: TYPE_FP32 dims: [3] })pb";
+    name: "m"
+    architecture { name: "a" }
+    max_batch_size: 2
+    output {
+      name: "y"
+      data_type: TYPE_FP32
+      dims: [ 3 ]
+    })pb";
   const std::string variable = "input { name: \"x\" data_type: TYPE_FP32 dims: [3, -1, -1] ";
   EXPECT_EQ(ErrorOf(variable + "}", base), "");
   EXPECT_EQ(ErrorOf(variable + "min_side: 32 max_side: 512 }", base), "");
   EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, -1, 224] }", base),
               HasSubstr("or [C, -1, -1] for any size; got [3, -1, 224]"));
-  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 224, 224] min_side: 8 }",
-                      base),
+  EXPECT_THAT(ErrorOf("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 224, 224] min_side: 8 }", base),
               HasSubstr("input[0].min_side: applies only to dims [C, -1, -1]"));
   EXPECT_THAT(ErrorOf(variable + "max_side: 9000 }", base),
               HasSubstr("input[0].max_side: must be in [1, 8192], got 9000"));
@@ -191,18 +234,13 @@ TEST(ModelConfig, VariableSpatialDims) {
   // Encoded images: kept as they come, shorter side resized, or resized and cropped, always
   // within the bounds.
   EXPECT_EQ(ErrorOf(variable + "} input_preprocessing { resize_shorter_side: 256 }", base), "");
-  EXPECT_EQ(ErrorOf(variable + "} input_preprocessing { resize_shorter_side: 256 center_crop: 224 }",
-                    base),
-            "");
+  EXPECT_EQ(ErrorOf(variable + "} input_preprocessing { resize_shorter_side: 256 center_crop: 224 }", base), "");
   EXPECT_THAT(ErrorOf(variable + "} input_preprocessing { center_crop: 224 }", base),
               HasSubstr("center_crop: needs resize_shorter_side"));
-  EXPECT_THAT(ErrorOf(variable + "max_side: 200 } input_preprocessing { resize_shorter_side: 256 }",
-                      base),
+  EXPECT_THAT(ErrorOf(variable + "max_side: 200 } input_preprocessing { resize_shorter_side: 256 }", base),
               HasSubstr("resize_shorter_side: 256 is outside input[0] [min_side, max_side] = [0, 200]"));
   // Warmups: dims of their own, within the bounds; a fixed-size input fills them in.
-  EXPECT_EQ(ErrorOf(variable + "} model_warmup { dims: [3, 96, 96] } model_warmup { dims: [3, 224, 200] }",
-                    base),
-            "");
+  EXPECT_EQ(ErrorOf(variable + "} model_warmup { dims: [3, 96, 96] } model_warmup { dims: [3, 224, 200] }", base), "");
   EXPECT_THAT(ErrorOf(variable + "max_side: 128 } model_warmup { dims: [3, 224, 224] }", base),
               HasSubstr("model_warmup[0].dims: H x W = 224 x 224 is outside the model's bounds: "
                         "each side in [1, 128]"));
@@ -212,8 +250,8 @@ TEST(ModelConfig, VariableSpatialDims) {
                       "model_warmup { dims: [3, 64, 64] }",
                       base),
               HasSubstr("H x W = 64 x 64 does not match the model's 32 x 32"));
-  config::ModelConfig cfg = *ParseModelConfigText(
-      base + "\ninput { name: \"x\" data_type: TYPE_FP32 dims: [3, 32, 32] }", "m/config.pbtxt");
+  config::ModelConfig cfg =
+      *ParseModelConfigText(base + "\ninput { name: \"x\" data_type: TYPE_FP32 dims: [3, 32, 32] }", "m/config.pbtxt");
   ASSERT_TRUE(ValidateModelConfig(cfg, "m/config.pbtxt").ok());
   EXPECT_THAT(cfg.model_warmup(0).dims(), ElementsAre(3, 32, 32));
   cfg = *ParseModelConfigText(base + "\n" + variable + "}", "m/config.pbtxt");
@@ -242,8 +280,7 @@ TEST(ModelConfig, CheckSpatialSize) {
 }
 
 TEST(ModelConfig, ReadModelConfigFromFolder) {
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("wtserve_cfg_" + std::to_string(::getpid())) / "fmnist";
+  const auto dir = std::filesystem::temp_directory_path() / ("wtserve_cfg_" + std::to_string(::getpid())) / "fmnist";
   std::filesystem::create_directories(dir);
   auto missing = ReadModelConfig(dir.string());
   ASSERT_FALSE(missing.ok());
@@ -251,9 +288,18 @@ TEST(ModelConfig, ReadModelConfigFromFolder) {
   EXPECT_THAT(missing.status().message(), HasSubstr("fmnist/config.pbtxt"));
   {
     std::ofstream(dir / "config.pbtxt") << R"pb(
-      architecture { name: "convnext_fmnist" } max_batch_size: 4
-      input { name: "images" data_type: TYPE_UINT8 dims: [1, 28, 28] }
-      output { name: "logits" data_type: TYPE_FP32 dims: [10] })pb";
+      architecture { name: "convnext_fmnist" }
+      max_batch_size: 4
+      input {
+        name: "images"
+        data_type: TYPE_UINT8
+        dims: [ 1, 28, 28 ]
+      }
+      output {
+        name: "logits"
+        data_type: TYPE_FP32
+        dims: [ 10 ]
+      })pb";
   }
   auto cfg = ReadModelConfig(dir.string() + "/");
   ASSERT_TRUE(cfg.ok()) << cfg.status();

@@ -41,9 +41,20 @@ class ModelLoaderTest : public ::testing::Test {
 
   config::ModelConfig Config(const std::string& extra = "") {
     auto cfg = ParseModelConfigText(R"pb(
-      name: "m" architecture { name: "convnext_fmnist" } max_batch_size: 4
-      input { name: "x" data_type: TYPE_FP32 dims: [1, 28, 28] }
-      output { name: "y" data_type: TYPE_FP32 dims: [10] })pb" + extra,
+                                          name: "m"
+                                          architecture { name: "convnext_fmnist" }
+                                          max_batch_size: 4
+                                          input {
+                                            name: "x"
+                                            data_type: TYPE_FP32
+                                            dims: [ 1, 28, 28 ]
+                                          }
+                                          output {
+                                            name: "y"
+                                            data_type: TYPE_FP32
+                                            dims: [ 10 ]
+                                          })pb" +
+                                        extra,
                                     "m/config.pbtxt");
     EXPECT_TRUE(cfg.ok()) << cfg.status();
     EXPECT_TRUE(ValidateModelConfig(*cfg, "m/config.pbtxt", "m").ok());
@@ -108,8 +119,7 @@ TEST_F(ModelLoaderTest, ErrorsNameTheFile) {
   std::ofstream(dir_ / "labels.txt") << "a\nb\n";
   auto labels = LoadModelForEvaluation(Config(), dir_.string(), 1, nullptr);
   ASSERT_FALSE(labels.ok());
-  EXPECT_THAT(std::string(labels.status().message()),
-              HasSubstr("labels.txt: 2 labels, but the model has 10"));
+  EXPECT_THAT(std::string(labels.status().message()), HasSubstr("labels.txt: 2 labels, but the model has 10"));
 }
 
 TEST_F(ModelLoaderTest, DevicesFromInstanceGroups) {
@@ -132,15 +142,14 @@ TEST_F(ModelLoaderTest, DevicesFromInstanceGroups) {
 }
 
 TEST_F(ModelLoaderTest, Bf16AndChannelsLastOnCpu) {
-  auto model = LoadModelForEvaluation(
-      Config("optimization { precision: \"bf16\" channels_last: true }"), dir_.string(), 1, nullptr);
+  auto model = LoadModelForEvaluation(Config("optimization { precision: \"bf16\" channels_last: true }"), dir_.string(),
+                                      1, nullptr);
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ((*model)->dtype(), at::kBFloat16);
   auto logits = (*model)->Forward(at::randn({2, 1, 28, 28}));
   ASSERT_TRUE(logits.ok()) << logits.status();
   EXPECT_EQ(logits->scalar_type(), at::kFloat);  // logits always come back as float32
-  auto fp16 = LoadModelForEvaluation(Config("optimization { precision: \"fp16\" }"),
-                                     dir_.string(), 1, nullptr);
+  auto fp16 = LoadModelForEvaluation(Config("optimization { precision: \"fp16\" }"), dir_.string(), 1, nullptr);
   if (!CudaAvailable()) {
     ASSERT_FALSE(fp16.ok());
     EXPECT_THAT(fp16.status().message(), HasSubstr("fp16"));

@@ -16,10 +16,9 @@ namespace {
 using ::testing::HasSubstr;
 
 config::ModelConfig Config(const std::string& input, const std::string& preprocessing = "") {
-  auto cfg = ParseModelConfigText(
-      "name: \"m\" architecture { name: \"a\" } max_batch_size: 4\n" + input +
-          "\noutput { name: \"y\" data_type: TYPE_FP32 dims: [10] }\n" + preprocessing,
-      "test");
+  auto cfg = ParseModelConfigText("name: \"m\" architecture { name: \"a\" } max_batch_size: 4\n" + input +
+                                      "\noutput { name: \"y\" data_type: TYPE_FP32 dims: [10] }\n" + preprocessing,
+                                  "test");
   EXPECT_TRUE(cfg.ok()) << cfg.status();
   EXPECT_TRUE(ValidateModelConfig(*cfg, "test", "m").ok());
   return *cfg;
@@ -45,9 +44,8 @@ std::string Encode(const cv::Mat& bgr_or_gray, const std::string& ext) {
 }
 
 TEST(Preprocess, Uint8AndScaledFloatNormalizeBitIdentically) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_UINT8 dims: [1, 4, 4] }",
-             "input_preprocessing { mean: 0.2860 std: 0.3530 }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_UINT8 dims: [1, 4, 4] }",
+                                         "input_preprocessing { mean: 0.2860 std: 0.3530 }");
   const auto& pp = cfg.input_preprocessing();
   const at::Tensor pixels = at::arange(0, 32, at::kFloat).mul(8).to(at::kByte).view({2, 1, 4, 4});
   // What a client sends as FP32: float(pixel) * scale in float32.
@@ -55,8 +53,7 @@ TEST(Preprocess, Uint8AndScaledFloatNormalizeBitIdentically) {
   for (int i = 0; i < 32; ++i) {
     scaled[i] = static_cast<float>(pixels.data_ptr<uint8_t>()[i]) * pp.scale();
   }
-  const at::Tensor from_float =
-      *NormalizePixels(at::from_blob(scaled.data(), {2, 1, 4, 4}, at::kFloat), pp);
+  const at::Tensor from_float = *NormalizePixels(at::from_blob(scaled.data(), {2, 1, 4, 4}, at::kFloat), pp);
   const at::Tensor from_uint8 = *NormalizePixels(pixels, pp);
   ASSERT_EQ(from_uint8.scalar_type(), at::kFloat);
   EXPECT_TRUE(at::equal(from_uint8, from_float));
@@ -66,12 +63,10 @@ TEST(Preprocess, Uint8AndScaledFloatNormalizeBitIdentically) {
 }
 
 TEST(Preprocess, NormalizePerChannel) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 1, 1] }",
-             "input_preprocessing { mean: [0.5, 0.25, 0] std: [0.5, 0.25, 2] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_FP32 dims: [3, 1, 1] }",
+                                         "input_preprocessing { mean: [0.5, 0.25, 0] std: [0.5, 0.25, 2] }");
   std::vector<float> v = {1.0f, 1.0f, 1.0f};
-  const at::Tensor out =
-      *NormalizePixels(at::from_blob(v.data(), {1, 3, 1, 1}, at::kFloat), cfg.input_preprocessing());
+  const at::Tensor out = *NormalizePixels(at::from_blob(v.data(), {1, 3, 1, 1}, at::kFloat), cfg.input_preprocessing());
   EXPECT_FLOAT_EQ(out.view(-1)[0].item<float>(), 1.0f);
   EXPECT_FLOAT_EQ(out.view(-1)[1].item<float>(), 3.0f);
   EXPECT_FLOAT_EQ(out.view(-1)[2].item<float>(), 0.5f);
@@ -79,19 +74,16 @@ TEST(Preprocess, NormalizePerChannel) {
 }
 
 TEST(Preprocess, NormalizeRejectsBadTensors) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_FP32 dims: [1, 2, 2] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_FP32 dims: [1, 2, 2] }");
   const auto& pp = cfg.input_preprocessing();
   EXPECT_THAT(NormalizePixels(at::zeros({1, 2, 2}), pp).status().message(), HasSubstr("rank 3"));
-  EXPECT_THAT(NormalizePixels(at::zeros({1, 3, 2, 2}), pp).status().message(),
-              HasSubstr("3 channels"));
+  EXPECT_THAT(NormalizePixels(at::zeros({1, 3, 2, 2}), pp).status().message(), HasSubstr("3 channels"));
   EXPECT_THAT(NormalizePixels(at::zeros({1, 1, 2, 2}, at::kDouble), pp).status().message(),
               HasSubstr("uint8 or float32"));
 }
 
 TEST(Preprocess, DecodePngGrayKeepsPixelsExactly) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
   const cv::Mat gray = Gradient(28, 28, CV_8UC1);
   const at::Tensor pixels = *DecodeImage(Encode(gray, ".png"), cfg.input(0), cfg.input_preprocessing());
   ASSERT_EQ(pixels.sizes(), at::IntArrayRef({1, 28, 28}));
@@ -103,26 +95,22 @@ TEST(Preprocess, DecodePngGrayKeepsPixelsExactly) {
 }
 
 TEST(Preprocess, DecodeColorIsRgbChannelFirst) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [3, 2, 2] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [3, 2, 2] }");
   cv::Mat bgr(2, 2, CV_8UC3, cv::Scalar(10, 20, 30));  // B=10, G=20, R=30
   const at::Tensor pixels = *DecodeImage(Encode(bgr, ".png"), cfg.input(0), cfg.input_preprocessing());
   EXPECT_EQ(pixels[0][0][0].item<uint8_t>(), 30);
   EXPECT_EQ(pixels[1][1][1].item<uint8_t>(), 20);
   EXPECT_EQ(pixels[2][0][1].item<uint8_t>(), 10);
   // A color image for a gray model is converted with OpenCV's luma weights.
-  const config::ModelConfig gray_cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 2, 2] }");
-  const at::Tensor gray =
-      *DecodeImage(Encode(bgr, ".png"), gray_cfg.input(0), gray_cfg.input_preprocessing());
+  const config::ModelConfig gray_cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 2, 2] }");
+  const at::Tensor gray = *DecodeImage(Encode(bgr, ".png"), gray_cfg.input(0), gray_cfg.input_preprocessing());
   EXPECT_NEAR(gray[0][0][0].item<uint8_t>(), 0.299 * 30 + 0.587 * 20 + 0.114 * 10, 1.0);
 }
 
 TEST(Preprocess, ResizeShorterSideThenCenterCrop) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 4, 4] }",
-             "input_preprocessing { resize_shorter_side: 4 center_crop: 4 interpolation: "
-             "\"nearest\" }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 4, 4] }",
+                                         "input_preprocessing { resize_shorter_side: 4 center_crop: 4 interpolation: "
+                                         "\"nearest\" }");
   // 4 rows x 8 cols: already the right shorter side, so only the center crop acts.
   const cv::Mat wide = Gradient(4, 8, CV_8UC1);
   const at::Tensor pixels = *DecodeImage(Encode(wide, ".png"), cfg.input(0), cfg.input_preprocessing());
@@ -136,16 +124,14 @@ TEST(Preprocess, ResizeShorterSideThenCenterCrop) {
 }
 
 TEST(Preprocess, ResizeStraightToModelSize) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
-  const at::Tensor pixels = *DecodeImage(Encode(Gradient(56, 40, CV_8UC1), ".jpg"), cfg.input(0),
-                                         cfg.input_preprocessing());
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const at::Tensor pixels =
+      *DecodeImage(Encode(Gradient(56, 40, CV_8UC1), ".jpg"), cfg.input(0), cfg.input_preprocessing());
   EXPECT_EQ(pixels.sizes(), at::IntArrayRef({1, 28, 28}));
 }
 
 TEST(Preprocess, VariableSizeInputsKeepResizeOrCropEncodedImages) {
-  const std::string input =
-      "input { name: \"x\" data_type: TYPE_STRING dims: [1, -1, -1] min_side: 4 max_side: 40 }";
+  const std::string input = "input { name: \"x\" data_type: TYPE_STRING dims: [1, -1, -1] min_side: 4 max_side: 40 }";
   const cv::Mat image = Gradient(12, 30, CV_8UC1);
   const std::string png = Encode(image, ".png");
   // No resize: served at the size it came in, pixels untouched.
@@ -155,13 +141,10 @@ TEST(Preprocess, VariableSizeInputsKeepResizeOrCropEncodedImages) {
   EXPECT_EQ(kept[0][11][29].item<uint8_t>(), image.at<uint8_t>(11, 29));
   // Shorter side to 6, aspect kept (torchvision Resize(6): 30 * 6 / 12 = 15).
   const config::ModelConfig resize = Config(input, "input_preprocessing { resize_shorter_side: 6 }");
-  EXPECT_EQ(DecodeImage(png, resize.input(0), resize.input_preprocessing())->sizes(),
-            at::IntArrayRef({1, 6, 15}));
+  EXPECT_EQ(DecodeImage(png, resize.input(0), resize.input_preprocessing())->sizes(), at::IntArrayRef({1, 6, 15}));
   // Resize + center crop: the square crop.
-  const config::ModelConfig crop =
-      Config(input, "input_preprocessing { resize_shorter_side: 12 center_crop: 8 }");
-  EXPECT_EQ(DecodeImage(png, crop.input(0), crop.input_preprocessing())->sizes(),
-            at::IntArrayRef({1, 8, 8}));
+  const config::ModelConfig crop = Config(input, "input_preprocessing { resize_shorter_side: 12 center_crop: 8 }");
+  EXPECT_EQ(DecodeImage(png, crop.input(0), crop.input_preprocessing())->sizes(), at::IntArrayRef({1, 8, 8}));
   // Outside [min_side, max_side]: refused, naming both sizes.
   absl::StatusOr<at::Tensor> wide =
       DecodeImage(Encode(Gradient(12, 41, CV_8UC1), ".png"), as_is.input(0), as_is.input_preprocessing());
@@ -170,16 +153,13 @@ TEST(Preprocess, VariableSizeInputsKeepResizeOrCropEncodedImages) {
   EXPECT_THAT(wide.status().message(),
               HasSubstr("image of 41x12 pixels: H x W = 12 x 41 is outside the model's bounds: "
                         "each side in [4, 40]"));
-  EXPECT_FALSE(
-      DecodeImage(Encode(Gradient(3, 8, CV_8UC1), ".png"), as_is.input(0), as_is.input_preprocessing())
-          .ok());
+  EXPECT_FALSE(DecodeImage(Encode(Gradient(3, 8, CV_8UC1), ".png"), as_is.input(0), as_is.input_preprocessing()).ok());
 }
 
 TEST(Preprocess, UndecodableBytesAreInvalidArgument) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
-  for (const std::string& bad : {std::string(), std::string("not an image"),
-                                 Encode(Gradient(8, 8, CV_8UC1), ".png").substr(0, 20)}) {
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  for (const std::string& bad :
+       {std::string(), std::string("not an image"), Encode(Gradient(8, 8, CV_8UC1), ".png").substr(0, 20)}) {
     auto result = DecodeImage(bad, cfg.input(0), cfg.input_preprocessing());
     ASSERT_FALSE(result.ok());
     EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
@@ -188,8 +168,7 @@ TEST(Preprocess, UndecodableBytesAreInvalidArgument) {
 }
 
 TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
   // A PNG whose header declares 9000 x 8000 pixels: refused from the header alone.
   std::string png = Encode(Gradient(8, 8, CV_8UC1), ".png");
   const unsigned char size[8] = {0, 0, 0x23, 0x28, 0, 0, 0x1f, 0x40};  // 9000, 8000 big-endian
@@ -213,8 +192,7 @@ TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
   ASSERT_FALSE(huge_jpeg.ok());
   EXPECT_THAT(huge_jpeg.status().message(), HasSubstr("JPEG of 12296x12296"));
   // Formats other than PNG and JPEG.
-  auto bmp = DecodeImage(Encode(Gradient(8, 8, CV_8UC1), ".bmp"), cfg.input(0),
-                         cfg.input_preprocessing());
+  auto bmp = DecodeImage(Encode(Gradient(8, 8, CV_8UC1), ".bmp"), cfg.input(0), cfg.input_preprocessing());
   ASSERT_FALSE(bmp.ok());
   EXPECT_THAT(bmp.status().message(), HasSubstr("not a PNG or JPEG"));
 }
@@ -224,8 +202,7 @@ TEST(Preprocess, HugeOrForeignImagesAreRefusedBeforeDecoding) {
 // the end-of-image marker still decode. A cut-off PNG is refused before libpng sees it (which
 // would print an error line per request).
 TEST(Preprocess, TruncatedImagesAreRefused) {
-  const config::ModelConfig cfg =
-      Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
+  const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_STRING dims: [1, 28, 28] }");
   const cv::Mat image = Gradient(28, 28, CV_8UC1);
   std::vector<uchar> progressive_buffer;
   ASSERT_TRUE(cv::imencode(".jpg", image, progressive_buffer, {cv::IMWRITE_JPEG_PROGRESSIVE, 1}));
@@ -242,8 +219,7 @@ TEST(Preprocess, TruncatedImagesAreRefused) {
     }
   }
   const std::string png = Encode(image, ".png");
-  auto cut_png = DecodeImage(png.substr(0, png.size() * 6 / 10), cfg.input(0),
-                             cfg.input_preprocessing());
+  auto cut_png = DecodeImage(png.substr(0, png.size() * 6 / 10), cfg.input(0), cfg.input_preprocessing());
   ASSERT_FALSE(cut_png.ok());
   EXPECT_EQ(cut_png.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(cut_png.status().message(), HasSubstr("truncated"));

@@ -128,8 +128,8 @@ struct InferResult {
 // One class of a top-k answer.
 struct ClassScore {
   int64_t index = 0;
-  float score = 0;   // the model's output value for that class (logit for wtserve models)
-  std::string label; // empty when the model has no labels
+  float score = 0;    // the model's output value for that class (logit for wtserve models)
+  std::string label;  // empty when the model has no labels
 };
 // Top-k of one image, best first.
 using Classification = std::vector<ClassScore>;
@@ -149,7 +149,7 @@ struct ImageInput {
   static ImageInput Pixels(int64_t height, int64_t width, int64_t channels, std::vector<uint8_t> hwc);
 
   bool encoded = false;
-  std::string bytes;            // encoded form
+  std::string bytes;  // encoded form
   int64_t height = 0, width = 0, channels = 0;
   std::vector<uint8_t> pixels;  // pixel form, HWC
 };
@@ -189,11 +189,9 @@ class Client {
 
   absl::StatusOr<bool> ServerLive(CallOptions call = {});
   absl::StatusOr<bool> ServerReady(CallOptions call = {});
-  absl::StatusOr<bool> ModelReady(const std::string& model, const std::string& version = "",
-                                  CallOptions call = {});
+  absl::StatusOr<bool> ModelReady(const std::string& model, const std::string& version = "", CallOptions call = {});
   absl::StatusOr<ServerMetadata> GetServerMetadata(CallOptions call = {});
-  absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& model,
-                                                 const std::string& version = "",
+  absl::StatusOr<ModelMetadata> GetModelMetadata(const std::string& model, const std::string& version = "",
                                                  CallOptions call = {});
 
   // ModelInfer. Inputs are validated (Tensor::Validate) before sending.
@@ -201,20 +199,17 @@ class Client {
   // Asynchronous ModelInfer: returns at once; `done` runs exactly once on a gRPC thread (keep
   // it short, do not block in it). The request is copied, so it need not outlive the call.
   void InferAsync(const InferRequest& request, InferCallback done, CallOptions call = {});
-  std::future<absl::StatusOr<InferResult>> InferFuture(const InferRequest& request,
-                                                       CallOptions call = {});
+  std::future<absl::StatusOr<InferResult>> InferFuture(const InferRequest& request, CallOptions call = {});
 
   // Classifies a batch of images in one request: result[i] is the top-k of images[i].
   // All images must have the same form, and pixel images the same size. Errors as Infer, plus
   // those of GetModelMetadata when names come from metadata.
   absl::StatusOr<std::vector<Classification>> Classify(const ClassifyRequest& request,
-                                                       const std::vector<ImageInput>& images,
-                                                       CallOptions call = {});
+                                                       const std::vector<ImageInput>& images, CallOptions call = {});
   // Builds the InferRequest Classify would send (for callers that send it themselves, e.g. on
   // a stream or asynchronously); parse the result with ParseClassification.
   absl::StatusOr<InferRequest> BuildClassifyRequest(const ClassifyRequest& request,
-                                                    const std::vector<ImageInput>& images,
-                                                    CallOptions call = {});
+                                                    const std::vector<ImageInput>& images, CallOptions call = {});
 
   // Opens a ModelStreamInfer bidirectional stream. `call.deadline` bounds the whole stream
   // (default: none, unlike unary calls).

@@ -26,8 +26,7 @@ struct Tensor {
   // client calls it before sending.
   static Tensor Fp32(std::string name, std::vector<int64_t> shape, absl::Span<const float> values);
   static Tensor Uint8(std::string name, std::vector<int64_t> shape, absl::Span<const uint8_t> values);
-  static Tensor Bytes(std::string name, std::vector<int64_t> shape,
-                      const std::vector<std::string>& elements);
+  static Tensor Bytes(std::string name, std::vector<int64_t> shape, const std::vector<std::string>& elements);
 
   // Product of the shape (1 for a scalar shape []). -1 dims count as 0.
   int64_t NumElements() const;

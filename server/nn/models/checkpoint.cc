@@ -32,13 +32,26 @@ struct PyObj {
   // kObject: an instance of a class outside the allow-list (argparse.Namespace in a training
   // checkpoint, a numpy scalar): recorded by name, never constructed. It may sit in entries
   // beside the weights; weights that contain one are refused.
-  enum class Kind { kNone, kBool, kInt, kFloat, kStr, kBytes, kTuple, kList, kDict, kGlobal,
-                    kStorage, kTensor, kObject };
+  enum class Kind {
+    kNone,
+    kBool,
+    kInt,
+    kFloat,
+    kStr,
+    kBytes,
+    kTuple,
+    kList,
+    kDict,
+    kGlobal,
+    kStorage,
+    kTensor,
+    kObject
+  };
   Kind kind = Kind::kNone;
   bool b = false;
   int64_t i = 0;
   double f = 0;
-  std::string s;  // str, bytes, "module.name" of a global or of an object's class
+  std::string s;                                 // str, bytes, "module.name" of a global or of an object's class
   std::vector<PyRef> items;                      // tuple, list
   std::vector<std::pair<PyRef, PyRef>> entries;  // dict (insertion order)
   torch::Tensor tensor;                          // storage (1-D) or tensor
@@ -87,11 +100,10 @@ const char* KindName(PyObj::Kind k) {
 // torch.<Name>Storage -> dtype (the typed-storage names torch.save writes).
 const std::map<std::string, at::ScalarType>& StorageTypes() {
   static const auto* types = new std::map<std::string, at::ScalarType>{
-      {"torch.DoubleStorage", at::kDouble}, {"torch.FloatStorage", at::kFloat},
-      {"torch.HalfStorage", at::kHalf},     {"torch.BFloat16Storage", at::kBFloat16},
-      {"torch.LongStorage", at::kLong},     {"torch.IntStorage", at::kInt},
-      {"torch.ShortStorage", at::kShort},   {"torch.CharStorage", at::kChar},
-      {"torch.ByteStorage", at::kByte},     {"torch.BoolStorage", at::kBool},
+      {"torch.DoubleStorage", at::kDouble},     {"torch.FloatStorage", at::kFloat}, {"torch.HalfStorage", at::kHalf},
+      {"torch.BFloat16Storage", at::kBFloat16}, {"torch.LongStorage", at::kLong},   {"torch.IntStorage", at::kInt},
+      {"torch.ShortStorage", at::kShort},       {"torch.CharStorage", at::kChar},   {"torch.ByteStorage", at::kByte},
+      {"torch.BoolStorage", at::kBool},
   };
   return *types;
 }
@@ -110,27 +122,28 @@ class PickleMachine {
     while (true) {
       const uint8_t op = U8();
       switch (op) {
-        case 0x80: U8(); break;  // PROTO
+        case 0x80: U8(); break;      // PROTO
         case 0x95: Bytes(8); break;  // FRAME (length only; data follows inline)
-        case '.': {  // STOP
+        case '.': {                  // STOP
           if (stack_.size() != 1) Fail("STOP with " + std::to_string(stack_.size()) + " objects");
           return stack_.back();
         }
         case '(': marks_.push_back(stack_.size()); break;  // MARK
-        case '0': Pop(); break;  // POP
-        case '1': PopMark(); break;  // POP_MARK
-        case '2': Push(Top()); break;  // DUP
+        case '0': Pop(); break;                            // POP
+        case '1': PopMark(); break;                        // POP_MARK
+        case '2': Push(Top()); break;                      // DUP
         case 'N': Push(arena_.Make(PyObj::Kind::kNone)); break;
-        case 0x88: case 0x89: {  // NEWTRUE, NEWFALSE
+        case 0x88:
+        case 0x89: {  // NEWTRUE, NEWFALSE
           auto o = arena_.Make(PyObj::Kind::kBool);
           o->b = op == 0x88;
           Push(o);
           break;
         }
         case 'J': PushInt(static_cast<int32_t>(LittleEndian(4))); break;  // BININT
-        case 'K': PushInt(U8()); break;  // BININT1
+        case 'K': PushInt(U8()); break;                                   // BININT1
         case 'M': PushInt(static_cast<int64_t>(LittleEndian(2))); break;  // BININT2
-        case 0x8a: {  // LONG1
+        case 0x8a: {                                                      // LONG1
           const size_t n = U8();
           if (n > 8) {  // wider than 64 bits: kept as an opaque value, never a tensor size
             Bytes(n);
@@ -148,7 +161,7 @@ class PickleMachine {
           break;
         }
         case 0x8f: Push(arena_.Make(PyObj::Kind::kList)); break;  // EMPTY_SET (kept as a list)
-        case 0x90: {  // ADDITEMS
+        case 0x90: {                                              // ADDITEMS
           auto vs = PopMark();
           auto& set = Expect(Top(), PyObj::Kind::kList, "ADDITEMS")->items;
           set.insert(set.end(), vs.begin(), vs.end());
@@ -168,21 +181,23 @@ class PickleMachine {
           Push(o);
           break;
         }
-        case 'X': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;  // BINUNICODE
-        case 0x8c: PushStr(PyObj::Kind::kStr, U8()); break;  // SHORT_BINUNICODE
-        case 0x8d: PushStr(PyObj::Kind::kStr, LittleEndian(8)); break;  // BINUNICODE8
-        case 'T': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;  // BINSTRING
-        case 'U': PushStr(PyObj::Kind::kStr, U8()); break;  // SHORT_BINSTRING
+        case 'X': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;    // BINUNICODE
+        case 0x8c: PushStr(PyObj::Kind::kStr, U8()); break;              // SHORT_BINUNICODE
+        case 0x8d: PushStr(PyObj::Kind::kStr, LittleEndian(8)); break;   // BINUNICODE8
+        case 'T': PushStr(PyObj::Kind::kStr, LittleEndian(4)); break;    // BINSTRING
+        case 'U': PushStr(PyObj::Kind::kStr, U8()); break;               // SHORT_BINSTRING
         case 'B': PushStr(PyObj::Kind::kBytes, LittleEndian(4)); break;  // BINBYTES
-        case 'C': PushStr(PyObj::Kind::kBytes, U8()); break;  // SHORT_BINBYTES
-        case ')': Push(arena_.Make(PyObj::Kind::kTuple)); break;  // EMPTY_TUPLE
-        case 't': {  // TUPLE
+        case 'C': PushStr(PyObj::Kind::kBytes, U8()); break;             // SHORT_BINBYTES
+        case ')': Push(arena_.Make(PyObj::Kind::kTuple)); break;         // EMPTY_TUPLE
+        case 't': {                                                      // TUPLE
           auto o = arena_.Make(PyObj::Kind::kTuple);
           o->items = PopMark();
           Push(o);
           break;
         }
-        case 0x85: case 0x86: case 0x87: {  // TUPLE1..3
+        case 0x85:
+        case 0x86:
+        case 0x87: {  // TUPLE1..3
           const size_t n = op - 0x84;
           if (stack_.size() < n) Fail("stack underflow in TUPLE" + std::to_string(n));
           auto o = arena_.Make(PyObj::Kind::kTuple);
@@ -192,7 +207,7 @@ class PickleMachine {
           break;
         }
         case ']': Push(arena_.Make(PyObj::Kind::kList)); break;  // EMPTY_LIST
-        case 'l': {  // LIST
+        case 'l': {                                              // LIST
           auto o = arena_.Make(PyObj::Kind::kList);
           o->items = PopMark();
           Push(o);
@@ -210,7 +225,7 @@ class PickleMachine {
           break;
         }
         case '}': Push(arena_.Make(PyObj::Kind::kDict)); break;  // EMPTY_DICT
-        case 'd': {  // DICT
+        case 'd': {                                              // DICT
           auto o = arena_.Make(PyObj::Kind::kDict);
           SetItems(o, PopMark());
           Push(o);
@@ -270,11 +285,11 @@ class PickleMachine {
           Push(LoadStorage(pid->items));
           break;
         }
-        case 'q': memo_[U8()] = Top(); break;  // BINPUT
+        case 'q': memo_[U8()] = Top(); break;             // BINPUT
         case 'r': memo_[LittleEndian(4)] = Top(); break;  // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = Top(); break;  // MEMOIZE
-        case 'h': Push(Memo(U8())); break;  // BINGET
-        case 'j': Push(Memo(LittleEndian(4))); break;  // LONG_BINGET
+        case 0x94: memo_[memo_.size()] = Top(); break;    // MEMOIZE
+        case 'h': Push(Memo(U8())); break;                // BINGET
+        case 'j': Push(Memo(LittleEndian(4))); break;     // LONG_BINGET
         default: {
           std::ostringstream msg;
           msg << "unsupported pickle opcode 0x" << std::hex << static_cast<int>(op);
@@ -358,7 +373,8 @@ class PickleMachine {
   }
 
   void PushGlobal(const std::string& name) {
-    static const char* kAllowed[] = {"collections.OrderedDict", "builtins.dict",
+    static const char* kAllowed[] = {"collections.OrderedDict",
+                                     "builtins.dict",
                                      "torch._utils._rebuild_tensor_v2",
                                      "torch._utils._rebuild_parameter",
                                      "torch._utils._rebuild_parameter_with_state",
@@ -403,8 +419,7 @@ class PickleMachine {
       if (args.size() != 2) Fail("restore_type_tag expects 2 arguments");
       return args[0];
     }
-    if (fn == "torch._utils._rebuild_parameter" ||
-        fn == "torch._utils._rebuild_parameter_with_state") {
+    if (fn == "torch._utils._rebuild_parameter" || fn == "torch._utils._rebuild_parameter_with_state") {
       if (args.empty()) Fail(fn + " without data");
       return Expect(args[0], PyObj::Kind::kTensor, fn.c_str());
     }
@@ -425,17 +440,14 @@ class PickleMachine {
       for (size_t d = 0; d < sizes.size() && !empty; ++d) {
         int64_t span = 0;
         if (MulOverflows(sizes[d] - 1, strides[d], &span) || AddOverflows(last, span, &last)) {
-          Fail("tensor view of size " + ShapeOf(sizes) + " and stride " + ShapeOf(strides) +
-               " overflows 64 bits");
+          Fail("tensor view of size " + ShapeOf(sizes) + " and stride " + ShapeOf(strides) + " overflows 64 bits");
         }
       }
       if (offset < 0 || (!empty && last >= storage.numel())) {
-        Fail("tensor view exceeds its storage of " + std::to_string(storage.numel()) +
-             " elements");
+        Fail("tensor view exceeds its storage of " + std::to_string(storage.numel()) + " elements");
       }
       auto o = arena_.Make(PyObj::Kind::kTensor);
-      o->tensor = empty ? torch::empty(sizes, storage.options())
-                        : storage.as_strided(sizes, strides, offset).clone();
+      o->tensor = empty ? torch::empty(sizes, storage.options()) : storage.as_strided(sizes, strides, offset).clone();
       return o;
     }
     if (StorageTypes().count(fn)) Fail("storage type '" + fn + "' called directly");
@@ -459,10 +471,9 @@ class PickleMachine {
       auto [ptr, nbytes] = zip_.getRecord(record);
       const int64_t elem = static_cast<int64_t>(c10::elementSize(dtype_it->second));
       int64_t expected_bytes = 0;
-      if (numel < 0 || MulOverflows(numel, elem, &expected_bytes) ||
-          static_cast<int64_t>(nbytes) != expected_bytes) {
-        Fail("record '" + record + "' holds " + std::to_string(nbytes) + " bytes, expected " +
-             std::to_string(numel) + " x " + std::to_string(elem));
+      if (numel < 0 || MulOverflows(numel, elem, &expected_bytes) || static_cast<int64_t>(nbytes) != expected_bytes) {
+        Fail("record '" + record + "' holds " + std::to_string(nbytes) + " bytes, expected " + std::to_string(numel) +
+             " x " + std::to_string(elem));
       }
       auto t = torch::empty({numel}, torch::TensorOptions().dtype(dtype_it->second));
       if (nbytes) std::memcpy(t.data_ptr(), ptr.get(), nbytes);
@@ -515,8 +526,7 @@ std::string Describe(const PyRef& v) {
   if (v->kind != PyObj::Kind::kDict) return KindName(v->kind);
   size_t tensors = 0;
   for (const auto& [key, value] : v->entries) tensors += value->kind == PyObj::Kind::kTensor;
-  return "dict of " + std::to_string(v->entries.size()) + " entries (" + std::to_string(tensors) +
-         " tensors)";
+  return "dict of " + std::to_string(v->entries.size()) + " entries (" + std::to_string(tensors) + " tensors)";
 }
 
 // Whether `v` is a dict of str -> tensor (a state dict).
@@ -550,8 +560,8 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options, Check
   if (!options.entry.empty()) {
     auto it = by_key.find(options.entry);
     if (it == by_key.end()) {
-      throw std::runtime_error("has no top-level entry '" + options.entry +
-                               "' (architecture.checkpoint_entry); " + contents);
+      throw std::runtime_error("has no top-level entry '" + options.entry + "' (architecture.checkpoint_entry); " +
+                               contents);
     }
     if (!IsStateDict(it->second)) {
       throw std::runtime_error("entry '" + options.entry + "' is a " + Describe(it->second) +
@@ -575,12 +585,13 @@ PyRef SelectStateDict(const PyRef& root, const CheckpointOptions& options, Check
     for (const std::string& c : candidates) names += (names.empty() ? "" : ", ") + c;
     throw std::runtime_error("holds several state dicts (" + names +
                              "): set architecture.checkpoint_entry in config.pbtxt to the one to "
-                             "serve, e.g. checkpoint_entry: \"" + candidates[0] + "\"");
+                             "serve, e.g. checkpoint_entry: \"" +
+                             candidates[0] + "\"");
   }
   throw std::runtime_error(
       "is neither a state dict (str -> tensor) nor a dict wrapping one under state_dict_ema, "
-      "model_ema, state_dict or model; " + contents +
-      " (set architecture.checkpoint_entry to the entry that holds the weights)");
+      "model_ema, state_dict or model; " +
+      contents + " (set architecture.checkpoint_entry to the entry that holds the weights)");
 }
 
 // Reads the state dict from an open archive; `where` prefixes every error message.
@@ -646,8 +657,7 @@ StateDict ReadStateDict(const std::string& path, const CheckpointOptions& option
   return ReadStateDictFrom(*zip, where, options, layout);
 }
 
-StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name,
-                                  const CheckpointOptions& options) {
+StateDict ReadStateDictFromMemory(const std::string& bytes, const std::string& name, const CheckpointOptions& options) {
   const std::string where = "checkpoint '" + name + "': ";
   std::istringstream in(bytes);
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> zip;
@@ -704,15 +714,19 @@ void TranslateFastWTConv(StateDict& file, const StateDict& model, const std::str
   for (auto& [key, tensor] : file) {
     std::string target;
     std::string layer;
-    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-             {"base_weight", "base_conv.weight"}, {"base_bias", "base_conv.bias"}, {"base_scale", "base_scale.weight"}}) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"base_weight", "base_conv.weight"},
+                                                          {"base_bias", "base_conv.bias"},
+                                                          {"base_scale", "base_scale.weight"}}) {
       if (EndsWith(key, from) && (key.size() == from.size() || key[key.size() - from.size() - 1] == '.')) {
         layer = key.substr(0, key.size() - from.size());
         target = layer + to;
       }
     }
-    for (const auto& [from, to] : std::vector<std::pair<std::string, std::string>>{
-             {"wt_weights.", "wavelet_convs."}, {"wt_scales.", "wavelet_scale."}, {"wavelet_scales.", "wavelet_scale."}}) {
+    for (const auto& [from, to] :
+         std::vector<std::pair<std::string, std::string>>{{"wt_weights.", "wavelet_convs."},
+                                                          {"wt_scales.", "wavelet_scale."},
+                                                          {"wavelet_scales.", "wavelet_scale."}}) {
       const size_t at = key.rfind(from);
       if (at == std::string::npos || (at > 0 && key[at - 1] != '.')) continue;
       const std::string index = key.substr(at + from.size());
@@ -780,7 +794,8 @@ StateDictMismatch CompareStateDict(const torch::nn::Module& module, StateDict& f
 std::string StateDictMismatch::Summary(size_t limit) const {
   std::string msg = std::to_string(file_keys) + " keys in the file, " + std::to_string(model_keys) + " in the model";
   const auto part = [&](const char* what, const std::vector<std::string>& keys) {
-    if (!keys.empty()) msg += std::string("; ") + what + " [" + std::to_string(keys.size()) + "]: " + JoinLimited(keys, limit);
+    if (!keys.empty())
+      msg += std::string("; ") + what + " [" + std::to_string(keys.size()) + "]: " + JoinLimited(keys, limit);
   };
   part("missing keys", missing);
   part("unexpected keys", unexpected);

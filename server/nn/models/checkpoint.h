@@ -43,7 +43,7 @@ struct CheckpointOptions {
 
 // How ReadStateDict found the weights (for tools that explain a file).
 struct CheckpointLayout {
-  std::string entry;               // the wrapper entry used; empty: the file is a flat state dict
+  std::string entry;  // the wrapper entry used; empty: the file is a flat state dict
   bool stripped_module_prefix = false;
   std::vector<std::string> top_level;  // "key (what it holds)" for every top-level entry
 };
@@ -82,8 +82,7 @@ void LoadStateDictFrom(torch::nn::Module& module, StateDict file, const std::str
 // Copies a checkpoint into `module` (dtypes converted to the module's). All keys must match
 // exactly: otherwise throws std::runtime_error naming `path` and listing every missing,
 // unexpected and mis-shaped key in one message; the module is left unchanged then.
-void LoadStateDict(torch::nn::Module& module, const std::string& path,
-                   const CheckpointOptions& options = {});
+void LoadStateDict(torch::nn::Module& module, const std::string& path, const CheckpointOptions& options = {});
 
 // Writes ModuleStateDict(module) as a str -> tensor dict in PyTorch's zip format
 // (torch::pickle_save); Python: torch.load(path) gives a dict with the same keys, and

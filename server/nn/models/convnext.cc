@@ -48,21 +48,18 @@ torch::Tensor ConvNeXtMlpImpl::forward_nchw(const torch::Tensor& x) {
   return torch::conv2d(g, w2.view({w2.size(0), w2.size(1), 1, 1}), fc2->bias);
 }
 
-ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t dim, int64_t kernel_size, int64_t wt_levels,
-                                     double layer_scale_init) {
+ConvNeXtBlockImpl::ConvNeXtBlockImpl(int64_t dim, int64_t kernel_size, int64_t wt_levels, double layer_scale_init) {
   gamma = register_parameter("gamma", torch::full({dim}, layer_scale_init));
   if (wt_levels < 0) {
     conv_dw = register_module(
-        "conv_dw", torch::nn::Conv2d(torch::nn::Conv2dOptions(dim, dim, kernel_size)
-                                         .padding(kernel_size / 2)
-                                         .groups(dim)
-                                         .bias(true)));
+        "conv_dw",
+        torch::nn::Conv2d(
+            torch::nn::Conv2dOptions(dim, dim, kernel_size).padding(kernel_size / 2).groups(dim).bias(true)));
   } else {
-    wt_conv_dw = register_module(
-        "conv_dw", WTConv2d(WTConv2dOptions(dim).kernel_size(kernel_size).wt_levels(wt_levels)));
+    wt_conv_dw =
+        register_module("conv_dw", WTConv2d(WTConv2dOptions(dim).kernel_size(kernel_size).wt_levels(wt_levels)));
   }
-  norm = register_module(
-      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
   mlp = register_module("mlp", ConvNeXtMlp(dim, 4 * dim));
 }
 
@@ -87,15 +84,13 @@ torch::Tensor ConvNeXtBlockImpl::forward(const torch::Tensor& x) {
   return x + y.permute({0, 3, 1, 2});
 }
 
-ConvNeXtStageImpl::ConvNeXtStageImpl(int64_t in_dim, int64_t dim, int64_t depth,
-                                     int64_t kernel_size, int64_t wt_levels,
+ConvNeXtStageImpl::ConvNeXtStageImpl(int64_t in_dim, int64_t dim, int64_t depth, int64_t kernel_size, int64_t wt_levels,
                                      double layer_scale_init) {
   if (in_dim > 0) {
     downsample = register_module(
         "downsample",
-        torch::nn::Sequential(
-            LayerNorm2d(in_dim, kLayerNormEps),
-            torch::nn::Conv2d(torch::nn::Conv2dOptions(in_dim, dim, 2).stride(2).bias(true))));
+        torch::nn::Sequential(LayerNorm2d(in_dim, kLayerNormEps),
+                              torch::nn::Conv2d(torch::nn::Conv2dOptions(in_dim, dim, 2).stride(2).bias(true))));
   }
   blocks = register_module("blocks", torch::nn::Sequential());
   for (int64_t b = 0; b < depth; ++b) {
@@ -109,8 +104,7 @@ torch::Tensor ConvNeXtStageImpl::forward(torch::Tensor x) {
 }
 
 ConvNeXtHeadImpl::ConvNeXtHeadImpl(int64_t dim, int64_t num_classes) {
-  norm = register_module(
-      "norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
+  norm = register_module("norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({dim}).eps(kLayerNormEps)));
   fc = register_module("fc", torch::nn::Linear(dim, num_classes));
 }
 
@@ -127,9 +121,8 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtOptions& opts) : options(opts) {
     throw std::invalid_argument("ConvNeXt: depths and dims must be non-empty and equally long");
   }
   if (!levels.empty() && levels.size() != depths.size()) {
-    throw std::invalid_argument("ConvNeXt: wt_levels needs one entry per stage (" +
-                                std::to_string(depths.size()) + "), got " +
-                                std::to_string(levels.size()));
+    throw std::invalid_argument("ConvNeXt: wt_levels needs one entry per stage (" + std::to_string(depths.size()) +
+                                "), got " + std::to_string(levels.size()));
   }
   for (size_t s = 0; s < depths.size(); ++s) {
     if (depths[s] < 1 || dims[s] < 1 || (!levels.empty() && levels[s] < 0)) {
@@ -137,15 +130,13 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtOptions& opts) : options(opts) {
                                   " needs depth >= 1, dim >= 1, wt_levels >= 0");
     }
   }
-  if (options.in_chans() < 1 || options.num_classes() < 1 || options.stem_patch() < 1 ||
-      options.kernel_size() < 1 || options.wt_kernel_size() < 1) {
-    throw std::invalid_argument(
-        "ConvNeXt: in_chans, num_classes, stem_patch and kernel sizes must be >= 1");
+  if (options.in_chans() < 1 || options.num_classes() < 1 || options.stem_patch() < 1 || options.kernel_size() < 1 ||
+      options.wt_kernel_size() < 1) {
+    throw std::invalid_argument("ConvNeXt: in_chans, num_classes, stem_patch and kernel sizes must be >= 1");
   }
   stem = register_module(
       "stem", torch::nn::Sequential(
-                  torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0],
-                                                             options.stem_patch())
+                  torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_chans(), dims[0], options.stem_patch())
                                         .stride(options.stem_patch())
                                         .bias(true)),
                   LayerNorm2d(dims[0], kLayerNormEps)));
@@ -153,8 +144,8 @@ ConvNeXtImpl::ConvNeXtImpl(const ConvNeXtOptions& opts) : options(opts) {
   for (size_t s = 0; s < depths.size(); ++s) {
     const bool wt = !levels.empty();
     stages->push_back(ConvNeXtStage(s == 0 ? 0 : dims[s - 1], dims[s], depths[s],
-                                    wt ? options.wt_kernel_size() : options.kernel_size(),
-                                    wt ? levels[s] : -1, options.layer_scale_init()));
+                                    wt ? options.wt_kernel_size() : options.kernel_size(), wt ? levels[s] : -1,
+                                    options.layer_scale_init()));
   }
   head = register_module("head", ConvNeXtHead(dims.back(), options.num_classes()));
   InitWeights();

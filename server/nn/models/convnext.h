@@ -83,8 +83,8 @@ class ConvNeXtBlockImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);  // [N, C, H, W] -> same
 
   torch::Tensor gamma;
-  torch::nn::Conv2d conv_dw{nullptr};   // set when plain
-  WTConv2d wt_conv_dw{nullptr};         // set when WTConv (registered as "conv_dw")
+  torch::nn::Conv2d conv_dw{nullptr};  // set when plain
+  WTConv2d wt_conv_dw{nullptr};        // set when WTConv (registered as "conv_dw")
   torch::nn::LayerNorm norm{nullptr};
   ConvNeXtMlp mlp{nullptr};
 };
@@ -93,8 +93,8 @@ TORCH_MODULE(ConvNeXtBlock);
 class ConvNeXtStageImpl : public torch::nn::Module {
  public:
   // in_dim == 0: no downsample (first stage).
-  ConvNeXtStageImpl(int64_t in_dim, int64_t dim, int64_t depth, int64_t kernel_size,
-                    int64_t wt_levels, double layer_scale_init);
+  ConvNeXtStageImpl(int64_t in_dim, int64_t dim, int64_t depth, int64_t kernel_size, int64_t wt_levels,
+                    double layer_scale_init);
   torch::Tensor forward(torch::Tensor x);
 
   torch::nn::Sequential downsample{nullptr};

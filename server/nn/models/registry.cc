@@ -20,13 +20,10 @@ using Factory = std::function<std::shared_ptr<ClassifierImpl>(const ClassifierOp
 // docs/reference.md §2: WTConvNeXt uses WTConv2d(kernel 5) with wt_levels (5, 4, 3, 2) per stage.
 const std::vector<int64_t> kImageNetWtLevels = {5, 4, 3, 2};
 
-Factory ConvNeXtFactory(std::vector<int64_t> depths, std::vector<int64_t> dims,
-                        std::vector<int64_t> wt_levels) {
+Factory ConvNeXtFactory(std::vector<int64_t> depths, std::vector<int64_t> dims, std::vector<int64_t> wt_levels) {
   return [=](const ClassifierOptions& o) {
-    return std::make_shared<ConvNeXtImpl>(ConvNeXtOptions(depths, dims)
-                                              .in_chans(o.in_chans)
-                                              .num_classes(o.num_classes)
-                                              .wt_levels(wt_levels));
+    return std::make_shared<ConvNeXtImpl>(
+        ConvNeXtOptions(depths, dims).in_chans(o.in_chans).num_classes(o.num_classes).wt_levels(wt_levels));
   };
 }
 
@@ -46,23 +43,19 @@ constexpr double kFmnistLayerScale = 1.0;
 
 Factory FmnistFactory(bool wtconv) {
   return [=](const ClassifierOptions& o) {
-    return std::make_shared<ConvNeXtImpl>(
-        ConvNeXtOptions(kFmnistDepths, wtconv ? kWtFmnistDims : kFmnistDims)
-            .in_chans(o.in_chans)
-            .num_classes(o.num_classes)
-            .stem_patch(2)
-            .wt_levels(wtconv ? kFmnistWtLevels : std::vector<int64_t>{})
-            .layer_scale_init(kFmnistLayerScale));
+    return std::make_shared<ConvNeXtImpl>(ConvNeXtOptions(kFmnistDepths, wtconv ? kWtFmnistDims : kFmnistDims)
+                                              .in_chans(o.in_chans)
+                                              .num_classes(o.num_classes)
+                                              .stem_patch(2)
+                                              .wt_levels(wtconv ? kFmnistWtLevels : std::vector<int64_t>{})
+                                              .layer_scale_init(kFmnistLayerScale));
   };
 }
 
 Factory MobileNetV2Factory(bool wtconv) {
   return [=](const ClassifierOptions& o) {
-    return std::make_shared<MobileNetV2Impl>(MobileNetV2Options()
-                                                 .in_chans(o.in_chans)
-                                                 .num_classes(o.num_classes)
-                                                 .width_mult(o.width_mult)
-                                                 .wtconv(wtconv));
+    return std::make_shared<MobileNetV2Impl>(
+        MobileNetV2Options().in_chans(o.in_chans).num_classes(o.num_classes).width_mult(o.width_mult).wtconv(wtconv));
   };
 }
 
@@ -72,10 +65,8 @@ const std::map<std::string, Factory>& Registry() {
       {"convnext_small", ConvNeXtFactory({3, 3, 27, 3}, {96, 192, 384, 768}, {})},
       {"convnext_base", ConvNeXtFactory({3, 3, 27, 3}, {128, 256, 512, 1024}, {})},
       {"wtconvnext_tiny", ConvNeXtFactory({3, 3, 9, 3}, {96, 192, 384, 768}, kImageNetWtLevels)},
-      {"wtconvnext_small",
-       ConvNeXtFactory({3, 3, 27, 3}, {96, 192, 384, 768}, kImageNetWtLevels)},
-      {"wtconvnext_base",
-       ConvNeXtFactory({3, 3, 27, 3}, {128, 256, 512, 1024}, kImageNetWtLevels)},
+      {"wtconvnext_small", ConvNeXtFactory({3, 3, 27, 3}, {96, 192, 384, 768}, kImageNetWtLevels)},
+      {"wtconvnext_base", ConvNeXtFactory({3, 3, 27, 3}, {128, 256, 512, 1024}, kImageNetWtLevels)},
       {"convnext_fmnist", FmnistFactory(false)},
       {"wtconvnext_fmnist", FmnistFactory(true)},
       {"mobilenetv2", MobileNetV2Factory(false)},
@@ -86,15 +77,13 @@ const std::map<std::string, Factory>& Registry() {
 
 }  // namespace
 
-std::shared_ptr<ClassifierImpl> CreateClassifier(const std::string& architecture,
-                                                 const ClassifierOptions& options) {
+std::shared_ptr<ClassifierImpl> CreateClassifier(const std::string& architecture, const ClassifierOptions& options) {
   const auto& registry = Registry();
   auto it = registry.find(architecture);
   if (it == registry.end()) {
     std::string names;
     for (const auto& [name, factory] : registry) names += (names.empty() ? "" : ", ") + name;
-    throw std::invalid_argument("unknown architecture '" + architecture +
-                                "'; registered: " + names);
+    throw std::invalid_argument("unknown architecture '" + architecture + "'; registered: " + names);
   }
   if (options.num_classes < 1 || options.in_chans < 1 || !(options.width_mult > 0)) {
     throw std::invalid_argument("architecture '" + architecture +

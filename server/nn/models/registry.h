@@ -37,8 +37,7 @@ class ClassifierImpl : public torch::nn::Module {
 
 // Builds a freshly initialised network by name. Throws std::invalid_argument for an unknown
 // name (the message lists the registered ones) or invalid options.
-std::shared_ptr<ClassifierImpl> CreateClassifier(const std::string& architecture,
-                                                 const ClassifierOptions& options);
+std::shared_ptr<ClassifierImpl> CreateClassifier(const std::string& architecture, const ClassifierOptions& options);
 
 // The registered names, sorted.
 std::vector<std::string> RegisteredArchitectures();

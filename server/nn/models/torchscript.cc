@@ -8,8 +8,7 @@
 
 namespace wtserve::nn {
 
-TorchScriptClassifierImpl::TorchScriptClassifierImpl(torch::jit::Module module)
-    : module_(std::move(module)) {
+TorchScriptClassifierImpl::TorchScriptClassifierImpl(torch::jit::Module module) : module_(std::move(module)) {
   module_.eval();
   torch::nn::Module::train(false);
 }
@@ -17,10 +16,8 @@ TorchScriptClassifierImpl::TorchScriptClassifierImpl(torch::jit::Module module)
 torch::Tensor TorchScriptClassifierImpl::forward(torch::Tensor images) {
   c10::IValue out = module_.forward({std::move(images)});
   if (!out.isTensor() || out.toTensor().dim() != 2) {
-    throw std::runtime_error(
-        "TorchScript classifier: forward must return one tensor [N, num_classes], got " +
-        (out.isTensor() ? std::to_string(out.toTensor().dim()) + "-D tensor"
-                        : out.tagKind()));
+    throw std::runtime_error("TorchScript classifier: forward must return one tensor [N, num_classes], got " +
+                             (out.isTensor() ? std::to_string(out.toTensor().dim()) + "-D tensor" : out.tagKind()));
   }
   return out.toTensor();
 }

@@ -42,11 +42,9 @@ bool IsSameDepthwise(const torch::nn::Conv2dImpl& conv, int64_t channels) {
       (*o.dilation())[0] != 1 || (*o.dilation())[1] != 1) {
     return false;
   }
-  const bool zeros = visit(
-      [](const auto& mode) {
-        return std::is_same_v<std::decay_t<decltype(mode)>, torch::enumtype::kZeros>;
-      },
-      o.padding_mode());
+  const bool zeros =
+      visit([](const auto& mode) { return std::is_same_v<std::decay_t<decltype(mode)>, torch::enumtype::kZeros>; },
+            o.padding_mode());
   const bool same = visit(
       [k](const auto& padding) {
         using Padding = std::decay_t<decltype(padding)>;
@@ -74,8 +72,7 @@ torch::Tensor DepthwiseConv2dTrainingForward(torch::nn::Conv2dImpl& conv, const 
   const torch::Tensor& weight = conv.weight;
   const torch::Tensor taps = at::cat({weight.reshape({c, k * k}), at::zeros({c, 1}, weight.options())}, 1);
   const torch::Tensor matrices =
-      taps.index_select(1, at::tensor(index, at::TensorOptions().dtype(at::kLong)))
-          .view({c, pixels, pixels});
+      taps.index_select(1, at::tensor(index, at::TensorOptions().dtype(at::kLong))).view({c, pixels, pixels});
   const torch::Tensor columns = x.reshape({n, c, pixels}).permute({1, 2, 0}).contiguous();  // [C, HW, N]
   torch::Tensor y = at::bmm(matrices, columns).permute({2, 0, 1}).reshape({n, c, h, w});
   if (conv.bias.defined()) y = y + conv.bias.view({1, c, 1, 1});
@@ -101,8 +98,7 @@ torch::Tensor WTConv2dTrainingForward(WTConv2dImpl& m, const torch::Tensor& x) {
     const int64_t h2 = ll.size(2) / 2, w2 = ll.size(3) / 2;
     const torch::Tensor blocks =
         ll.reshape({n, c, h2, 2, w2, 2}).permute({0, 1, 2, 4, 3, 5}).reshape({n, c, h2, w2, 4});
-    const torch::Tensor bands =
-        at::matmul(blocks, analysis.t()).permute({0, 1, 4, 2, 3}).reshape({n, 4 * c, h2, w2});
+    const torch::Tensor bands = at::matmul(blocks, analysis.t()).permute({0, 1, 4, 2, 3}).reshape({n, 4 * c, h2, w2});
     ll = at::matmul(blocks, ll_row).squeeze(-1);
     auto* conv = m.wavelet_convs[i]->as<torch::nn::Conv2dImpl>();
     auto* scale = m.wavelet_scale[i]->as<ChannelScaleImpl>();

@@ -59,8 +59,8 @@ constexpr int64_t kTaskOverheadChannels = 8;
 
 // Channels per task for an N x C input on `threads` threads: the slice width (a multiple of
 // kSliceQuantum, at most `max_slice`, the kernels' max_slice_channels) with the shortest
-// critical path, ceil(tasks / threads) x (width + overhead); ties go to fewer slices. E.g. N = 1, C = 96, 2 threads: 2 x 48 (one task per
-// thread), not 3 x 32 (two tasks on one thread).
+// critical path, ceil(tasks / threads) x (width + overhead); ties go to fewer slices. E.g. N = 1, C = 96, 2 threads: 2
+// x 48 (one task per thread), not 3 x 32 (two tasks on one thread).
 int64_t SliceChannels(int64_t n, int64_t c, int64_t threads, int64_t max_slice) {
   if (c <= kSliceQuantum) return c;
   int64_t best = 0, best_cost = 0;
@@ -102,9 +102,8 @@ FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
                   p.base_weight.scalar_type() == at::kFloat,
               "FoldFusedHaarWeights: expected a float32 CPU base weight [C, 1, k, k]");
   const int64_t c = p.base_weight.size(0), k = p.base_weight.size(2), kk = k * k;
-  TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels,
-              "FoldFusedHaarWeights: ", levels, " level weights but ", p.level_scale.size(),
-              " level scales (need >= 1 each)");
+  TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels, "FoldFusedHaarWeights: ", levels,
+              " level weights but ", p.level_scale.size(), " level scales (need >= 1 each)");
   TORCH_CHECK(k <= kFusedHaarMaxKernel && p.base_weight.size(3) == k, "FoldFusedHaarWeights: kernel ", k, "x",
               p.base_weight.size(3), " not supported");
   FusedHaarWeights f;
@@ -212,8 +211,8 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const FusedHaarWeights& f
       a.ll_stride = ch;
       a.direct_w = (j == 0 ? direct0.data() : level_w[j - 1].data()) + c0;  // D_j: level j-1's LL band
       a.bias = j == 0 && !bias0.empty() ? bias0.data() + c0 : nullptr;
-      a.band_w = level_w[j].data() + kk * c + c0;                          // LH, HL, HH of level j
-      a.ll_w = j == levels - 1 ? level_w[j].data() + c0 : nullptr;          // LL of the deepest level
+      a.band_w = level_w[j].data() + kk * c + c0;                   // LH, HL, HH of level j
+      a.ll_w = j == levels - 1 ? level_w[j].data() + c0 : nullptr;  // LL of the deepest level
       if (j > 0) {
         offset[j] = maps;
         maps += 2 * a.height * a.width * ch;
@@ -228,8 +227,8 @@ at::Tensor FusedHaarForwardCpu(const at::Tensor& x_in, const FusedHaarWeights& f
     const float* x_image = x_data + image * height * width * c + c0;
     for (int64_t j = 1; j < levels; ++j) {
       const LevelSize& from = sizes[j - 1];
-      kernels.lowpass_rows(j == 1 ? x_image : map_in(j - 1), from.height, from.width, ch, j == 1 ? c : ch,
-                           map_in(j), ch, 0, sizes[j].height);
+      kernels.lowpass_rows(j == 1 ? x_image : map_in(j - 1), from.height, from.width, ch, j == 1 ? c : ch, map_in(j),
+                           ch, 0, sizes[j].height);
     }
     for (int64_t j = levels - 1; j >= 0; --j) {
       FusedLevelArgs& a = args[j];

@@ -35,7 +35,6 @@ inline void Store(float* p, V v) {
 
 inline int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
 
-
 // Calls body(V{}, c) for consecutive channel blocks [c, c + lanes of V) from channel `first` on:
 // the widest vector of this ISA first, then narrower ones and scalars for the channels left over.
 template <typename Body>
@@ -213,24 +212,27 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
 #if WTSERVE_KERNEL_ISA >= 512
   if (blocks == 1) first_channel = NarrowRowK<K, kCols>(width, rows, a0, a1, ch, w, w_stride, init, out, out_stride);
 #endif
-  ForEachChannelBlock(ch, [&](auto tag, int64_t c0) {
-    using V = decltype(tag);
-    int64_t col = 0;
-    for (int64_t block = 0; block < blocks; ++block) {
-      const int64_t n = base + (block < longer ? 1 : 0);
-      const bool left = block == 0, right = block == blocks - 1;
-      if (left && right) {
-        ConvTailK<V, K, kCols, true, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
-      } else if (left) {
-        ConvTailK<V, K, kCols, true, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
-      } else if (right) {
-        ConvTailK<V, K, kCols, false, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
-      } else {
-        ConvTailK<V, K, kCols, false, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
-      }
-      col += n;
-    }
-  }, first_channel);
+  ForEachChannelBlock(
+      ch,
+      [&](auto tag, int64_t c0) {
+        using V = decltype(tag);
+        int64_t col = 0;
+        for (int64_t block = 0; block < blocks; ++block) {
+          const int64_t n = base + (block < longer ? 1 : 0);
+          const bool left = block == 0, right = block == blocks - 1;
+          if (left && right) {
+            ConvTailK<V, K, kCols, true, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+          } else if (left) {
+            ConvTailK<V, K, kCols, true, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+          } else if (right) {
+            ConvTailK<V, K, kCols, false, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+          } else {
+            ConvTailK<V, K, kCols, false, false>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
+          }
+          col += n;
+        }
+      },
+      first_channel);
 }
 
 // Output row `row` (`width` pixels, + init per channel) of a map of `height` rows from its padded
@@ -280,9 +282,8 @@ void PadRow(const float* src, int64_t width, int64_t ch, int64_t stride, int64_t
     for (int64_t col = 0; col < width; ++col) {
       const float* from = src + col * stride;
       float* to = body + col * ch;
-      ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-        Store<decltype(tag)>(to + c, Load<decltype(tag)>(from + c));
-      });
+      ForEachChannelBlock(ch,
+                          [&](auto tag, int64_t c) { Store<decltype(tag)>(to + c, Load<decltype(tag)>(from + c)); });
     }
   }
   Zero(body + width * ch, right * ch);

@@ -27,7 +27,7 @@ namespace wtserve::nn::detail {
 // slice's first channel and `channels` channels are computed. Weights are tap-major with
 // `w_stride` floats per tap, also offset to the slice.
 struct FusedLevelArgs {
-  const float* in = nullptr;        // [height][width][in_stride]
+  const float* in = nullptr;  // [height][width][in_stride]
   int64_t height = 0, width = 0, channels = 0;
   int64_t in_stride = 0, out_stride = 0, ll_stride = 0, w_stride = 0;
   int64_t kernel = 1;               // k
@@ -50,12 +50,11 @@ using FusedLevelScratchFn = int64_t (*)(const FusedLevelArgs& args);
 // Raw 2x2-block sums a+b+c+d (the unscaled LL band) of `channels` channels of `in`
 // [height][width][in_stride] into `out` [ceil(height/2)][ceil(width/2)][out_stride], band rows
 // [row_begin, row_end).
-using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels,
-                                   int64_t in_stride, float* out, int64_t out_stride, int64_t row_begin,
-                                   int64_t row_end);
+using HaarLowpassRowsFn = void (*)(const float* in, int64_t height, int64_t width, int64_t channels, int64_t in_stride,
+                                   float* out, int64_t out_stride, int64_t row_begin, int64_t row_end);
 
 struct FusedHaarKernels {
-  const char* isa;  // "avx512", "avx2" or "baseline"
+  const char* isa;             // "avx512", "avx2" or "baseline"
   int64_t max_slice_channels;  // widest channel slice of one task, a multiple of 16 (measured per ISA)
   FusedLevelRowsFn level_rows;
   FusedLevelScratchFn level_scratch_floats;

@@ -17,6 +17,7 @@ struct DecLo {
 };
 
 const std::vector<DecLo>& Table() {
+  // clang-format off
   static const std::vector<DecLo> table = {
     {"db1", {
         0.7071067811865476, 0.7071067811865476,
@@ -90,6 +91,7 @@ const std::vector<DecLo>& Table() {
         0.023452696142077168, 0.007782596425672746, -0.003793512864380802,
     }},
   };
+  // clang-format on
   return table;
 }
 
@@ -103,6 +105,7 @@ struct Biorthogonal {
 };
 
 const std::vector<Biorthogonal>& BiorthogonalTable() {
+  // clang-format off
   static const std::vector<Biorthogonal> table = {
     {"bior1.1",
       { // dec_lo
@@ -403,6 +406,7 @@ const std::vector<Biorthogonal>& BiorthogonalTable() {
       },
     },
   };
+  // clang-format on
   return table;
 }
 

@@ -77,13 +77,10 @@ ChannelScaleImpl::ChannelScaleImpl(std::vector<int64_t> shape, double init_scale
   reset();
 }
 
-void ChannelScaleImpl::reset() {
-  weight = register_parameter("weight", at::full(shape_, init_scale_, at::kFloat));
-}
+void ChannelScaleImpl::reset() { weight = register_parameter("weight", at::full(shape_, init_scale_, at::kFloat)); }
 
 void ChannelScaleImpl::pretty_print(std::ostream& stream) const {
-  stream << "wtserve::nn::ChannelScale(shape=" << c10::IntArrayRef(shape_) << ", init=" << init_scale_
-         << ")";
+  stream << "wtserve::nn::ChannelScale(shape=" << c10::IntArrayRef(shape_) << ", init=" << init_scale_ << ")";
 }
 
 at::Tensor ChannelScaleImpl::forward(const at::Tensor& x) { return at::mul(weight, x); }
@@ -102,8 +99,7 @@ void WTConv2dImpl::reset() {
     throw std::invalid_argument("WTConv2d: stride must be >= 1, got " + std::to_string(options.stride()));
   }
   if (options.wt_levels() < 0) {
-    throw std::invalid_argument("WTConv2d: wt_levels must be >= 0, got " +
-                                std::to_string(options.wt_levels()));
+    throw std::invalid_argument("WTConv2d: wt_levels must be >= 0, got " + std::to_string(options.wt_levels()));
   }
   // Throws std::invalid_argument listing the supported names.
   auto filters = CreateWaveletFilters(options.wavelet(), c);
@@ -112,14 +108,14 @@ void WTConv2dImpl::reset() {
   haar_tap_ = filters.first.index({0, 0, 0, 0}).item<double>();
 
   base_conv = register_module(
-      "base_conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, k).padding(torch::kSame).groups(c).bias(
-                       options.bias())));
+      "base_conv",
+      torch::nn::Conv2d(torch::nn::Conv2dOptions(c, c, k).padding(torch::kSame).groups(c).bias(options.bias())));
   base_scale = register_module("base_scale", ChannelScale(std::vector<int64_t>{1, c, 1, 1}, 1.0));
   wavelet_convs = torch::nn::ModuleList();
   wavelet_scale = torch::nn::ModuleList();
   for (int64_t i = 0; i < options.wt_levels(); ++i) {
-    wavelet_convs->push_back(torch::nn::Conv2d(
-        torch::nn::Conv2dOptions(4 * c, 4 * c, k).padding(torch::kSame).groups(4 * c).bias(false)));
+    wavelet_convs->push_back(
+        torch::nn::Conv2d(torch::nn::Conv2dOptions(4 * c, 4 * c, k).padding(torch::kSame).groups(4 * c).bias(false)));
     wavelet_scale->push_back(ChannelScale(std::vector<int64_t>{1, 4 * c, 1, 1}, 0.1));
   }
   wavelet_convs = register_module("wavelet_convs", wavelet_convs);
@@ -142,15 +138,15 @@ bool WTConv2dImpl::uses_fast_haar() const { return options.fast_haar() && IsHaar
 void WTConv2dImpl::CheckInput(const at::Tensor& x) const {
   TORCH_CHECK(x.defined(), "WTConv2d: input is an undefined tensor");
   TORCH_CHECK(x.dim() == 4, "WTConv2d: expected a 4-D input [N, C, H, W], got shape ", x.sizes());
-  TORCH_CHECK(x.size(1) == options.channels(), "WTConv2d: expected ", options.channels(),
-              " input channels, got shape ", x.sizes());
-  TORCH_CHECK(x.size(0) >= 1 && x.size(2) >= 1 && x.size(3) >= 1,
-              "WTConv2d: expected N, H, W >= 1, got shape ", x.sizes());
+  TORCH_CHECK(x.size(1) == options.channels(), "WTConv2d: expected ", options.channels(), " input channels, got shape ",
+              x.sizes());
+  TORCH_CHECK(x.size(0) >= 1 && x.size(2) >= 1 && x.size(3) >= 1, "WTConv2d: expected N, H, W >= 1, got shape ",
+              x.sizes());
   const at::Tensor& w = base_conv->weight;
   TORCH_CHECK(x.scalar_type() == w.scalar_type(), "WTConv2d: input dtype ", x.scalar_type(),
               " differs from the parameters' dtype ", w.scalar_type(), " (convert the module with ->to())");
-  TORCH_CHECK(x.device() == w.device(), "WTConv2d: input is on ", x.device(), " but the parameters are on ",
-              w.device(), " (move the module with ->to())");
+  TORCH_CHECK(x.device() == w.device(), "WTConv2d: input is on ", x.device(), " but the parameters are on ", w.device(),
+              " (move the module with ->to())");
 }
 
 at::Tensor WTConv2dImpl::forward(const at::Tensor& x) {
@@ -260,8 +256,8 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     if (left == right) {
       y = at::conv2d(x, base_w, base_b, stride, left, 1, c);
     } else {
-      y = at::conv2d(at::constant_pad_nd(x, {left, right, left, right}), base_w, base_b, stride,
-                     at::IntArrayRef{0}, 1, c);
+      y = at::conv2d(at::constant_pad_nd(x, {left, right, left, right}), base_w, base_b, stride, at::IntArrayRef{0}, 1,
+                     c);
     }
   }
   y = y.contiguous(kNhwc);
@@ -336,9 +332,7 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
       detail::HaarSynthesisAddCpu(v[j].contiguous(kNhwc), target);
     } else {
       const at::Tensor pp = lo + lh, qq = lo - lh, rr = hl + hh, ss = hl - hh;
-      auto crop = [](const at::Tensor& z, int64_t rows, int64_t cols) {
-        return z.slice(2, 0, rows).slice(3, 0, cols);
-      };
+      auto crop = [](const at::Tensor& z, int64_t rows, int64_t cols) { return z.slice(2, 0, rows).slice(3, 0, cols); };
       target.slice(2, 0, None, 2).slice(3, 0, None, 2).add_(pp).add_(rr);
       if (hi_cols > 0) {
         target.slice(2, 0, None, 2).slice(3, 1, None, 2).add_(crop(pp, h, hi_cols)).sub_(crop(rr, h, hi_cols));
@@ -347,7 +341,10 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
         target.slice(2, 1, None, 2).slice(3, 0, None, 2).add_(crop(qq, hi_rows, w)).add_(crop(ss, hi_rows, w));
       }
       if (hi_rows > 0 && hi_cols > 0) {
-        target.slice(2, 1, None, 2).slice(3, 1, None, 2).add_(crop(qq, hi_rows, hi_cols)).sub_(crop(ss, hi_rows, hi_cols));
+        target.slice(2, 1, None, 2)
+            .slice(3, 1, None, 2)
+            .add_(crop(qq, hi_rows, hi_cols))
+            .sub_(crop(ss, hi_rows, hi_cols));
       }
     }
     if (full.defined()) y.add_(full.slice(2, 0, None, stride).slice(3, 0, None, stride));

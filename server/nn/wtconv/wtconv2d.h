@@ -29,12 +29,12 @@
 // InferenceMode, or nothing requires grad), float32 at stride 1 runs the fused kernel
 // (fused_haar_cpu.h: one pass per level, AVX-512/AVX2/baseline picked at run time); other
 // dtypes and strides run the analysis and synthesis of a level as one single-pass kernel each
-// (haar_cpu.h); otherwise, and on other devices, differentiable torch ops on strided views. Depthwise convs on levels smaller than the kernel drop the taps that
-// only meet padding. The path computes in channels_last (NHWC), where the depthwise convs are
-// several times faster on CPU, and returns the input's memory format: feed channels_last
-// tensors (x.contiguous(at::MemoryFormat::ChannelsLast)) to skip the two layout copies an NCHW
-// input costs. Otherwise, and via forward_general(), the layer runs the reference algorithm op
-// for op (NCHW). The two agree to ~1.5e-6 in fp32 (tests/nn).
+// (haar_cpu.h); otherwise, and on other devices, differentiable torch ops on strided views. Depthwise convs on levels
+// smaller than the kernel drop the taps that only meet padding. The path computes in channels_last (NHWC), where the
+// depthwise convs are several times faster on CPU, and returns the input's memory format: feed channels_last tensors
+// (x.contiguous(at::MemoryFormat::ChannelsLast)) to skip the two layout copies an NCHW input costs. Otherwise, and via
+// forward_general(), the layer runs the reference algorithm op for op (NCHW). The two agree to ~1.5e-6 in fp32
+// (tests/nn).
 //
 // Parameters, in registration (= state_dict) order, names and shapes as in the reference:
 //   wt_filter [4C, 1, f, f], iwt_filter [4C, 1, f, f]   frozen (requires_grad false) but saved;
@@ -47,8 +47,8 @@
 // depthwise conv for them on the tensor's device (CUDA: all; CPU LibTorch 1.13: no float16 conv,
 // bfloat16 yes, on both paths and every CPU: the general path's synthesis then runs in float32,
 // see GroupedSynthesis in wtconv2d.cc). Input and parameters must have the same dtype and
-// device (module->to(...)). Trainable (autograd through both paths). forward() does not modify the module, so concurrent
-// calls on one module (e.g. from several serving threads) are safe.
+// device (module->to(...)). Trainable (autograd through both paths). forward() does not modify the module, so
+// concurrent calls on one module (e.g. from several serving threads) are safe.
 //
 // Errors: construction throws std::invalid_argument for channels < 1, in_channels !=
 // out_channels, kernel_size < 1, stride < 1, wt_levels < 0 or an unknown wavelet. forward()
