@@ -39,6 +39,8 @@ test_packages=(
   prometheus
   # fuzzing (scripts/fuzz.sh: libFuzzer, sanitizers) and its seed generator
   clang libclang-rt-14-dev python3-pil
+  # formatting check (tests/tree)
+  clang-format
   # deployment checks (tests/deploy)
   yamllint shellcheck docker-compose python3-yaml
 )
