@@ -1,7 +1,7 @@
 // Fashion-MNIST's IDX files (images: 3 dimensions, labels: 1) as the data readers parse them.
 #include <string>
 
-#include "client/data/idx.h"
+#include "common/data/idx.h"
 #include "fuzz/fuzz_target.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

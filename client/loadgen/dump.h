@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 
 namespace wtserve::loadgen {
 

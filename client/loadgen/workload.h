@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 #include "wtserve/client.h"
 
 namespace wtserve::loadgen {

@@ -10,7 +10,7 @@
 #include <ATen/core/Tensor.h>
 
 #include "absl/status/statusor.h"
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 #include "model_config.pb.h"
 
 namespace wtserve::tools {

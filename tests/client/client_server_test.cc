@@ -14,7 +14,7 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 #include "tests/integration/server_process.h"
 #include "wtserve/client.h"
 

@@ -16,7 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "client/corrupt/corruptions.h"
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"

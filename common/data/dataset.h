@@ -1,7 +1,7 @@
 // Labelled image data sets for the client side (loadgen, trainer, offline evaluation).
 // Torch-free: images are OpenCV matrices, labels are class indices.
-#ifndef WTSERVE_CLIENT_DATA_DATASET_H_
-#define WTSERVE_CLIENT_DATA_DATASET_H_
+#ifndef WTSERVE_COMMON_DATA_DATASET_H_
+#define WTSERVE_COMMON_DATA_DATASET_H_
 
 #include <cstdint>
 #include <string>
@@ -60,4 +60,4 @@ absl::StatusOr<ImageDataset> ReadImageFolder(const std::string& dir, int64_t cha
 
 }  // namespace wtserve::data
 
-#endif  // WTSERVE_CLIENT_DATA_DATASET_H_
+#endif  // WTSERVE_COMMON_DATA_DATASET_H_

@@ -6,8 +6,8 @@
 #include <gtest/gtest.h>
 #include <opencv2/imgcodecs.hpp>
 
-#include "client/data/dataset.h"
-#include "client/data/idx.h"
+#include "common/data/dataset.h"
+#include "common/data/idx.h"
 
 namespace wtserve::data {
 namespace {

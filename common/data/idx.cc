@@ -1,4 +1,4 @@
-#include "client/data/idx.h"
+#include "common/data/idx.h"
 
 #include <zlib.h>
 

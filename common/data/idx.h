@@ -1,7 +1,7 @@
 // Low-level IDX (LeCun's MNIST file format) parsing, exposed for tests and for tools that
 // write IDX files. Most callers want ReadIdx / ReadFashionMnist from dataset.h.
-#ifndef WTSERVE_CLIENT_DATA_IDX_H_
-#define WTSERVE_CLIENT_DATA_IDX_H_
+#ifndef WTSERVE_COMMON_DATA_IDX_H_
+#define WTSERVE_COMMON_DATA_IDX_H_
 
 #include <cstdint>
 #include <string>
@@ -36,4 +36,4 @@ absl::Status WriteGzippedFile(const std::string& path, const std::string& bytes)
 
 }  // namespace wtserve::data
 
-#endif  // WTSERVE_CLIENT_DATA_IDX_H_
+#endif  // WTSERVE_COMMON_DATA_IDX_H_

@@ -1,4 +1,4 @@
-#include "client/data/dataset.h"
+#include "common/data/dataset.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -9,7 +9,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "client/data/idx.h"
+#include "common/data/idx.h"
 
 namespace wtserve::data {
 namespace fs = std::filesystem;
