@@ -13,6 +13,7 @@
 #include "client/lib/channel.h"
 #include "client/lib/convert.h"
 #include "client/lib/stream.h"
+#include "common/image/pixel_layout.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "inference.grpc.pb.h"
 
@@ -334,11 +335,7 @@ absl::StatusOr<InferRequest> Client::BuildClassifyRequest(const ClassifyRequest&
       return absl::InvalidArgumentError(
           absl::StrCat("Classify image ", i, " has ", image.pixels.size(), " bytes, expected ", h, "*", w, "*", c));
     }
-    // HWC (interleaved, as decoders deliver) -> CHW (as the model takes).
-    uint8_t* out = chw.data() + i * c * plane;
-    for (int64_t p = 0; p < plane; ++p) {
-      for (int64_t ch = 0; ch < c; ++ch) out[ch * plane + p] = image.pixels[static_cast<size_t>(p * c + ch)];
-    }
+    wtserve::image::InterleavedToPlanar(image.pixels.data(), plane, c, chw.data() + i * c * plane);
   }
   if (request.pixel_datatype == "UINT8") {
     infer.inputs.push_back(Tensor::Uint8(input_name, {n, c, h, w}, chw));

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "client/corrupt/corruptions.h"
+#include "common/image/pixel_layout.h"
 
 namespace wtserve::loadgen {
 
@@ -146,15 +147,13 @@ absl::StatusOr<std::string> Encode(const cv::Mat& image, InputKind kind) {
     if (!cv::imencode(".png", bgr, png)) return absl::InternalError("PNG encoding failed");
     return std::string(png.begin(), png.end());
   }
-  // HWC (OpenCV) -> CHW (the model's layout).
+  // OpenCV's interleaved pixels -> the model's planes.
   const int c = image.channels();
   const size_t plane = image.total();
   std::string chw(plane * static_cast<size_t>(c), '\0');
   const cv::Mat contiguous = image.isContinuous() ? image : image.clone();
-  const uchar* p = contiguous.ptr<uchar>();
-  for (size_t i = 0; i < plane; ++i) {
-    for (int ch = 0; ch < c; ++ch) chw[static_cast<size_t>(ch) * plane + i] = static_cast<char>(p[i * c + ch]);
-  }
+  wtserve::image::InterleavedToPlanar(contiguous.ptr<uint8_t>(), static_cast<int64_t>(plane), c,
+                                      reinterpret_cast<uint8_t*>(chw.data()));
   return chw;
 }
 
