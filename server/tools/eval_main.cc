@@ -25,6 +25,7 @@
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "server/runtime/preprocess.h"
+#include "server/tools/accuracy.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/tools/erf.h"
 
@@ -119,26 +120,11 @@ absl::Status Run() {
 
   const auto start = std::chrono::steady_clock::now();
   const int64_t n = pixels->pixels.size(0);
-  int64_t correct = 0;
-  std::vector<int64_t> per_class_total(num_classes, 0), per_class_correct(num_classes, 0);
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min(n, begin + batch_size);
-    auto x = runtime::NormalizePixels(pixels->pixels.slice(0, begin, end), cfg->input_preprocessing());
-    if (!x.ok()) return x.status();
-    auto logits = (*model)->Forward(*x);
-    if (!logits.ok()) return logits.status();
-    const at::Tensor pred = logits->argmax(1);
-    const at::Tensor truth = pixels->labels.slice(0, begin, end);
-    const auto* p = pred.data_ptr<int64_t>();
-    const auto* t = truth.data_ptr<int64_t>();
-    for (int64_t i = 0; i < end - begin; ++i) {
-      ++per_class_total[t[i]];
-      if (p[i] == t[i]) {
-        ++correct;
-        ++per_class_correct[t[i]];
-      }
-    }
-  }
+  auto counts = CountTop1(*pixels, cfg->input_preprocessing(), num_classes, batch_size,
+                          [&](const at::Tensor& x) { return (*model)->Forward(x); });
+  if (!counts.ok()) return counts.status();
+  const int64_t correct = counts->correct;
+  const std::vector<int64_t>&per_class_total = counts->class_total, &per_class_correct = counts->class_correct;
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   const double accuracy = 100.0 * static_cast<double>(correct) / static_cast<double>(n);
   std::printf("%s version %lld: accuracy %.2f%% (%lld/%lld) on %s, %.0f images/s\n", cfg->name().c_str(),

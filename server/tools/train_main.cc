@@ -32,6 +32,7 @@
 #include "server/process/heap.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/preprocess.h"
+#include "server/tools/accuracy.h"
 #include "server/tools/dataset_tensors.h"
 #include "server/tools/model_folder.h"
 
@@ -121,19 +122,12 @@ double LearningRate(int64_t step, int64_t warmup, int64_t total, double peak, do
 }
 
 absl::StatusOr<double> Evaluate(nn::ClassifierImpl& network, const PixelData& test,
-                                const config::InputPreprocessing& pp, int64_t batch_size) {
-  c10::InferenceMode guard;
+                                const config::InputPreprocessing& pp, int64_t num_classes, int64_t batch_size) {
   network.eval();
-  int64_t correct = 0;
-  const int64_t n = test.pixels.size(0);
-  for (int64_t start = 0; start < n; start += batch_size) {
-    const int64_t end = std::min(n, start + batch_size);
-    auto x = runtime::NormalizePixels(test.pixels.slice(0, start, end), pp);
-    if (!x.ok()) return x.status();
-    auto pred = network.forward(*x).argmax(1);
-    correct += pred.eq(test.labels.slice(0, start, end)).sum().item<int64_t>();
-  }
-  return 100.0 * static_cast<double>(correct) / static_cast<double>(n);
+  auto counts = CountTop1(test, pp, num_classes, batch_size,
+                          [&](const at::Tensor& x) -> absl::StatusOr<at::Tensor> { return network.forward(x); });
+  if (!counts.ok()) return counts.status();
+  return counts->Percent();
 }
 
 std::string JsonEscape(const std::string& s) {
@@ -331,7 +325,7 @@ absl::Status Run(const std::string& command_line) {
   }
   const double train_s = Seconds(t_train);
 
-  auto accuracy = Evaluate(*network, *pixels_test, pp, absl::GetFlag(FLAGS_eval_batch_size));
+  auto accuracy = Evaluate(*network, *pixels_test, pp, num_classes, absl::GetFlag(FLAGS_eval_batch_size));
   if (!accuracy.ok()) return accuracy.status();
   std::printf("test accuracy %.2f%% on %lld images\n", *accuracy, static_cast<long long>(pixels_test->pixels.size(0)));
 

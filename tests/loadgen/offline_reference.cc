@@ -3,7 +3,7 @@
 // The offline side of the loadgen's accuracy check: classifies the first SAMPLES Fashion-MNIST
 // test images (optionally corrupted exactly as the loadgen does: wtserve_corrupt with
 // image_index = position) in batches of BATCH with the server's own code path
-// (ReadModelConfig -> LoadModelForEvaluation -> NormalizePixels -> LoadedModel::Forward) on one
+// (ReadModelConfig -> LoadModelForEvaluation -> tools::CountTop1: NormalizePixels, LoadedModel::Forward) on one
 // thread, and prints "<correct> <total>". The server, run with --intra_op_threads=1 and fed the
 // same batches, must agree exactly.
 #include <cstdio>
@@ -19,7 +19,7 @@
 #include "common/data/dataset.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
-#include "server/runtime/preprocess.h"
+#include "server/tools/accuracy.h"
 
 namespace {
 
@@ -51,30 +51,21 @@ int main(int argc, char** argv) {
   if (!data.ok()) return Fail(std::string(data.status().message()));
   samples = std::min<int64_t>(samples, data->size());
 
-  int64_t correct = 0;
-  c10::InferenceMode guard;
-  for (int64_t start = 0; start < samples; start += batch) {
-    const int64_t n = std::min(batch, samples - start);
-    at::Tensor pixels = at::empty({n, 1, 28, 28}, at::kByte);
-    for (int64_t i = 0; i < n; ++i) {
-      cv::Mat image = data->images[static_cast<size_t>(start + i)];
-      if (!corruption.empty()) {
-        auto corrupted = wtserve::corrupt::Corrupt(image, corruption, static_cast<int>(severity), seed,
-                                                   static_cast<uint64_t>(start + i));
-        if (!corrupted.ok()) return Fail(std::string(corrupted.status().message()));
-        image = *corrupted;
-      }
-      std::memcpy(pixels[i].data_ptr<uint8_t>(), image.data, 28 * 28);
+  wtserve::tools::PixelData test{at::empty({samples, 1, 28, 28}, at::kByte), at::empty({samples}, at::kLong)};
+  for (int64_t i = 0; i < samples; ++i) {
+    cv::Mat image = data->images[static_cast<size_t>(i)];
+    if (!corruption.empty()) {
+      auto corrupted =
+          wtserve::corrupt::Corrupt(image, corruption, static_cast<int>(severity), seed, static_cast<uint64_t>(i));
+      if (!corrupted.ok()) return Fail(std::string(corrupted.status().message()));
+      image = *corrupted;
     }
-    auto normalized = wtserve::runtime::NormalizePixels(pixels, cfg->input_preprocessing());
-    if (!normalized.ok()) return Fail(std::string(normalized.status().message()));
-    auto logits = (*model)->Forward(*normalized);
-    if (!logits.ok()) return Fail(std::string(logits.status().message()));
-    const at::Tensor predicted = logits->argmax(1);
-    for (int64_t i = 0; i < n; ++i) {
-      if (predicted[i].item<int64_t>() == data->labels[static_cast<size_t>(start + i)]) ++correct;
-    }
+    std::memcpy(test.pixels[i].data_ptr<uint8_t>(), image.data, 28 * 28);
+    test.labels[i] = data->labels[static_cast<size_t>(i)];
   }
-  std::printf("%lld %lld\n", static_cast<long long>(correct), static_cast<long long>(samples));
+  auto counts = wtserve::tools::CountTop1(test, cfg->input_preprocessing(), cfg->output(0).dims(0), batch,
+                                          [&](const at::Tensor& x) { return (*model)->Forward(x); });
+  if (!counts.ok()) return Fail(std::string(counts.status().message()));
+  std::printf("%lld %lld\n", static_cast<long long>(counts->correct), static_cast<long long>(counts->total));
   return 0;
 }
