@@ -1,9 +1,12 @@
 #include "client/lib/convert.h"
 
 #include <cstring>
+#include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 
@@ -108,45 +111,30 @@ absl::StatusOr<InferResult> FromProto(const inference::ModelInferResponse& respo
 
 namespace {
 
-// gRPC's status code names, as absl::StatusCodeToString writes them.
-const std::pair<const char*, absl::StatusCode>* FindCode(std::string_view text, size_t* name_length) {
-  static const std::pair<const char*, absl::StatusCode> kCodes[] = {
-      {"CANCELLED", absl::StatusCode::kCancelled},
-      {"UNKNOWN", absl::StatusCode::kUnknown},
-      {"INVALID_ARGUMENT", absl::StatusCode::kInvalidArgument},
-      {"DEADLINE_EXCEEDED", absl::StatusCode::kDeadlineExceeded},
-      {"NOT_FOUND", absl::StatusCode::kNotFound},
-      {"ALREADY_EXISTS", absl::StatusCode::kAlreadyExists},
-      {"PERMISSION_DENIED", absl::StatusCode::kPermissionDenied},
-      {"RESOURCE_EXHAUSTED", absl::StatusCode::kResourceExhausted},
-      {"FAILED_PRECONDITION", absl::StatusCode::kFailedPrecondition},
-      {"ABORTED", absl::StatusCode::kAborted},
-      {"OUT_OF_RANGE", absl::StatusCode::kOutOfRange},
-      {"UNIMPLEMENTED", absl::StatusCode::kUnimplemented},
-      {"INTERNAL", absl::StatusCode::kInternal},
-      {"UNAVAILABLE", absl::StatusCode::kUnavailable},
-      {"DATA_LOSS", absl::StatusCode::kDataLoss},
-      {"UNAUTHENTICATED", absl::StatusCode::kUnauthenticated},
-  };
-  for (const auto& entry : kCodes) {
-    const size_t n = std::strlen(entry.first);
-    if (text.size() >= n && text.compare(0, n, entry.first) == 0) {
-      *name_length = n;
-      return &entry;
+// The status code whose name (absl::StatusCodeToString, which the server writes: "UNAVAILABLE",
+// ...) begins `text`, with the name's length; nullopt if none. The names are the writer's own,
+// so the two sides cannot drift; no name is a prefix of another.
+std::optional<absl::StatusCode> FindCode(std::string_view text, size_t* name_length) {
+  for (int value = 1; value <= static_cast<int>(absl::StatusCode::kUnauthenticated); ++value) {
+    const auto code = static_cast<absl::StatusCode>(value);
+    const std::string name = absl::StatusCodeToString(code);
+    if (text.substr(0, name.size()) == name) {
+      *name_length = name.size();
+      return code;
     }
   }
-  return nullptr;
+  return std::nullopt;
 }
 
 }  // namespace
 
 absl::Status StreamErrorToStatus(const std::string& message) {
   size_t n = 0;
-  const auto* entry = FindCode(message, &n);
-  if (entry != nullptr && message.size() > n + 1 && message[n] == ':') {
+  const std::optional<absl::StatusCode> code = FindCode(message, &n);
+  if (code.has_value() && message.size() > n + 1 && message[n] == ':') {
     size_t start = n + 1;
     while (start < message.size() && message[start] == ' ') ++start;
-    return absl::Status(entry->second, message.substr(start));
+    return absl::Status(*code, message.substr(start));
   }
   return absl::UnknownError(message.empty() ? "stream request failed without a message" : message);
 }
@@ -157,10 +145,10 @@ absl::Status StreamResponseError(const inference::ModelStreamInferResponse& resp
   if (it != parameters.end()) {
     const std::string& name = it->second.string_param();
     size_t n = 0;
-    const auto* entry = FindCode(name, &n);
-    if (entry != nullptr && n == name.size()) {
-      return absl::Status(entry->second, response.error_message().empty() ? "stream request failed without a message"
-                                                                          : response.error_message());
+    const std::optional<absl::StatusCode> code = FindCode(name, &n);
+    if (code.has_value() && n == name.size()) {
+      return absl::Status(*code, response.error_message().empty() ? "stream request failed without a message"
+                                                                  : response.error_message());
     }
   }
   return StreamErrorToStatus(response.error_message());

@@ -113,6 +113,20 @@ TEST(ConvertTest, StreamErrorCodes) {
   EXPECT_EQ(internal::StreamResponseError(r), absl::UnavailableError("shutting down"));
 }
 
+// Every non-OK code the server can write (absl::StatusCodeToString) reads back as itself, in both
+// the parameter and the "CODE: message" forms.
+TEST(ConvertTest, EveryStatusCodeNameRoundTrips) {
+  for (int value = 1; value <= 16; ++value) {
+    const auto code = static_cast<absl::StatusCode>(value);
+    const std::string name = absl::StatusCodeToString(code);
+    EXPECT_EQ(internal::StreamErrorToStatus(name + ": m"), absl::Status(code, "m")) << name;
+    inference::ModelStreamInferResponse r;
+    r.set_error_message("m");
+    (*r.mutable_infer_response()->mutable_parameters())["wtserve_status_code"].set_string_param(name);
+    EXPECT_EQ(internal::StreamResponseError(r), absl::Status(code, "m")) << name;
+  }
+}
+
 TEST(OptionsTest, ValidationAndServiceConfig) {
   ClientOptions o;
   EXPECT_TRUE(internal::ValidateOptions(o).ok());
