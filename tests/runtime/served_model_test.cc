@@ -1,0 +1,175 @@
+// server/runtime/served_model.h in process (the integration tests drive it only through the
+// spawned binary): requests through the real batcher come back with the network's own logits,
+// statistics and the send action follow the documented order, a refused request's callback is
+// dropped uncalled, and rejected requests count as failures.
+#include "server/runtime/served_model.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <vector>
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+#include <torch/utils.h>
+
+#include "absl/synchronization/blocking_counter.h"
+#include "absl/synchronization/mutex.h"
+#include "server/metrics/server_metrics.h"
+#include "server/nn/models/checkpoint.h"
+#include "server/nn/models/registry.h"
+#include "server/runtime/model_config.h"
+#include "server/runtime/model_loader.h"
+
+namespace wtserve::runtime {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ServedModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("wtserve_served_" + std::to_string(::getpid())) / "m";
+    fs::create_directories(dir_ / "1");
+    torch::manual_seed(0);
+    nn::ClassifierOptions options;
+    options.num_classes = 10;
+    options.in_chans = 1;
+    network_ = nn::CreateClassifier("convnext_fmnist", options);
+    network_->eval();
+    nn::SaveStateDict(*network_, (dir_ / "1" / "model.pt").string());
+    auto cfg = ParseModelConfigText(R"pb(
+                                      name: "m"
+                                      architecture { name: "convnext_fmnist" }
+                                      max_batch_size: 4
+                                      input {
+                                        name: "x"
+                                        data_type: TYPE_FP32
+                                        dims: [ 1, 28, 28 ]
+                                      }
+                                      output {
+                                        name: "y"
+                                        data_type: TYPE_FP32
+                                        dims: [ 10 ]
+                                      }
+                                      dynamic_batching { max_queue_delay_microseconds: 2000 }
+                                    )pb",
+                                    "m/config.pbtxt");
+    ASSERT_TRUE(cfg.ok()) << cfg.status();
+    ASSERT_TRUE(ValidateModelConfig(*cfg, "m/config.pbtxt", "m").ok());
+    auto devices = InstanceDevices(*cfg);
+    ASSERT_TRUE(devices.ok()) << devices.status();
+    auto loaded = LoadModelVersion(*cfg, dir_.string(), 1, *devices);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    auto served = ServedModel::Create(*cfg, std::move(*loaded), &metrics_);
+    ASSERT_TRUE(served.ok()) << served.status();
+    served_ = std::move(*served);
+  }
+  void TearDown() override {
+    if (served_ != nullptr) served_->Shutdown(absl::Now() + absl::Seconds(10));
+    served_.reset();
+    fs::remove_all(dir_.parent_path());
+  }
+
+  at::Tensor Expected(const at::Tensor& x) {
+    c10::InferenceMode guard;
+    return network_->forward(x);
+  }
+
+  fs::path dir_;
+  std::shared_ptr<nn::ClassifierImpl> network_;
+  metrics::ServerMetrics metrics_;
+  std::unique_ptr<ServedModel> served_;
+};
+
+TEST_F(ServedModelTest, AnswersEveryRequestWithTheNetworksLogits) {
+  constexpr int kRequests = 6;
+  std::vector<at::Tensor> inputs, answers(kRequests);
+  for (int i = 0; i < kRequests; ++i) inputs.push_back(at::randn({1 + i % 2, 1, 28, 28}));
+  absl::Mutex mu;
+  absl::BlockingCounter sent(kRequests);
+  std::atomic<int> counted_before_send{0};
+  for (int i = 0; i < kRequests; ++i) {
+    const absl::Status queued = served_->Enqueue(
+        inputs[i], absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
+        [&, i](absl::StatusOr<at::Tensor> logits, const RequestTimings& timings) {
+          EXPECT_TRUE(logits.ok()) << logits.status();
+          EXPECT_GE(timings.batch_size, inputs[i].size(0));
+          {
+            absl::MutexLock lock(&mu);
+            if (logits.ok()) answers[i] = *logits;
+          }
+          // The statistics record this request before `send` runs.
+          return ServedModel::Reply{absl::OkStatus(), [&] {
+                                      if (served_->Stats().success.count >= 1) ++counted_before_send;
+                                      sent.DecrementCount();
+                                    }};
+        });
+    ASSERT_TRUE(queued.ok()) << queued;
+  }
+  sent.Wait();
+  for (int i = 0; i < kRequests; ++i) {
+    ASSERT_TRUE(answers[i].defined()) << i;
+    EXPECT_TRUE(at::allclose(answers[i], Expected(inputs[i]), 1e-5, 1e-5)) << "request " << i;
+  }
+  EXPECT_EQ(counted_before_send.load(), kRequests);
+  const ModelStatsSnapshot stats = served_->Stats();
+  EXPECT_EQ(stats.success.count, static_cast<uint64_t>(kRequests));
+  EXPECT_EQ(stats.fail.count, 0u);
+  EXPECT_EQ(stats.inference_count, 9u);  // 1 + 2 + 1 + 2 + 1 + 2 images
+  EXPECT_GE(stats.execution_count, 3u);  // at most 4 images per batch
+  EXPECT_LE(stats.execution_count, static_cast<uint64_t>(kRequests));
+  uint64_t batches = 0;
+  for (const auto& [size, stat] : stats.batch_compute) {
+    EXPECT_GE(size, 1);
+    EXPECT_LE(size, 4);
+    batches += stat.count;
+  }
+  EXPECT_EQ(batches, stats.execution_count);
+}
+
+TEST_F(ServedModelTest, AFailedDeliveryCountsAsAFailure) {
+  absl::BlockingCounter sent(1);
+  const absl::Status queued = served_->Enqueue(
+      at::randn({1, 1, 28, 28}), absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
+      [&](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
+        EXPECT_TRUE(logits.ok());
+        return ServedModel::Reply{absl::ResourceExhaustedError("response too large"), [&] { sent.DecrementCount(); }};
+      });
+  ASSERT_TRUE(queued.ok()) << queued;
+  sent.Wait();
+  const ModelStatsSnapshot stats = served_->Stats();
+  EXPECT_EQ(stats.success.count, 0u);
+  EXPECT_EQ(stats.fail.count, 1u);
+  EXPECT_EQ(stats.inference_count, 0u);
+}
+
+TEST_F(ServedModelTest, AfterShutdownARequestIsRefusedAndItsCallbackDropped) {
+  served_->Shutdown(absl::Now() + absl::Seconds(10));
+  auto called = std::make_shared<std::atomic<bool>>(false);
+  const absl::Status queued = served_->Enqueue(
+      at::randn({1, 1, 28, 28}), absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
+      [called](absl::StatusOr<at::Tensor>, const RequestTimings&) {
+        called->store(true);
+        return ServedModel::Reply{absl::OkStatus(), [] {}};
+      });
+  EXPECT_EQ(queued.code(), absl::StatusCode::kUnavailable) << queued;
+  // Enqueue has returned: a callback it still held would have been called or dropped by now.
+  EXPECT_FALSE(called->load());
+  EXPECT_EQ(called.use_count(), 1) << "the refused request's callback is still held somewhere";
+}
+
+TEST_F(ServedModelTest, RejectedRequestsCountAsFailuresOnly) {
+  served_->RecordRejected(absl::Milliseconds(3));
+  const ModelStatsSnapshot stats = served_->Stats();
+  EXPECT_EQ(stats.fail.count, 1u);
+  EXPECT_EQ(stats.fail.ns, 3'000'000u);
+  EXPECT_EQ(stats.success.count, 0u);
+  EXPECT_EQ(stats.execution_count, 0u);
+}
+
+}  // namespace
+}  // namespace wtserve::runtime
