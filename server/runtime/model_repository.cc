@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "server/metrics/server_metrics.h"
 #include "server/runtime/log.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"

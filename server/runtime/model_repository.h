@@ -21,7 +21,6 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "server/metrics/server_metrics.h"
 #include "server/runtime/served_model.h"
 
 namespace wtserve::runtime {

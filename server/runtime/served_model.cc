@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "server/metrics/server_metrics.h"
 #include "server/runtime/log.h"
 #include "server/runtime/model_config.h"
 
@@ -129,7 +130,7 @@ ServedModel::ServedModel(config::ModelConfig cfg, LoadedVersion loaded, metrics:
       loaded_(std::move(loaded)),
       version_string_(std::to_string(loaded_.version)),
       metrics_(metrics),
-      model_metrics_(metrics->Model(cfg_.name(), version_string_)),
+      stats_(metrics, cfg_.name(), version_string_),
       streams_(std::make_unique<Streams>()) {}
 
 ServedModel::~ServedModel() {
@@ -166,54 +167,20 @@ absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, a
   request.on_complete = [this, request_start, elements, done = std::move(done)](absl::StatusOr<at::Tensor> logits,
                                                                                 const RequestTimings& timings) mutable {
     Reply reply = done(std::move(logits), timings);
-    const absl::Time now = absl::Now();
-    const absl::Duration request_time = now - request_start;
-    const bool ok = reply.status.ok();
-    {
-      absl::MutexLock lock(&stats_mu_);
-      if (ok) {
-        stats_.success.Add(request_time);
-        stats_.queue.Add(timings.queue_time);
-        stats_.compute_infer.Add(timings.compute_time);
-        stats_.inference_count += static_cast<uint64_t>(elements);
-        stats_.last_inference_ms = static_cast<uint64_t>(absl::ToUnixMillis(now));
-      } else {
-        stats_.fail.Add(request_time);
-      }
-    }
-    model_metrics_.queue_duration->Observe(absl::ToDoubleSeconds(timings.queue_time));
-    model_metrics_.request_duration->Observe(absl::ToDoubleSeconds(request_time));
-    if (ok) {
-      model_metrics_.request_success->Increment();
-      model_metrics_.inference_count->Increment(static_cast<double>(elements));
-    } else {
-      metrics_->RecordFailure(cfg_.name(), version_string_, metrics::FailureReason(reply.status.code()));
-    }
-    model_metrics_.inflight->Decrement();
+    stats_.Answered(reply.status, elements, absl::Now() - request_start, timings);
     std::move(reply.send)();
   };
-  model_metrics_.inflight->Increment();
+  stats_.Accepted();
   absl::Status status = batcher_->Enqueue(std::move(request));
-  if (!status.ok()) {
-    model_metrics_.inflight->Decrement();
-    metrics_->RecordFailure(cfg_.name(), version_string_, metrics::FailureReason(status.code()));
-    absl::MutexLock lock(&stats_mu_);
-    stats_.fail.Add(absl::Now() - request_start);
-  }
+  if (!status.ok()) stats_.Refused(status, absl::Now() - request_start);
   return status;
 }
 
 void ServedModel::Shutdown(absl::Time drain_deadline) { batcher_->Shutdown(drain_deadline); }
 
-void ServedModel::RecordRejected(absl::Duration request_time) {
-  absl::MutexLock lock(&stats_mu_);
-  stats_.fail.Add(request_time);
-}
+void ServedModel::RecordRejected(absl::Duration request_time) { stats_.Rejected(request_time); }
 
-ModelStatsSnapshot ServedModel::Stats() const {
-  absl::MutexLock lock(&stats_mu_);
-  return stats_;
-}
+ModelStatsSnapshot ServedModel::Stats() const { return stats_.Snapshot(); }
 
 absl::StatusOr<at::Tensor> ServedModel::Execute(int instance, const at::Tensor& batch) {
   const LoadedModel& network = *loaded_.networks[loaded_.instance_network[instance]];
@@ -229,16 +196,11 @@ absl::StatusOr<at::Tensor> ServedModel::Execute(int instance, const at::Tensor& 
 }
 
 void ServedModel::OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) {
-  model_metrics_.queue_depth->Set(static_cast<double>(queued_requests));
+  stats_.QueueDepth(queued_requests);
 }
 
 void ServedModel::OnBatchExecuted(const ExecutedBatch& batch) {
-  model_metrics_.execution_count->Increment();
-  model_metrics_.batch_size->Observe(static_cast<double>(batch.batch_size));
-  model_metrics_.compute_duration->Observe(absl::ToDoubleSeconds(batch.compute_time));
-  absl::MutexLock lock(&stats_mu_);
-  ++stats_.execution_count;
-  stats_.batch_compute[batch.batch_size].Add(batch.compute_time);
+  stats_.BatchExecuted(batch.batch_size, batch.compute_time);
 }
 
 void ServedModel::UpdateGpuMemory() {

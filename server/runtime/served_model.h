@@ -24,31 +24,11 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "model_config.pb.h"
-#include "server/metrics/server_metrics.h"
 #include "server/runtime/dynamic_batcher.h"
 #include "server/runtime/model_loader.h"
+#include "server/runtime/version_stats.h"
 
 namespace wtserve::runtime {
-
-// Cumulative statistics of one version, in the shape of OIP/Triton ModelStatistics.
-struct DurationStat {
-  uint64_t count = 0;
-  uint64_t ns = 0;
-  void Add(absl::Duration d) {
-    ++count;
-    ns += static_cast<uint64_t>(absl::ToInt64Nanoseconds(d));
-  }
-};
-struct ModelStatsSnapshot {
-  uint64_t last_inference_ms = 0;                 // Unix epoch ms of the latest successful request; 0: none
-  uint64_t inference_count = 0;                   // batch elements of successful requests
-  uint64_t execution_count = 0;                   // batches executed
-  DurationStat success;                           // whole request time of successful requests
-  DurationStat fail;                              // whole request time of failed requests (after acceptance)
-  DurationStat queue;                             // queue time of successful requests
-  DurationStat compute_infer;                     // compute time of successful requests
-  std::map<int64_t, DurationStat> batch_compute;  // per batch size: one entry per execution
-};
 
 class ServedModel : private DynamicBatcherObserver {
  public:
@@ -104,15 +84,12 @@ class ServedModel : private DynamicBatcherObserver {
   const config::ModelConfig cfg_;
   const LoadedVersion loaded_;
   const std::string version_string_;
-  metrics::ServerMetrics* const metrics_;
-  metrics::ModelMetrics& model_metrics_;
+  metrics::ServerMetrics* const metrics_;  // GPU memory gauges
+  VersionStats stats_;
   // Opaque per-instance CUDA streams (empty on CPU-only builds).
   struct Streams;
   std::unique_ptr<Streams> streams_;
   std::unique_ptr<DynamicBatcher> batcher_;
-
-  mutable absl::Mutex stats_mu_;
-  ModelStatsSnapshot stats_ ABSL_GUARDED_BY(stats_mu_);
 };
 
 }  // namespace wtserve::runtime
