@@ -34,7 +34,7 @@
 
 namespace wtserve::api {
 
-class StreamReactor;  // one ModelStreamInfer call (inference_service.cc)
+class StreamReactor;  // one ModelStreamInfer call (stream_reactor.h)
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
