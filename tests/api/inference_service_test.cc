@@ -5,12 +5,9 @@
 // called exactly once in every case.
 #include "server/api/inference_service.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
@@ -18,14 +15,12 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
-#include <torch/utils.h>
 
 #include "absl/synchronization/notification.h"
 #include "server/api/server_state.h"
 #include "server/metrics/server_metrics.h"
-#include "server/nn/models/checkpoint.h"
-#include "server/nn/models/registry.h"
 #include "server/runtime/model_repository.h"
+#include "tests/integration/test_repo.h"
 
 namespace wtserve::api {
 namespace {
@@ -35,31 +30,10 @@ namespace fs = std::filesystem;
 class InferenceServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("wtserve_service_" + std::to_string(::getpid()));
-    fs::create_directories(root_ / "m" / "1");
-    torch::manual_seed(0);
-    nn::ClassifierOptions options;
-    options.num_classes = 10;
-    options.in_chans = 1;
-    network_ = nn::CreateClassifier("convnext_fmnist", options);
-    network_->eval();
-    nn::SaveStateDict(*network_, (root_ / "m" / "1" / "model.pt").string());
-    std::ofstream(root_ / "m" / "config.pbtxt") << R"pb(
-      name: "m"
-      architecture { name: "convnext_fmnist" }
-      max_batch_size: 2
-      input {
-        name: "x"
-        data_type: TYPE_FP32
-        dims: [ 1, 28, 28 ]
-      }
-      output {
-        name: "y"
-        data_type: TYPE_FP32
-        dims: [ 10 ]
-      }
-    )pb";
-    repository_ = std::make_unique<runtime::ModelRepository>(root_.string(), &metrics_);
+    root_ = testing::MakeTempDir("wtserve_service_");
+    testing::WriteFmnistModel(root_, "m", testing::FmnistConfig("m"), {1}, /*seed=*/0);
+    network_ = testing::FmnistNetwork(1);
+    repository_ = std::make_unique<runtime::ModelRepository>(root_, &metrics_);
     ASSERT_TRUE(repository_->LoadAll().ok());
     state_ = std::make_unique<ServerState>(repository_.get(), /*strict_readiness=*/true);
     state_->MarkStartupDone();
@@ -72,12 +46,13 @@ class InferenceServiceTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
-  // One FP32 request for model "m" with `images` [n, 1, 28, 28] as raw contents.
+  // One FP32 request for model "m" with `images` [n, 1, 28, 28] as raw contents (FmnistZerosRequest
+  // with other pixels).
   static inference::ModelInferRequest Request(const at::Tensor& images, const std::string& model = "m") {
     inference::ModelInferRequest request;
     request.set_model_name(model);
     auto* input = request.add_inputs();
-    input->set_name("x");
+    input->set_name("images");
     input->set_datatype("FP32");
     for (int64_t d : images.sizes()) input->add_shape(d);
     const at::Tensor contiguous = images.contiguous();
@@ -102,7 +77,7 @@ class InferenceServiceTest : public ::testing::Test {
     return result;
   }
 
-  fs::path root_;
+  std::string root_;
   std::shared_ptr<nn::ClassifierImpl> network_;
   metrics::ServerMetrics metrics_;
   std::unique_ptr<runtime::ModelRepository> repository_;
@@ -117,7 +92,7 @@ TEST_F(InferenceServiceTest, AnswersWithTheNetworksLogits) {
   EXPECT_EQ(response.model_name(), "m");
   EXPECT_EQ(response.model_version(), "1");
   ASSERT_EQ(response.outputs_size(), 1);
-  EXPECT_EQ(response.outputs(0).name(), "y");
+  EXPECT_EQ(response.outputs(0).name(), "logits");
   EXPECT_EQ(response.outputs(0).datatype(), "FP32");
   ASSERT_EQ(response.raw_output_contents_size(), 1);
   const std::string& raw = response.raw_output_contents(0);
@@ -125,15 +100,16 @@ TEST_F(InferenceServiceTest, AnswersWithTheNetworksLogits) {
   at::Tensor served = at::empty({2, 10});
   std::memcpy(served.data_ptr<float>(), raw.data(), raw.size());
   c10::InferenceMode guard;
-  EXPECT_TRUE(at::allclose(served, network_->forward(images), 1e-5, 1e-5));
+  // FP32 inputs are normalised with the config's mean and std (FmnistConfig: 0.2860, 0.3530).
+  EXPECT_TRUE(at::allclose(served, network_->forward((images - 0.2860f) / 0.3530f), 1e-5, 1e-5));
 }
 
 TEST_F(InferenceServiceTest, RefusalsCarryTheirStatusCodes) {
   inference::ModelInferResponse response;
   EXPECT_EQ(Run(Request(at::rand({1, 1, 28, 28}), "nope"), &response).code(), absl::StatusCode::kNotFound);
   EXPECT_EQ(Run(Request(at::rand({1, 1, 27, 28})), &response).code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_EQ(Run(Request(at::rand({3, 1, 28, 28})), &response).code(), absl::StatusCode::kInvalidArgument)
-      << "3 images with max_batch_size 2";
+  EXPECT_EQ(Run(Request(at::rand({9, 1, 28, 28})), &response).code(), absl::StatusCode::kInvalidArgument)
+      << "9 images with max_batch_size 8";
   at::Tensor not_finite = at::rand({1, 1, 28, 28});
   not_finite[0][0][0][0] = std::numeric_limits<float>::quiet_NaN();
   EXPECT_EQ(Run(Request(not_finite), &response).code(), absl::StatusCode::kInvalidArgument);

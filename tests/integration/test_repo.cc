@@ -29,13 +29,19 @@ void WriteFmnistModel(const std::string& repo, const std::string& name, const st
   for (const std::string& label : FashionMnistLabels()) labels << label << "\n";
   for (int64_t version : versions) {
     fs::create_directories(dir / std::to_string(version));
-    torch::manual_seed(seed + static_cast<uint64_t>(version));
-    nn::ClassifierOptions options;
-    options.num_classes = 10;
-    options.in_chans = 1;
-    auto network = nn::CreateClassifier("convnext_fmnist", options);
-    nn::SaveStateDict(*network, (dir / std::to_string(version) / "model.pt").string());
+    nn::SaveStateDict(*FmnistNetwork(seed + static_cast<uint64_t>(version)),
+                      (dir / std::to_string(version) / "model.pt").string());
   }
+}
+
+std::shared_ptr<nn::ClassifierImpl> FmnistNetwork(uint64_t seed_plus_version) {
+  torch::manual_seed(seed_plus_version);
+  nn::ClassifierOptions options;
+  options.num_classes = 10;
+  options.in_chans = 1;
+  auto network = nn::CreateClassifier("convnext_fmnist", options);
+  network->eval();
+  return network;
 }
 
 std::string FmnistConfig(const std::string& name, const std::string& extra) {

@@ -4,10 +4,12 @@
 #define WTSERVE_TESTS_INTEGRATION_TEST_REPO_H_
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "inference.pb.h"
+#include "server/nn/models/registry.h"
 
 namespace wtserve::testing {
 
@@ -18,6 +20,10 @@ const std::vector<std::string>& FashionMnistLabels();
 // <repo>/<name>/<v>/model.pt holding convnext_fmnist weights drawn with seed `seed + v`.
 void WriteFmnistModel(const std::string& repo, const std::string& name, const std::string& config,
                       const std::vector<int64_t>& versions, uint64_t seed = 1);
+
+// The network WriteFmnistModel saves as version v with `seed`: convnext_fmnist (10 classes, 1
+// channel) drawn after torch::manual_seed(seed + v), in eval mode.
+std::shared_ptr<nn::ClassifierImpl> FmnistNetwork(uint64_t seed_plus_version);
 
 // The config used by most tests: FP32 [1, 28, 28] -> 10 logits, max_batch_size 8, a short
 // batching delay, all versions served.

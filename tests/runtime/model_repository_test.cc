@@ -4,8 +4,6 @@
 // the state listener, and names that would leave the root.
 #include "server/runtime/model_repository.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <filesystem>
 #include <fstream>
@@ -15,13 +13,11 @@
 #include <ATen/ATen.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <torch/utils.h>
 
 #include "absl/synchronization/notification.h"
 #include "server/metrics/server_metrics.h"
-#include "server/nn/models/checkpoint.h"
-#include "server/nn/models/registry.h"
 #include "server/runtime/served_model.h"
+#include "tests/integration/test_repo.h"
 
 namespace wtserve::runtime {
 namespace {
@@ -29,45 +25,23 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
 
-constexpr char kConfig[] = R"pb(
-  architecture { name: "convnext_fmnist" }
-  max_batch_size: 2
-  input {
-    name: "x"
-    data_type: TYPE_FP32
-    dims: [ 1, 28, 28 ]
-  }
-  output {
-    name: "y"
-    data_type: TYPE_FP32
-    dims: [ 10 ]
-  }
-)pb";
-
 class ModelRepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("wtserve_repository_" + std::to_string(::getpid()));
-    AddVersion("good", 1);
-    WriteConfig("good");
-    WriteConfig("bad");  // a config, but no version folder with weights
-    fs::create_directories(root_ / "bad" / "1");
-    fs::create_directories(root_ / "not_a_model");  // no config.pbtxt: not listed
+    root_ = testing::MakeTempDir("wtserve_repository_");
+    testing::WriteFmnistModel(root_, "good", Config("good"), {1});
+    testing::WriteFmnistModel(root_, "bad", Config("bad"), {});
+    fs::create_directories(fs::path(root_) / "bad" / "1");    // a version folder without weights
+    fs::create_directories(fs::path(root_) / "not_a_model");  // no config.pbtxt: not listed
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  void WriteConfig(const std::string& model) {
-    fs::create_directories(root_ / model);
-    std::ofstream(root_ / model / "config.pbtxt") << "name: \"" << model << "\"\n" << kConfig;
-  }
-  void AddVersion(const std::string& model, int version) {
-    fs::create_directories(root_ / model / std::to_string(version));
-    torch::manual_seed(version);
-    nn::ClassifierOptions options;
-    options.num_classes = 10;
-    options.in_chans = 1;
-    nn::SaveStateDict(*nn::CreateClassifier("convnext_fmnist", options),
-                      (root_ / model / std::to_string(version) / "model.pt").string());
+  // The test repository's config, serving the latest version only (as the default policy does).
+  static std::string Config(const std::string& name) {
+    std::string config = testing::FmnistConfig(name);
+    const std::string all = "version_policy { all {} }";
+    config.replace(config.find(all), all.size(), "version_policy { latest { num_versions: 1 } }");
+    return config;
   }
   // Runs one image through `served` and waits for the answer.
   static absl::Status Run(ServedModel& served) {
@@ -84,12 +58,12 @@ class ModelRepositoryTest : public ::testing::Test {
     return result;
   }
 
-  fs::path root_;
+  std::string root_;
   metrics::ServerMetrics metrics_;
 };
 
 TEST_F(ModelRepositoryTest, ABadFolderIsUnavailableWithItsReasonWhileTheGoodOneServes) {
-  ModelRepository repository(root_.string(), &metrics_);
+  ModelRepository repository(root_, &metrics_);
   std::atomic<int> changes{0};
   repository.SetStateListener([&] { ++changes; });
   EXPECT_EQ(*repository.ListModels(), (std::vector<std::string>{"bad", "good"}));
@@ -124,11 +98,11 @@ TEST_F(ModelRepositoryTest, ABadFolderIsUnavailableWithItsReasonWhileTheGoodOneS
 }
 
 TEST_F(ModelRepositoryTest, AReloadMovesToTheNewVersionAndAHeldOldOneStaysValid) {
-  ModelRepository repository(root_.string(), &metrics_);
+  ModelRepository repository(root_, &metrics_);
   ASSERT_TRUE(repository.Load("good").ok());
   auto old_version = repository.Find("good", "");
   ASSERT_TRUE(old_version.ok());
-  AddVersion("good", 2);
+  testing::WriteFmnistModel(root_, "good", Config("good"), {2});
   ASSERT_TRUE(repository.Load("good").ok());
   auto new_version = repository.Find("good", "");
   ASSERT_TRUE(new_version.ok());
@@ -142,7 +116,7 @@ TEST_F(ModelRepositoryTest, AReloadMovesToTheNewVersionAndAHeldOldOneStaysValid)
 }
 
 TEST_F(ModelRepositoryTest, UnloadStopsServingAndNamesCannotLeaveTheRoot) {
-  ModelRepository repository(root_.string(), &metrics_);
+  ModelRepository repository(root_, &metrics_);
   ASSERT_TRUE(repository.Load("good").ok());
   ASSERT_TRUE(repository.Unload("good", absl::Now() + absl::Seconds(10)).ok());
   const absl::StatusCode after_unload = repository.Find("good", "").status().code();
