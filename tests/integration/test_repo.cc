@@ -44,7 +44,7 @@ std::shared_ptr<nn::ClassifierImpl> FmnistNetwork(uint64_t seed_plus_version) {
   return network;
 }
 
-std::string FmnistConfig(const std::string& name, const std::string& extra) {
+std::string FmnistConfig(const std::string& name, const std::string& extra, const std::string& version_policy) {
   return "name: \"" + name + "\"\n" + R"pb(
            architecture { name: "convnext_fmnist" }
            max_batch_size: 8
@@ -59,9 +59,8 @@ std::string FmnistConfig(const std::string& name, const std::string& extra) {
              dims: [ 10 ]
            }
            input_preprocessing { mean: 0.2860 std: 0.3530 }
-           version_policy { all {} }
          )pb" +
-         extra;
+         "version_policy { " + version_policy + " }\n" + extra;
 }
 
 std::string MakeTempDir(const std::string& prefix) {

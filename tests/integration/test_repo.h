@@ -27,7 +27,9 @@ std::shared_ptr<nn::ClassifierImpl> FmnistNetwork(uint64_t seed_plus_version);
 
 // The config used by most tests: FP32 [1, 28, 28] -> 10 logits, max_batch_size 8, a short
 // batching delay, all versions served.
-std::string FmnistConfig(const std::string& name, const std::string& extra = "");
+// `version_policy` is the body of the config's version_policy (default: every version served).
+std::string FmnistConfig(const std::string& name, const std::string& extra = "",
+                         const std::string& version_policy = "all {}");
 
 // A request for a model written with FmnistConfig: input "images", FP32 [1, 1, 28, 28] of zeros
 // in raw_input_contents.

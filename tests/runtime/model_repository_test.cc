@@ -38,10 +38,7 @@ class ModelRepositoryTest : public ::testing::Test {
 
   // The test repository's config, serving the latest version only (as the default policy does).
   static std::string Config(const std::string& name) {
-    std::string config = testing::FmnistConfig(name);
-    const std::string all = "version_policy { all {} }";
-    config.replace(config.find(all), all.size(), "version_policy { latest { num_versions: 1 } }");
-    return config;
+    return testing::FmnistConfig(name, "", "latest { num_versions: 1 }");
   }
   // Runs one image through `served` and waits for the answer.
   static absl::Status Run(ServedModel& served) {
