@@ -29,6 +29,8 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
+#include "common/log/log.h"
+#include "common/log/log_rate_limit.h"
 #include "common/system/usable_cores.h"
 #include "grpc/health/v1/health.pb.h"  // generated from Debian's grpc-proto (proto/)
 #include "server/api/drain.h"
@@ -42,8 +44,6 @@
 #include "server/metrics/server_metrics.h"
 #include "server/process/heap.h"
 #include "server/process/threads.h"
-#include "server/runtime/log.h"
-#include "server/runtime/log_rate_limit.h"
 #include "server/runtime/model_repository.h"
 
 ABSL_FLAG(int32_t, grpc_port, 8001, "gRPC port (Open Inference Protocol v2, health, reflection); 0 picks a free one");
@@ -96,8 +96,8 @@ ABSL_FLAG(bool, retain_freed_memory, true,
 
 namespace {
 
-using wtserve::runtime::LogError;
-using wtserve::runtime::LogInfo;
+using wtserve::logging::LogError;
+using wtserve::logging::LogInfo;
 
 std::string HostPort(const std::string& host, int port) {
   // IPv6 literals need brackets in host:port form.
@@ -131,19 +131,19 @@ int main(int argc, char** argv) {
       "(Open Inference Protocol v2) with Prometheus metrics. See docs/server.md.");
   absl::ParseCommandLine(argc, argv);
 
-  wtserve::runtime::LogLevel level;
-  if (!wtserve::runtime::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
+  wtserve::logging::LogLevel level;
+  if (!wtserve::logging::ParseLogLevel(absl::GetFlag(FLAGS_log_level), &level)) {
     return Fail(absl::StrCat("--log_level must be debug, info, warning or error, got \"",
                              absl::GetFlag(FLAGS_log_level), "\""));
   }
-  wtserve::runtime::SetLogLevel(level);
+  wtserve::logging::SetLogLevel(level);
   // Libraries on the request path print complaints about bad input to stderr, one per request.
-  wtserve::runtime::RouteStderrThroughRateLimit();
+  wtserve::logging::RouteStderrThroughRateLimit();
   if (absl::GetFlag(FLAGS_retain_freed_memory)) {
     // Early, so that the models' allocations already follow them (glibc's thresholds are
     // process-wide).
     if (const std::string refused = wtserve::process::RetainFreedTensorMemory(); !refused.empty()) {
-      wtserve::runtime::LogWarning(absl::StrCat("--retain_freed_memory: ", refused));
+      wtserve::logging::LogWarning(absl::StrCat("--retain_freed_memory: ", refused));
     }
   }
   const int grpc_port = absl::GetFlag(FLAGS_grpc_port);

@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/time/clock.h"
-#include "server/runtime/log.h"
+#include "common/log/log.h"
 
 namespace wtserve::api {
 
@@ -13,9 +13,9 @@ bool DrainAndClose(runtime::ModelRepository& repository, InferenceService& servi
   // New calls still reach our handlers and get UNAVAILABLE with a reason until the close below;
   // gRPC would refuse them without one.
   service.CloseStreams();
-  runtime::LogInfo("accepted requests answered; waiting for open calls to complete");
+  logging::LogInfo("accepted requests answered; waiting for open calls to complete");
   const bool all_done = service.WaitForCalls(deadline);
-  if (!all_done) runtime::LogError("exit timeout: cancelling the calls still open");
+  if (!all_done) logging::LogError("exit timeout: cancelling the calls still open");
   // An immediate close would cancel (CANCELLED, which clients do not retry) the calls gRPC has
   // accepted whose handler has not run yet, and its own health and reflection calls, which the
   // count above cannot see. A call whose message is still arriving when the close starts is

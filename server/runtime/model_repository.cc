@@ -10,8 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/log/log.h"
 #include "server/metrics/server_metrics.h"
-#include "server/runtime/log.h"
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 
@@ -83,7 +83,7 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
     return absl::NotFoundError(absl::StrCat("model \"", name, "\" not found: no folder ", dir));
   }
   SetState(name, kStateLoading, "");
-  LogInfo("loading model ", name, " from ", dir);
+  logging::LogInfo("loading model ", name, " from ", dir);
 
   const absl::Time start = absl::Now();
   VersionMap loaded;
@@ -152,10 +152,10 @@ absl::Status ModelRepository::Load(const std::string& name, absl::Duration drain
     }
     std::vector<std::string> names;
     for (const auto& [version, model] : loaded) names.push_back(std::to_string(version));
-    LogInfo("model ", name, " ready: version(s) ", absl::StrJoin(names, ", "), " in ",
-            absl::FormatDuration(absl::Now() - start));
+    logging::LogInfo("model ", name, " ready: version(s) ", absl::StrJoin(names, ", "), " in ",
+                     absl::FormatDuration(absl::Now() - start));
   } else {
-    LogError("model ", name, " failed to load: ", std::string(status.message()));
+    logging::LogError("model ", name, " failed to load: ", std::string(status.message()));
   }
   NotifyListener();
   // Outside every lock: requests already queued on the old versions finish first.
@@ -182,7 +182,7 @@ absl::Status ModelRepository::Unload(const std::string& name, absl::Time drain_d
   }
   NotifyListener();
   for (auto& [version, model] : old) model->Shutdown(drain_deadline);
-  LogInfo("model ", name, " unloaded");
+  logging::LogInfo("model ", name, " unloaded");
   return absl::OkStatus();
 }
 

@@ -7,8 +7,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/log/log.h"
 #include "server/metrics/server_metrics.h"
-#include "server/runtime/log.h"
 #include "server/runtime/model_config.h"
 
 #ifdef WTSERVE_WITH_CUDA
@@ -67,8 +67,8 @@ absl::Status ResolveVariableInput(config::ModelConfig& cfg, const LoadedModel& n
       (RunsAtSide(network, channels, mid).ok() ? runs : fails) = mid;
     }
     in.set_min_side(runs);
-    LogInfo(cfg.name(), ": input [", channels, ", -1, -1]: the network runs on sides down to ", runs,
-            " (found at load); serving sides ", runs, "..", in.max_side());
+    logging::LogInfo(cfg.name(), ": input [", channels, ", -1, -1]: the network runs on sides down to ", runs,
+                     " (found at load); serving sides ", runs, "..", in.max_side());
   }
   for (config::ModelWarmup& warmup : *cfg.mutable_model_warmup()) {
     if (!warmup.dims().empty()) continue;

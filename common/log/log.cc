@@ -1,4 +1,4 @@
-#include "server/runtime/log.h"
+#include "common/log/log.h"
 
 #include <unistd.h>
 
@@ -8,7 +8,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
-namespace wtserve::runtime {
+namespace wtserve::logging {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 }  // namespace
@@ -46,4 +46,4 @@ void LogMessage(LogLevel level, std::string_view message) {
   }
 }
 
-}  // namespace wtserve::runtime
+}  // namespace wtserve::logging

@@ -1,4 +1,4 @@
-#include "server/runtime/log_rate_limit.h"
+#include "common/log/log_rate_limit.h"
 
 #include <string>
 
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace wtserve::runtime {
+namespace wtserve::logging {
 namespace {
 
 const absl::Time kStart = absl::FromUnixSeconds(1000);
@@ -47,4 +47,4 @@ TEST(LineCause, DigitsDoNotMakeNewCauses) {
 }
 
 }  // namespace
-}  // namespace wtserve::runtime
+}  // namespace wtserve::logging

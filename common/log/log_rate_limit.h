@@ -5,8 +5,8 @@
 // RouteStderrThroughRateLimit() sends every line written through stdio's `stderr` through a
 // LogRateLimiter keyed by the line with its digits removed, so each cause gets a burst, then one
 // summary line per window ("... N similar lines suppressed").
-#ifndef WTSERVE_SERVER_RUNTIME_LOG_RATE_LIMIT_H_
-#define WTSERVE_SERVER_RUNTIME_LOG_RATE_LIMIT_H_
+#ifndef WTSERVE_COMMON_LOG_LOG_RATE_LIMIT_H_
+#define WTSERVE_COMMON_LOG_LOG_RATE_LIMIT_H_
 
 #include <cstdint>
 #include <string>
@@ -16,7 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 
-namespace wtserve::runtime {
+namespace wtserve::logging {
 
 class LogRateLimiter {
  public:
@@ -57,6 +57,6 @@ std::string LineCause(absl::string_view line);
 // message, for one), so a crash report is never held back. Call once, early in main.
 void RouteStderrThroughRateLimit();
 
-}  // namespace wtserve::runtime
+}  // namespace wtserve::logging
 
-#endif  // WTSERVE_SERVER_RUNTIME_LOG_RATE_LIMIT_H_
+#endif  // WTSERVE_COMMON_LOG_LOG_RATE_LIMIT_H_

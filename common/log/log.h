@@ -1,13 +1,13 @@
 // Minimal leveled logging to stderr (abseil 20220623 has no absl/log, and glog belongs to
 // LibTorch's build, not to our interface). One line per message, prefixed with UTC time and level.
-#ifndef WTSERVE_SERVER_RUNTIME_LOG_H_
-#define WTSERVE_SERVER_RUNTIME_LOG_H_
+#ifndef WTSERVE_COMMON_LOG_LOG_H_
+#define WTSERVE_COMMON_LOG_LOG_H_
 
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
 
-namespace wtserve::runtime {
+namespace wtserve::logging {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
 
@@ -35,6 +35,6 @@ void LogDebug(const Args&... args) {
   LogMessage(LogLevel::kDebug, absl::StrCat(args...));
 }
 
-}  // namespace wtserve::runtime
+}  // namespace wtserve::logging
 
-#endif  // WTSERVE_SERVER_RUNTIME_LOG_H_
+#endif  // WTSERVE_COMMON_LOG_LOG_H_

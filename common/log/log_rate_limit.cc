@@ -1,4 +1,4 @@
-#include "server/runtime/log_rate_limit.h"
+#include "common/log/log_rate_limit.h"
 
 #include <stdio.h>
 
@@ -7,9 +7,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
-#include "server/runtime/log.h"
+#include "common/log/log.h"
 
-namespace wtserve::runtime {
+namespace wtserve::logging {
 namespace {
 
 constexpr char kOtherCauses[] = "(other causes)";
@@ -95,4 +95,4 @@ void RouteStderrThroughRateLimit() {
   stderr = limited;
 }
 
-}  // namespace wtserve::runtime
+}  // namespace wtserve::logging
