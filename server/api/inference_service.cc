@@ -16,6 +16,7 @@
 #include "server/api/oip_queries.h"
 #include "server/api/stream_reactor.h"
 #include "server/api/unary_reactors.h"
+#include "server/runtime/inference_request.h"
 #include "server/runtime/model_config.h"
 
 namespace wtserve::api {
@@ -141,7 +142,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   // Tensors in shared memory: a copy of the request with their bytes inline, so that the shared
   // decoder validates them like any other; the output regions are filled after encoding.
   std::optional<ModelInferRequest> resolved;
-  auto shm_outputs = std::make_shared<std::vector<SystemSharedMemory::View>>();
+  std::vector<SystemSharedMemory::View> shm_outputs;
   const bool uses_shm = std::any_of(request.inputs().begin(), request.inputs().end(),
                                     [](const auto& t) { return UsesSharedMemory(t.parameters()); }) ||
                         std::any_of(request.outputs().begin(), request.outputs().end(),
@@ -158,7 +159,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
       done(views.status());
       return;
     }
-    *shm_outputs = *std::move(views);
+    shm_outputs = *std::move(views);
   }
   absl::StatusOr<DecodedRequest> decoded =
       DecodeInferRequest(resolved.has_value() ? *resolved : request, served->config());
@@ -171,36 +172,41 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
                                    decoded.status().message())));
     return;
   }
-  auto outputs = std::make_shared<std::vector<RequestedOutput>>(std::move(decoded->outputs));
-  // The callback may run on a batcher thread while `done` is still owned by this frame if
-  // Enqueue fails, so ownership moves into the callback only through this shared slot.
-  auto shared_done = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
-  // `served` outlives the callback: the repository drains a version before releasing it.
   const int64_t response_limit = max_response_bytes_ - response_overhead;
-  absl::Status queued = served->Enqueue(
-      std::move(decoded->images), start, deadline, decoded->queue_timeout, std::move(is_cancelled),
-      [served, &request, response, outputs, shared_done, response_limit, shm_outputs](
-          absl::StatusOr<at::Tensor> logits, const runtime::RequestTimings&) -> runtime::ServedModel::Reply {
-        absl::Status status = logits.status();
-        if (status.ok()) {
-          EncodeInferResponse(request, served->version_string(), served->labels(), *outputs, *logits, response);
-          status = WriteSharedMemoryOutputs(*shm_outputs, response);
-          if (!status.ok()) response->Clear();
-        }
-        if (status.ok()) {
-          const int64_t bytes = static_cast<int64_t>(response->ByteSizeLong());
-          if (bytes > response_limit) {
-            response->Clear();
-            status = absl::ResourceExhaustedError(
-                absl::StrCat("model '", served->config().name(), "' version ", served->version_string(),
-                             ": the response is ", bytes, " bytes, more than the server's limit of ", response_limit,
-                             " (--max_message_bytes); send fewer images per request or ask "
-                             "for fewer outputs"));
-          }
-        }
-        return {status, [shared_done, status]() mutable { (*shared_done)(status); }};
-      });
-  if (!queued.ok()) (*shared_done)(queued);
+  auto queued_request = std::make_unique<runtime::InferenceRequest>();
+  queued_request->input = std::move(decoded->images);
+  queued_request->received = start;
+  queued_request->deadline = deadline;
+  queued_request->queue_timeout = decoded->queue_timeout;
+  queued_request->is_cancelled = std::move(is_cancelled);
+  // The completion pins the model version (`model`) until the request is destroyed.
+  queued_request->on_complete = [model = *model, &request, response, outputs = std::move(decoded->outputs),
+                                 response_limit, shm_outputs = std::move(shm_outputs), done = std::move(done)](
+                                    absl::StatusOr<at::Tensor> logits, const runtime::RequestTimings&) mutable {
+    absl::Status status = logits.status();
+    if (status.ok()) {
+      EncodeInferResponse(request, model->version_string(), model->labels(), outputs, *logits, response);
+      status = WriteSharedMemoryOutputs(shm_outputs, response);
+      if (!status.ok()) response->Clear();
+    }
+    if (status.ok()) {
+      const int64_t bytes = static_cast<int64_t>(response->ByteSizeLong());
+      if (bytes > response_limit) {
+        response->Clear();
+        status = absl::ResourceExhaustedError(
+            absl::StrCat("model '", model->config().name(), "' version ", model->version_string(), ": the response is ",
+                         bytes, " bytes, more than the server's limit of ", response_limit,
+                         " (--max_message_bytes); send fewer images per request or ask for fewer outputs"));
+      }
+    }
+    return runtime::Reply{status, [done = std::move(done), status]() mutable { done(status); }};
+  };
+  // Refused (queue full, shutting down): the request is still ours, so it is answered here,
+  // through its own completion, with the refusal.
+  if (absl::Status queued = served->Enqueue(&queued_request); !queued.ok()) {
+    runtime::Reply refusal = queued_request->on_complete(queued, runtime::RequestTimings{});
+    std::move(refusal.send)();
+  }
 }
 
 grpc::ServerUnaryReactor* InferenceService::ModelInfer(grpc::CallbackServerContext* ctx,

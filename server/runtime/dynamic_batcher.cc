@@ -14,30 +14,23 @@
 namespace wtserve::runtime {
 
 struct DynamicBatcher::Pending {
-  at::Tensor input;
+  std::unique_ptr<InferenceRequest> request;  // never null
   int64_t elements = 0;
   absl::Time enqueue_time;
-  absl::Time deadline;      // caller's deadline
   absl::Time queue_expiry;  // enqueue_time + queue timeout
-  std::function<bool()> is_cancelled;
-  CompletionCallback on_complete;
 
-  absl::Time expiry() const { return std::min(deadline, queue_expiry); }
+  const at::Tensor& input() const { return request->input; }
+  absl::Time expiry() const { return std::min(request->deadline, queue_expiry); }
 };
 
-namespace {
-
 // A request answered without running, to be called back once the lock is released.
-struct Dropped {
-  CompletionCallback on_complete;
+struct DynamicBatcher::Dropped {
+  std::unique_ptr<InferenceRequest> request;
   absl::Status status;
   RequestTimings timings;
 };
 
-void AnswerDropped(std::vector<Dropped>& dropped) {
-  for (Dropped& d : dropped) d.on_complete(std::move(d.status), d.timings);
-  dropped.clear();
-}
+namespace {
 
 // Requests are concatenated only when cat along dim 0 gives one well-formed batch.
 bool Compatible(const at::Tensor& a, const at::Tensor& b) {
@@ -107,7 +100,11 @@ DynamicBatcher::DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute,
 
 DynamicBatcher::~DynamicBatcher() { Shutdown(); }
 
-absl::Status DynamicBatcher::Enqueue(BatcherRequest request) {
+absl::Status DynamicBatcher::Enqueue(std::unique_ptr<InferenceRequest>* request_slot) {
+  if (request_slot == nullptr || *request_slot == nullptr) {
+    return absl::InvalidArgumentError("no batcher request");
+  }
+  const InferenceRequest& request = **request_slot;
   if (!request.on_complete) {
     return absl::InvalidArgumentError("batcher request has no completion callback");
   }
@@ -140,13 +137,10 @@ absl::Status DynamicBatcher::Enqueue(BatcherRequest request) {
     return absl::UnavailableError("Exceeds maximum queue size");
   }
   Pending& p = queue_.emplace_back();
-  p.input = std::move(request.input);
+  p.request = std::move(*request_slot);
   p.elements = n;
   p.enqueue_time = now;
-  p.deadline = request.deadline;
   p.queue_expiry = timeout == absl::ZeroDuration() ? absl::InfiniteFuture() : now + timeout;
-  p.is_cancelled = std::move(request.is_cancelled);
-  p.on_complete = std::move(request.on_complete);
   queued_elements_ += n;
   if (observer_) {
     observer_->OnQueueDepthChanged(static_cast<int64_t>(queue_.size()), queued_elements_);
@@ -187,8 +181,21 @@ int64_t DynamicBatcher::queued_elements() const {
 }
 
 QueuedRequestView DynamicBatcher::ViewOf(const Pending& p, bool check_cancelled) {
-  return QueuedRequestView{p.elements, p.enqueue_time, p.deadline, p.queue_expiry,
-                           check_cancelled && p.is_cancelled && p.is_cancelled()};
+  const std::function<bool()>& is_cancelled = p.request->is_cancelled;
+  return QueuedRequestView{p.elements, p.enqueue_time, p.request->deadline, p.queue_expiry,
+                           check_cancelled && is_cancelled && is_cancelled()};
+}
+
+void DynamicBatcher::Answer(InferenceRequest& request, absl::StatusOr<at::Tensor> output,
+                            const RequestTimings& timings) {
+  Reply reply = request.on_complete(std::move(output), timings);
+  if (observer_) observer_->OnRequestAnswered(request, reply.status, timings);
+  if (reply.send) std::move(reply.send)();
+}
+
+void DynamicBatcher::AnswerDropped(std::vector<Dropped>& dropped) {
+  for (Dropped& d : dropped) Answer(*d.request, std::move(d.status), d.timings);
+  dropped.clear();
 }
 
 BatcherState DynamicBatcher::StateLocked(absl::Time now) const {
@@ -227,10 +234,10 @@ void DynamicBatcher::WorkerLoop(int instance) {
           seen.push_back(next);
           return ViewOf(*next++, /*check_cancelled=*/true);
         },
-        [&](size_t a, size_t b) { return Compatible(seen[a]->input, seen[b]->input); }, StateLocked(now), policy_);
+        [&](size_t a, size_t b) { return Compatible(seen[a]->input(), seen[b]->input()); }, StateLocked(now), policy_);
     for (const BatchDecision::Drop& d : decision.drop) {
       Pending& p = *seen[d.index];
-      dropped.push_back({std::move(p.on_complete), d.status,
+      dropped.push_back({std::move(p.request), d.status,
                          RequestTimings{p.enqueue_time, now - p.enqueue_time, absl::ZeroDuration(), 0, -1}});
       EraseLocked(seen[d.index]);
     }
@@ -276,7 +283,7 @@ void DynamicBatcher::ReaperLoop() {
     for (auto it = queue_.begin(); it != queue_.end();) {
       if (std::optional<absl::Status> reason =
               ExpiryReason(ViewOf(*it, /*check_cancelled=*/false), StateLocked(now), policy_)) {
-        dropped.push_back({std::move(it->on_complete), *std::move(reason),
+        dropped.push_back({std::move(it->request), *std::move(reason),
                            RequestTimings{it->enqueue_time, now - it->enqueue_time, absl::ZeroDuration(), 0, -1}});
         it = EraseLocked(it);
         continue;
@@ -310,11 +317,11 @@ void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
   try {
     at::Tensor input;
     if (batch.size() == 1) {
-      input = batch.front().input;
+      input = batch.front().input();
     } else {
       std::vector<at::Tensor> inputs;
       inputs.reserve(batch.size());
-      for (const Pending& p : batch) inputs.push_back(p.input);
+      for (const Pending& p : batch) inputs.push_back(p.input());
       input = at::cat(inputs, 0);
     }
     output = execute_(instance, input);
@@ -342,9 +349,9 @@ void DynamicBatcher::Execute(int instance, std::vector<Pending> batch) {
   for (Pending& p : batch) {
     RequestTimings timings{p.enqueue_time, start - p.enqueue_time, compute_time, total, instance};
     if (output.ok()) {
-      p.on_complete(output->narrow(0, offset, p.elements), timings);
+      Answer(*p.request, output->narrow(0, offset, p.elements), timings);
     } else {
-      p.on_complete(output.status(), timings);
+      Answer(*p.request, output.status(), timings);
     }
     offset += p.elements;
   }

@@ -1,6 +1,7 @@
 // Dynamic batcher: one request queue per model, one worker thread per model instance.
 //
-// Requests carry an input tensor [n, ...] (n >= 1 batch elements). Workers concatenate queued
+// Requests (InferenceRequest, inference_request.h) carry an input tensor [n, ...] (n >= 1 batch
+// elements); the batcher owns each request it accepts until it has answered it. Workers concatenate queued
 // requests along dim 0 into batches of at most max_batch_size elements (a request is never split),
 // run them through the injected ExecuteFn (the model) and hand each caller exactly its rows of the
 // output. Requests are batched only with requests of the same dtype, device and trailing shape,
@@ -12,7 +13,8 @@
 //     reached, or the next one would overflow it), and else once max_queue_delay has passed since
 //     its OLDEST request arrived (delay 0: run whatever is queued);
 //   - among ready batches, the one whose oldest request is oldest runs first.
-// Failure answers (each request is answered exactly once):
+// Failure answers (each accepted request is answered exactly once; a refused one stays with the
+// caller):
 //   - queue full                      -> Enqueue returns UNAVAILABLE "Exceeds maximum queue size"
 //   - after Shutdown() began          -> Enqueue returns UNAVAILABLE
 //   - deadline passed before running  -> callback gets DEADLINE_EXCEEDED (answered when it passes,
@@ -47,6 +49,7 @@
 #include "absl/time/time.h"
 #include "server/runtime/batcher_clock.h"
 #include "server/runtime/batching_policy.h"
+#include "server/runtime/inference_request.h"
 
 namespace wtserve::runtime {
 
@@ -74,38 +77,6 @@ struct DynamicBatcherOptions {
 // INVALID_ARGUMENT naming the field when an option is out of range.
 absl::Status ValidateDynamicBatcherOptions(const DynamicBatcherOptions& options);
 
-// What happened to one request, for metrics (queue / compute latency, batch size).
-struct RequestTimings {
-  absl::Time enqueue_time;
-  // Enqueue until its batch started executing, or until it was answered without running.
-  absl::Duration queue_time;
-  // Batch concatenation + ExecuteFn of its batch; zero if it never ran.
-  absl::Duration compute_time;
-  // Elements in the batch it ran in; 0 if it never ran.
-  int64_t batch_size = 0;
-  // Instance that ran it; -1 if it never ran.
-  int instance = -1;
-};
-
-// Receives the request's output rows [n, ...] (a view into the batch output) or its error.
-using CompletionCallback = absl::AnyInvocable<void(absl::StatusOr<at::Tensor> output, const RequestTimings& timings)>;
-
-struct BatcherRequest {
-  // [n, ...], 1 <= n <= max_batch_size. Requests are batched only with requests of the same dtype,
-  // device and trailing shape.
-  at::Tensor input;
-  // Absolute deadline (e.g. the gRPC deadline); passing it before execution -> DEADLINE_EXCEEDED.
-  absl::Time deadline = absl::InfiniteFuture();
-  // Overrides options.default_queue_timeout when set; zero means no queue timeout.
-  std::optional<absl::Duration> queue_timeout;
-  // Optional; checked when the request would join a batch (e.g. wraps
-  // grpc::CallbackServerContext::IsCancelled). Must be cheap, thread-safe and must not call into
-  // the batcher.
-  std::function<bool()> is_cancelled;
-  // Required. Called exactly once if and only if Enqueue returned OK.
-  CompletionCallback on_complete;
-};
-
 // One executed batch, for metrics (execution count, batch size histogram, compute latency).
 struct ExecutedBatch {
   int instance = 0;
@@ -115,14 +86,18 @@ struct ExecutedBatch {
   absl::Status status;  // OK or the error every request of the batch received
 };
 
-// Batch-level events, so that metrics stay outside the batcher. Both calls run on batcher
-// threads; OnQueueDepthChanged runs under the batcher's lock (so successive depths arrive in
-// order) and must only record the numbers. OnBatchExecuted runs before the batch's callbacks.
+// Queue, batch and request events, so that statistics stay outside the batcher. All calls run on
+// batcher threads; OnQueueDepthChanged runs under the batcher's lock (so successive depths arrive
+// in order) and must only record the numbers. OnBatchExecuted runs before the batch's callbacks.
+// OnRequestAnswered runs for every accepted request after its on_complete returned `reply_status`
+// and before the reply's `send`.
 class DynamicBatcherObserver {
  public:
   virtual ~DynamicBatcherObserver() = default;
   virtual void OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) {}
   virtual void OnBatchExecuted(const ExecutedBatch& batch) {}
+  virtual void OnRequestAnswered(const InferenceRequest& request, const absl::Status& reply_status,
+                                 const RequestTimings& timings) {}
 };
 
 // The model: batch [B, ...] -> output [B, ...] (same B). An error status or a thrown exception
@@ -142,11 +117,12 @@ class DynamicBatcher {
   // Shutdown() with no drain deadline.
   ~DynamicBatcher();
 
-  // Never blocks on the queue. OK: the request was accepted and its callback will be called.
-  // Otherwise the callback is dropped uncalled and the status says why: INVALID_ARGUMENT (bad
-  // input or missing callback), UNAVAILABLE (queue full, shutting down), DEADLINE_EXCEEDED
-  // (deadline already passed), CANCELLED (already cancelled).
-  absl::Status Enqueue(BatcherRequest request);
+  // Never blocks on the queue. OK: the request was accepted (*request is now null) and its
+  // on_complete will be called exactly once. Otherwise *request is left with the caller, untouched,
+  // and the status says why: INVALID_ARGUMENT (null or bad input, missing on_complete),
+  // UNAVAILABLE (queue full, shutting down), DEADLINE_EXCEEDED (deadline already passed),
+  // CANCELLED (already cancelled).
+  absl::Status Enqueue(std::unique_ptr<InferenceRequest>* request);
 
   // Stops accepting requests, then runs every accepted request without waiting for
   // max_queue_delay and joins the threads. Requests still queued at `drain_deadline` are answered
@@ -160,6 +136,7 @@ class DynamicBatcher {
 
  private:
   struct Pending;
+  struct Dropped;
 
   DynamicBatcher(DynamicBatcherOptions options, ExecuteFn execute, DynamicBatcherObserver* observer, Clock* clock);
 
@@ -167,6 +144,9 @@ class DynamicBatcher {
   void ReaperLoop();
   // Runs one batch outside the lock and answers its requests.
   void Execute(int instance, std::vector<Pending> batch);
+  // Calls the request's on_complete, tells the observer, runs the reply's send. No lock held.
+  void Answer(InferenceRequest& request, absl::StatusOr<at::Tensor> output, const RequestTimings& timings);
+  void AnswerDropped(std::vector<Dropped>& dropped);
   // What the batching policy sees of `p` (is_cancelled asked only if `check_cancelled`).
   static QueuedRequestView ViewOf(const Pending& p, bool check_cancelled);
   BatcherState StateLocked(absl::Time now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

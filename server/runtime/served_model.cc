@@ -155,25 +155,18 @@ absl::Status ServedModel::Warmup() {
   return absl::OkStatus();
 }
 
-absl::Status ServedModel::Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
-                                  std::optional<absl::Duration> queue_timeout, std::function<bool()> is_cancelled,
-                                  Callback done) {
-  const int64_t elements = images.size(0);
-  BatcherRequest request;
-  request.input = std::move(images);
-  request.deadline = deadline;
-  request.queue_timeout = queue_timeout;
-  request.is_cancelled = std::move(is_cancelled);
-  request.on_complete = [this, request_start, elements, done = std::move(done)](absl::StatusOr<at::Tensor> logits,
-                                                                                const RequestTimings& timings) mutable {
-    Reply reply = done(std::move(logits), timings);
-    stats_.Answered(reply.status, elements, absl::Now() - request_start, timings);
-    std::move(reply.send)();
-  };
+absl::Status ServedModel::Enqueue(std::unique_ptr<InferenceRequest>* request) {
+  if (request == nullptr || *request == nullptr) return absl::InvalidArgumentError("no request");
+  const absl::Time received = (*request)->received;
   stats_.Accepted();
-  absl::Status status = batcher_->Enqueue(std::move(request));
-  if (!status.ok()) stats_.Refused(status, absl::Now() - request_start);
+  absl::Status status = batcher_->Enqueue(request);
+  if (!status.ok()) stats_.Refused(status, absl::Now() - received);
   return status;
+}
+
+void ServedModel::OnRequestAnswered(const InferenceRequest& request, const absl::Status& reply_status,
+                                    const RequestTimings& timings) {
+  stats_.Answered(reply_status, request.elements(), absl::Now() - request.received, timings);
 }
 
 void ServedModel::Shutdown(absl::Time drain_deadline) { batcher_->Shutdown(drain_deadline); }

@@ -1,9 +1,9 @@
 // One served model version: its validated config, networks, dynamic batcher and statistics.
 //
-// Requests enter as normalized float32 image batches [n, C, H, W] (server/api decodes and
-// normalizes them) and leave as float32 logits [n, num_classes] through a completion callback
-// that runs on a batcher thread. Execution runs each instance's network on its device (with its
-// own CUDA stream on GPU builds) under c10::InferenceMode.
+// Requests (inference_request.h) enter as normalized float32 image batches [n, C, H, W]
+// (server/api decodes and normalizes them) and leave as float32 logits [n, num_classes] through
+// their completion callback, which runs on a batcher thread. Execution runs each instance's network on its device (with
+// its own CUDA stream on GPU builds) under c10::InferenceMode.
 #ifndef WTSERVE_SERVER_RUNTIME_SERVED_MODEL_H_
 #define WTSERVE_SERVER_RUNTIME_SERVED_MODEL_H_
 
@@ -32,17 +32,6 @@ namespace wtserve::runtime {
 
 class ServedModel : private DynamicBatcherObserver {
  public:
-  // What the front end makes of a finished request: the status its client will get — a response
-  // that cannot be delivered (too large to send, say) is a failure although the model ran — and
-  // the action that delivers it. The statistics and metrics record `status`, then `send` runs, so
-  // a client that has its answer also sees it counted.
-  struct Reply {
-    absl::Status status;
-    absl::AnyInvocable<void() &&> send;
-  };
-  // Receives the logits [n, num_classes] (float32, CPU) or the error, with the request's timings.
-  using Callback = absl::AnyInvocable<Reply(absl::StatusOr<at::Tensor> logits, const RequestTimings& timings)>;
-
   // Takes a loaded version (model_loader.h), starts its batcher. `metrics` must outlive this.
   static absl::StatusOr<std::unique_ptr<ServedModel>> Create(config::ModelConfig cfg, LoadedVersion loaded,
                                                              metrics::ServerMetrics* metrics);
@@ -52,12 +41,12 @@ class ServedModel : private DynamicBatcherObserver {
   // through every network, directly (not through the queue). Errors: INTERNAL naming the warmup.
   absl::Status Warmup();
 
-  // Queues `images` (normalized float32 [n, C, H, W], 1 <= n <= max_batch_size). Never blocks.
-  // OK: `done` will be called exactly once (on a batcher thread). Otherwise `done` is dropped and
-  // the status says why (UNAVAILABLE: queue full or shutting down). `request_start` is when the
-  // server received the request (for the request latency statistics).
-  absl::Status Enqueue(at::Tensor images, absl::Time request_start, absl::Time deadline,
-                       std::optional<absl::Duration> queue_timeout, std::function<bool()> is_cancelled, Callback done);
+  // Queues the request (input: normalized float32 [n, C, H, W], 1 <= n <= max_batch_size). Never
+  // blocks. OK: the request moved into the queue (*request is null) and its on_complete will be
+  // called exactly once, on a batcher thread; the statistics record the status of its Reply.
+  // Otherwise *request is still the caller's to answer and the status says why (UNAVAILABLE:
+  // queue full or shutting down; see DynamicBatcher::Enqueue); the statistics count it refused.
+  absl::Status Enqueue(std::unique_ptr<InferenceRequest>* request);
 
   // Stops accepting, runs what was accepted (answering UNAVAILABLE what is still queued at
   // `drain_deadline`), joins the workers. Idempotent; blocks.
@@ -79,6 +68,8 @@ class ServedModel : private DynamicBatcherObserver {
   absl::StatusOr<at::Tensor> Execute(int instance, const at::Tensor& batch);
   void OnQueueDepthChanged(int64_t queued_requests, int64_t queued_elements) override;
   void OnBatchExecuted(const ExecutedBatch& batch) override;
+  void OnRequestAnswered(const InferenceRequest& request, const absl::Status& reply_status,
+                         const RequestTimings& timings) override;
   void UpdateGpuMemory();
 
   const config::ModelConfig cfg_;

@@ -78,15 +78,18 @@ class DynamicBatcherTest : public ::testing::Test {
     batcher_ = *std::move(batcher);
   }
 
-  BatcherRequest Request(int id, int64_t rows) {
-    BatcherRequest r;
-    r.input = RequestInput(id, rows);
-    r.on_complete = collector_.Callback(id);
+  std::unique_ptr<InferenceRequest> Request(int id, int64_t rows) {
+    auto r = std::make_unique<InferenceRequest>();
+    r->input = RequestInput(id, rows);
+    r->on_complete = collector_.Callback(id);
     return r;
   }
 
+  // Enqueues `request`; a refused one is destroyed unanswered.
+  absl::Status Enqueue(std::unique_ptr<InferenceRequest> request) { return batcher_->Enqueue(&request); }
+
   void Submit(int id, int64_t rows) {
-    absl::Status s = batcher_->Enqueue(Request(id, rows));
+    absl::Status s = Enqueue(Request(id, rows));
     ASSERT_TRUE(s.ok()) << s;
   }
 
@@ -260,9 +263,9 @@ TEST_F(DynamicBatcherTest, RequestsAreBatchedOnlyWithRequestsOfTheirShape) {
   ASSERT_TRUE(model_.AwaitInFlight(1));
   // Arrival order: narrow 1, wide 2, narrow 3, wide 4, narrow 5.
   for (int id = 1; id <= 5; ++id) {
-    BatcherRequest r = Request(id, 1);
-    if (id % 2 == 0) r.input = RequestInput(id, 1, /*features=*/5);
-    ASSERT_TRUE(batcher_->Enqueue(std::move(r)).ok());
+    auto r = Request(id, 1);
+    if (id % 2 == 0) r->input = RequestInput(id, 1, /*features=*/5);
+    ASSERT_TRUE(Enqueue(std::move(r)).ok());
   }
   model_.OpenGate();
 
@@ -294,9 +297,9 @@ TEST_F(DynamicBatcherTest, AnotherShapeWaitsNoLongerThanTheDelay) {
   Submit(0, 2);
   ASSERT_TRUE(model_.AwaitInFlight(1));
   Submit(1, 1);
-  BatcherRequest wide = Request(2, 1);
-  wide.input = RequestInput(2, 1, /*features=*/5);
-  ASSERT_TRUE(batcher_->Enqueue(std::move(wide)).ok());
+  auto wide = Request(2, 1);
+  wide->input = RequestInput(2, 1, /*features=*/5);
+  ASSERT_TRUE(Enqueue(std::move(wide)).ok());
   for (int id = 3; id <= 8; ++id) Submit(id, 1);
   model_.OpenGate();
 
@@ -316,9 +319,9 @@ TEST_F(DynamicBatcherTest, AnotherShapeWaitsNoLongerThanTheDelay) {
 // waits for its delay.
 TEST_F(DynamicBatcherTest, AReadyBatchOfAnotherShapeRunsWhileAPartialOneWaits) {
   Start(Opts(4).preferred({2}).delay(absl::Seconds(1)));
-  BatcherRequest wide = Request(1, 1);
-  wide.input = RequestInput(1, 1, /*features=*/5);
-  ASSERT_TRUE(batcher_->Enqueue(std::move(wide)).ok());
+  auto wide = Request(1, 1);
+  wide->input = RequestInput(1, 1, /*features=*/5);
+  ASSERT_TRUE(Enqueue(std::move(wide)).ok());
   Settle(2);
   EXPECT_TRUE(model_.batch_sizes().empty());
   Submit(2, 1);
@@ -340,7 +343,7 @@ TEST_F(DynamicBatcherTest, FullQueueIsRejectedAtOnce) {
   Submit(1, 1);
   Submit(2, 1);
 
-  absl::Status s = batcher_->Enqueue(Request(3, 1));
+  absl::Status s = Enqueue(Request(3, 1));
   EXPECT_EQ(s.code(), absl::StatusCode::kUnavailable);
   EXPECT_EQ(s.message(), "Exceeds maximum queue size");
 
@@ -359,9 +362,9 @@ TEST_F(DynamicBatcherTest, FullQueueIsRejectedAtOnce) {
 
 TEST_F(DynamicBatcherTest, DeadlinePassedWhileQueuedIsAnsweredDeadlineExceeded) {
   Start(Opts(8).delay(absl::Seconds(1)));
-  BatcherRequest r = Request(1, 1);
-  r.deadline = clock_.Now() + absl::Milliseconds(5);
-  ASSERT_TRUE(batcher_->Enqueue(std::move(r)).ok());
+  auto r = Request(1, 1);
+  r->deadline = clock_.Now() + absl::Milliseconds(5);
+  ASSERT_TRUE(Enqueue(std::move(r)).ok());
   Settle(2);
   clock_.Advance(absl::Milliseconds(5));
   ASSERT_TRUE(collector_.AwaitAnswered(1));
@@ -375,9 +378,9 @@ TEST_F(DynamicBatcherTest, DeadlinePassedWhileQueuedIsAnsweredDeadlineExceeded) 
   EXPECT_EQ(batcher_->queued_requests(), 0);
 
   // A deadline that has already passed is refused by Enqueue itself.
-  BatcherRequest late = Request(2, 1);
-  late.deadline = clock_.Now();
-  EXPECT_EQ(batcher_->Enqueue(std::move(late)).code(), absl::StatusCode::kDeadlineExceeded);
+  auto late = Request(2, 1);
+  late->deadline = clock_.Now();
+  EXPECT_EQ(Enqueue(std::move(late)).code(), absl::StatusCode::kDeadlineExceeded);
 }
 
 TEST_F(DynamicBatcherTest, ExpiredRequestsAreAnsweredWhileEveryInstanceIsBusy) {
@@ -386,16 +389,16 @@ TEST_F(DynamicBatcherTest, ExpiredRequestsAreAnsweredWhileEveryInstanceIsBusy) {
   Submit(0, 4);
   ASSERT_TRUE(model_.AwaitInFlight(1));
 
-  BatcherRequest with_deadline = Request(1, 1);
-  with_deadline.deadline = clock_.Now() + absl::Milliseconds(5);
-  ASSERT_TRUE(batcher_->Enqueue(std::move(with_deadline)).ok());
-  BatcherRequest short_timeout = Request(2, 1);
-  short_timeout.queue_timeout = absl::Milliseconds(3);  // overrides the default
-  ASSERT_TRUE(batcher_->Enqueue(std::move(short_timeout)).ok());
+  auto with_deadline = Request(1, 1);
+  with_deadline->deadline = clock_.Now() + absl::Milliseconds(5);
+  ASSERT_TRUE(Enqueue(std::move(with_deadline)).ok());
+  auto short_timeout = Request(2, 1);
+  short_timeout->queue_timeout = absl::Milliseconds(3);  // overrides the default
+  ASSERT_TRUE(Enqueue(std::move(short_timeout)).ok());
   Submit(3, 1);  // default queue timeout, 8 ms
-  BatcherRequest no_timeout = Request(4, 1);
-  no_timeout.queue_timeout = absl::ZeroDuration();
-  ASSERT_TRUE(batcher_->Enqueue(std::move(no_timeout)).ok());
+  auto no_timeout = Request(4, 1);
+  no_timeout->queue_timeout = absl::ZeroDuration();
+  ASSERT_TRUE(Enqueue(std::move(no_timeout)).ok());
   Settle(1);  // the reaper; the only worker is held at the gate
 
   clock_.Advance(absl::Milliseconds(3));
@@ -432,9 +435,9 @@ TEST_F(DynamicBatcherTest, CancelledRequestsAreSkippedAndNeverExecuted) {
 
   std::atomic<bool> cancelled{false};
   Submit(1, 1);
-  BatcherRequest r = Request(2, 2);
-  r.is_cancelled = [&cancelled] { return cancelled.load(); };
-  ASSERT_TRUE(batcher_->Enqueue(std::move(r)).ok());
+  auto r = Request(2, 2);
+  r->is_cancelled = [&cancelled] { return cancelled.load(); };
+  ASSERT_TRUE(Enqueue(std::move(r)).ok());
   Submit(3, 1);
   cancelled = true;  // e.g. the client went away while the request was queued
   model_.OpenGate();
@@ -450,9 +453,9 @@ TEST_F(DynamicBatcherTest, CancelledRequestsAreSkippedAndNeverExecuted) {
         << "rows of the cancelled request reached the model";
   }
 
-  BatcherRequest already = Request(4, 1);
-  already.is_cancelled = [] { return true; };
-  EXPECT_EQ(batcher_->Enqueue(std::move(already)).code(), absl::StatusCode::kCancelled);
+  auto already = Request(4, 1);
+  already->is_cancelled = [] { return true; };
+  EXPECT_EQ(Enqueue(std::move(already)).code(), absl::StatusCode::kCancelled);
 }
 
 TEST_F(DynamicBatcherTest, ExecuteErrorsFailTheirBatchAndTheWorkerGoesOn) {
@@ -552,7 +555,7 @@ TEST_F(DynamicBatcherTest, ShutdownDrainsEveryAcceptedRequestWithoutWaitingForTh
   const absl::Time limit = absl::Now() + kWaitLimit;
   while (!batcher_->shutting_down() && absl::Now() < limit) std::this_thread::yield();
   ASSERT_TRUE(batcher_->shutting_down());
-  absl::Status late = batcher_->Enqueue(Request(9, 1));
+  absl::Status late = Enqueue(Request(9, 1));
   EXPECT_EQ(late.code(), absl::StatusCode::kUnavailable);
 
   model_.OpenGate();
@@ -601,29 +604,29 @@ TEST_F(DynamicBatcherTest, DestructorDrainsQueuedRequests) {
 
 TEST_F(DynamicBatcherTest, EnqueueValidatesRequests) {
   Start(Opts(4));
-  BatcherRequest no_callback;
-  no_callback.input = RequestInput(1, 1);
-  EXPECT_EQ(batcher_->Enqueue(std::move(no_callback)).code(), absl::StatusCode::kInvalidArgument);
+  auto no_callback = std::make_unique<InferenceRequest>();
+  no_callback->input = RequestInput(1, 1);
+  EXPECT_EQ(Enqueue(std::move(no_callback)).code(), absl::StatusCode::kInvalidArgument);
 
-  BatcherRequest undefined = Request(2, 1);
-  undefined.input = at::Tensor();
-  EXPECT_EQ(batcher_->Enqueue(std::move(undefined)).code(), absl::StatusCode::kInvalidArgument);
+  auto undefined = Request(2, 1);
+  undefined->input = at::Tensor();
+  EXPECT_EQ(Enqueue(std::move(undefined)).code(), absl::StatusCode::kInvalidArgument);
 
-  BatcherRequest scalar = Request(3, 1);
-  scalar.input = at::ones({}, at::kFloat);
-  EXPECT_EQ(batcher_->Enqueue(std::move(scalar)).code(), absl::StatusCode::kInvalidArgument);
+  auto scalar = Request(3, 1);
+  scalar->input = at::ones({}, at::kFloat);
+  EXPECT_EQ(Enqueue(std::move(scalar)).code(), absl::StatusCode::kInvalidArgument);
 
-  BatcherRequest empty = Request(4, 1);
-  empty.input = at::ones({0, 3}, at::kFloat);
-  EXPECT_EQ(batcher_->Enqueue(std::move(empty)).code(), absl::StatusCode::kInvalidArgument);
+  auto empty = Request(4, 1);
+  empty->input = at::ones({0, 3}, at::kFloat);
+  EXPECT_EQ(Enqueue(std::move(empty)).code(), absl::StatusCode::kInvalidArgument);
 
-  absl::Status too_big = batcher_->Enqueue(Request(5, 5));
+  absl::Status too_big = Enqueue(Request(5, 5));
   EXPECT_EQ(too_big.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(too_big.message()), HasSubstr("max_batch_size=4"));
 
-  BatcherRequest negative_timeout = Request(6, 1);
-  negative_timeout.queue_timeout = absl::Milliseconds(-1);
-  EXPECT_EQ(batcher_->Enqueue(std::move(negative_timeout)).code(), absl::StatusCode::kInvalidArgument);
+  auto negative_timeout = Request(6, 1);
+  negative_timeout->queue_timeout = absl::Milliseconds(-1);
+  EXPECT_EQ(Enqueue(std::move(negative_timeout)).code(), absl::StatusCode::kInvalidArgument);
 
   Settle(2);
   EXPECT_EQ(collector_.answered(), 0);
@@ -669,10 +672,10 @@ TEST(DynamicBatcherStressTest, ManyProducersAreAllAnsweredExactlyOnce) {
       for (int i = 0; i < kPerProducer; ++i) {
         const int id = p * kPerProducer + i;
         const int64_t rows = 1 + id % 3;
-        BatcherRequest r;
-        r.input = RequestInput(id, rows);
-        r.on_complete = collector.Callback(id);
-        absl::Status s = batcher->Enqueue(std::move(r));
+        auto r = std::make_unique<InferenceRequest>();
+        r->input = RequestInput(id, rows);
+        r->on_complete = collector.Callback(id);
+        absl::Status s = batcher->Enqueue(&r);
         ASSERT_TRUE(s.ok()) << s;
         elements_sent += rows;
       }
@@ -724,10 +727,10 @@ TEST(DynamicBatcherStressTest, BoundedQueueRejectsOrAnswersEveryRequest) {
     producers.emplace_back([&, p] {
       for (int i = 0; i < kPerProducer; ++i) {
         const int id = p * kPerProducer + i;
-        BatcherRequest r;
-        r.input = RequestInput(id, 1 + id % 2);
-        r.on_complete = collector.Callback(id);
-        absl::Status s = batcher->Enqueue(std::move(r));
+        auto r = std::make_unique<InferenceRequest>();
+        r->input = RequestInput(id, 1 + id % 2);
+        r->on_complete = collector.Callback(id);
+        absl::Status s = batcher->Enqueue(&r);
         if (s.ok()) {
           ++accepted;
         } else {

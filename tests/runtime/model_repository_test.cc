@@ -18,6 +18,7 @@
 #include "server/metrics/server_metrics.h"
 #include "server/runtime/served_model.h"
 #include "tests/integration/test_repo.h"
+#include "tests/runtime/enqueue_images.h"
 
 namespace wtserve::runtime {
 namespace {
@@ -44,11 +45,10 @@ class ModelRepositoryTest : public ::testing::Test {
   static absl::Status Run(ServedModel& served) {
     absl::Notification done;
     absl::Status result;
-    const absl::Status queued = served.Enqueue(
-        at::zeros({1, 1, 28, 28}), absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
-        [&](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
+    const absl::Status queued =
+        EnqueueImages(served, at::zeros({1, 1, 28, 28}), [&](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
           result = logits.status();
-          return ServedModel::Reply{absl::OkStatus(), [&] { done.Notify(); }};
+          return Reply{absl::OkStatus(), [&] { done.Notify(); }};
         });
     if (!queued.ok()) return queued;
     done.WaitForNotification();

@@ -19,6 +19,7 @@
 #include "server/runtime/model_config.h"
 #include "server/runtime/model_loader.h"
 #include "tests/integration/test_repo.h"
+#include "tests/runtime/enqueue_images.h"
 
 namespace wtserve::runtime {
 namespace {
@@ -66,9 +67,8 @@ TEST_F(ServedModelTest, AnswersEveryRequestWithTheNetworksLogits) {
   absl::BlockingCounter sent(kRequests);
   std::atomic<int> counted_before_send{0};
   for (int i = 0; i < kRequests; ++i) {
-    const absl::Status queued = served_->Enqueue(
-        inputs[i], absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
-        [&, i](absl::StatusOr<at::Tensor> logits, const RequestTimings& timings) {
+    const absl::Status queued =
+        EnqueueImages(*served_, inputs[i], [&, i](absl::StatusOr<at::Tensor> logits, const RequestTimings& timings) {
           EXPECT_TRUE(logits.ok()) << logits.status();
           EXPECT_GE(timings.batch_size, inputs[i].size(0));
           {
@@ -76,10 +76,10 @@ TEST_F(ServedModelTest, AnswersEveryRequestWithTheNetworksLogits) {
             if (logits.ok()) answers[i] = *logits;
           }
           // The statistics record this request before `send` runs.
-          return ServedModel::Reply{absl::OkStatus(), [&] {
-                                      if (served_->Stats().success.count >= 1) ++counted_before_send;
-                                      sent.DecrementCount();
-                                    }};
+          return Reply{absl::OkStatus(), [&] {
+                         if (served_->Stats().success.count >= 1) ++counted_before_send;
+                         sent.DecrementCount();
+                       }};
         });
     ASSERT_TRUE(queued.ok()) << queued;
   }
@@ -106,11 +106,10 @@ TEST_F(ServedModelTest, AnswersEveryRequestWithTheNetworksLogits) {
 
 TEST_F(ServedModelTest, AFailedDeliveryCountsAsAFailure) {
   absl::BlockingCounter sent(1);
-  const absl::Status queued = served_->Enqueue(
-      at::randn({1, 1, 28, 28}), absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
-      [&](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
+  const absl::Status queued =
+      EnqueueImages(*served_, at::randn({1, 1, 28, 28}), [&](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
         EXPECT_TRUE(logits.ok());
-        return ServedModel::Reply{absl::ResourceExhaustedError("response too large"), [&] { sent.DecrementCount(); }};
+        return Reply{absl::ResourceExhaustedError("response too large"), [&] { sent.DecrementCount(); }};
       });
   ASSERT_TRUE(queued.ok()) << queued;
   sent.Wait();
@@ -120,19 +119,28 @@ TEST_F(ServedModelTest, AFailedDeliveryCountsAsAFailure) {
   EXPECT_EQ(stats.inference_count, 0u);
 }
 
-TEST_F(ServedModelTest, AfterShutdownARequestIsRefusedAndItsCallbackDropped) {
+TEST_F(ServedModelTest, AfterShutdownARequestIsRefusedAndStaysWithItsCaller) {
   served_->Shutdown(absl::Now() + absl::Seconds(10));
   auto called = std::make_shared<std::atomic<bool>>(false);
-  const absl::Status queued = served_->Enqueue(
-      at::randn({1, 1, 28, 28}), absl::Now(), absl::InfiniteFuture(), std::nullopt, [] { return false; },
-      [called](absl::StatusOr<at::Tensor>, const RequestTimings&) {
-        called->store(true);
-        return ServedModel::Reply{absl::OkStatus(), [] {}};
-      });
+  auto request = std::make_unique<InferenceRequest>();
+  request->input = at::randn({1, 1, 28, 28});
+  request->on_complete = [called](absl::StatusOr<at::Tensor> logits, const RequestTimings&) {
+    called->store(true);
+    return Reply{logits.status(), {}};
+  };
+  const absl::Status queued = served_->Enqueue(&request);
   EXPECT_EQ(queued.code(), absl::StatusCode::kUnavailable) << queued;
-  // Enqueue has returned: a callback it still held would have been called or dropped by now.
+  // Ownership moves only on success: the caller still holds the request, uncalled, and is the
+  // only holder of its completion.
+  ASSERT_NE(request, nullptr);
   EXPECT_FALSE(called->load());
-  EXPECT_EQ(called.use_count(), 1) << "the refused request's callback is still held somewhere";
+  EXPECT_EQ(called.use_count(), 2) << "the refused request's completion is held somewhere else too";
+  // The caller answers it through its own completion.
+  EXPECT_EQ(request->on_complete(queued, RequestTimings{}).status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(called->load());
+  const ModelStatsSnapshot stats = served_->Stats();
+  EXPECT_EQ(stats.success.count, 0u);
+  EXPECT_EQ(stats.fail.count, 1u);  // counted once, as refused, however the caller answers it
 }
 
 TEST_F(ServedModelTest, RejectedRequestsCountAsFailuresOnly) {
