@@ -83,7 +83,13 @@ sizes = sorted({max(1, round(r["server"]["inferences"] / max(1, r["server"]["exe
 print(",".join(map(str, sizes)))' "$out/results.jsonl")
 threads=$(grep -o 'intra-op threads: [0-9]*' "$out/server.log" | grep -o '[0-9]*$')
 echo "offline: models_bench on CPUs $server_cpus, $threads thread(s), batch sizes $batches"
-taskset -c "$server_cpus" "$build/bench/models/models_bench" --threads="$threads" --batch_sizes="$batches" \
-  --benchmark_filter='case:[45]/' --benchmark_min_time=1 --benchmark_format=json >"$out/offline.json"
+# NCHW input, as the shipped configs leave optimization.channels_last false; then the same with
+# the caches flushed before every forward (--evict_mib), the server's situation between batches.
+for cold in 0 8; do
+  taskset -c "$server_cpus" "$build/bench/models/models_bench" --threads="$threads" --batch_sizes="$batches" \
+    --memory_format=contiguous --evict_mib="$cold" --benchmark_filter='case:[45]/' --benchmark_min_time=1 \
+    --benchmark_format=json >"$out/offline_evict$cold.json"
+done
 echo
-"$python" bench/serving/serving_report.py table "$out/results.jsonl" "$out/offline.json" | tee "$out/table.md"
+"$python" bench/serving/serving_report.py table "$out/results.jsonl" "$out/offline_evict0.json" \
+  "$out/offline_evict8.json" | tee "$out/table.md"

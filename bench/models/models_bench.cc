@@ -4,11 +4,13 @@
 // Python reference (bench/models/bench_ref.py) with the same threads and prints the ratios.
 //
 //   models_bench [--threads=N] [--device=cpu|cuda] [--dtype=float32|bfloat16|float16]
-//                [--batch_sizes=LIST] [--profile=ARCH:BATCH]
-//                [Google Benchmark flags]
+//                [--batch_sizes=LIST] [--memory_format=channels_last|contiguous]
+//                [--evict_mib=M] [--profile=ARCH:BATCH] [Google Benchmark flags]
 // --threads: LibTorch intra-op and OpenBLAS threads (default $WTSERVE_THREADS, else the usable
-// cores). --profile: instead of benchmarking, run one warm forward of ARCH at BATCH under
-// LibTorch's profiler and print the ops with the most self CPU time.
+// cores). --memory_format: the input's layout (default channels_last; contiguous is NCHW, what
+// wtserve feeds a model whose config leaves optimization.channels_last false). --evict_mib: before
+// each timed forward, write M MiB untimed (cold caches). --profile: instead of benchmarking, run
+// one warm forward of ARCH at BATCH under LibTorch's profiler and print the ops with the most self CPU time.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,6 +37,8 @@ using wtserve::nn::CreateClassifier;
 
 at::ScalarType g_dtype = at::kFloat;
 at::Device g_device = at::kCPU;
+at::MemoryFormat g_memory_format = at::MemoryFormat::ChannelsLast;
+size_t g_evict_bytes = 0;
 
 void Sync() { wtserve::bench::SyncDevice(g_device); }
 
@@ -61,9 +65,7 @@ std::shared_ptr<wtserve::nn::ClassifierImpl> Build(const Case& c) {
 }
 
 at::Tensor Input(const Case& c, int64_t batch) {
-  return at::randn({batch, c.in_chans, c.size, c.size})
-      .to(g_device, g_dtype)
-      .contiguous(at::MemoryFormat::ChannelsLast);
+  return at::randn({batch, c.in_chans, c.size, c.size}).to(g_device, g_dtype).contiguous(g_memory_format);
 }
 
 // Peak resident set of the process so far (MiB): benchmarks run in order, so a row's value
@@ -83,7 +85,17 @@ void BM_Forward(benchmark::State& state) {
   const at::Tensor x = Input(c, batch);
   net->forward(x);  // warm-up: allocator, oneDNN primitive cache
   Sync();
+  std::vector<char> evict(g_evict_bytes);
   for (auto _ : state) {
+    if (!evict.empty()) {
+      // Untimed: every cache line of a buffer larger than L2 is written, so the forward starts
+      // with the weights and activations out of L1/L2, as in a server whose other threads ran
+      // on the same core between two requests.
+      state.PauseTiming();
+      for (size_t i = 0; i < evict.size(); i += 64) ++evict[i];
+      benchmark::ClobberMemory();
+      state.ResumeTiming();
+    }
     at::Tensor logits = net->forward(x);
     benchmark::DoNotOptimize(logits.data_ptr());
     Sync();
@@ -190,6 +202,22 @@ int main(int argc, char** argv) {
   if (const int rc = wtserve::bench::SetUpBenchmark("models_bench", &argc, argv, &setup); rc != 0) return rc;
   g_device = setup.device;
   g_dtype = setup.dtype;
+  if (const std::string format = wtserve::bench::TakeFlag(&argc, argv, "memory_format"); !format.empty()) {
+    if (format != "channels_last" && format != "contiguous") {
+      std::cerr << "models_bench: --memory_format must be channels_last or contiguous\n";
+      return 2;
+    }
+    g_memory_format = format == "contiguous" ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast;
+  }
+  if (const std::string mib = wtserve::bench::TakeFlag(&argc, argv, "evict_mib"); !mib.empty()) {
+    char* rest = nullptr;
+    const long long value = std::strtoll(mib.c_str(), &rest, 10);
+    if (*rest != '\0' || value < 0 || value > 1024) {
+      std::cerr << "models_bench: --evict_mib must be an integer in [0, 1024]\n";
+      return 2;
+    }
+    g_evict_bytes = static_cast<size_t>(value) << 20;
+  }
   if (!profile.empty()) return Profile(profile);
   if (const std::string list = wtserve::bench::TakeFlag(&argc, argv, "batch_sizes"); !list.empty()) {
     g_batch_sizes = ParseBatchSizes(list);

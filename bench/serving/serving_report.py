@@ -2,13 +2,15 @@
 
   serving_report.py delta BEFORE AFTER MODEL      -> JSON: the server's counters for MODEL between
                                                      two /metrics scrapes (Prometheus text)
-  serving_report.py table RESULTS.jsonl OFFLINE.json  -> the Markdown table
+  serving_report.py table RESULTS.jsonl OFFLINE.json [OFFLINE_COLD.json]  -> the Markdown table
 
 Server efficiency = offline compute per image (models_bench, same CPU, same threads, at the
 server's most frequent batch size) / the server's compute per image (compute histogram sum over
 inferences). Server CPU outside compute = (process CPU time - compute time) / requests.
 Overhead = client mean latency - server mean compute per batch (concurrency 1: one request per
 batch).
+Efficiency vs cold: the same against models_bench --evict_mib (caches flushed before every forward,
+as when the server's other threads ran on the core between two batches).
 """
 
 import json
@@ -54,16 +56,24 @@ def delta(before, after, model):
     print(json.dumps(out))
 
 
-def table(results_path, offline_path):
+def per_image_ms(offline_path):
+    """(architecture, batch) -> ms per image, from a models_bench JSON file."""
     offline = {}
     for b in json.load(open(offline_path))["benchmarks"]:
         m = re.match(r"(\w+) \d+x\d+ N=(\d+)", b.get("label", ""))
         if m and b.get("run_type") != "aggregate":
-            offline[(m.group(1), int(m.group(2)))] = b["real_time"] / int(m.group(2))  # ms per image
+            offline[(m.group(1), int(m.group(2)))] = b["real_time"] / int(m.group(2))
+    return offline
+
+
+def table(results_path, offline_path, cold_path=None):
+    offline = per_image_ms(offline_path)
+    cold = per_image_ms(cold_path) if cold_path else {}
     rows = [json.loads(l) for l in open(results_path) if l.strip()]
     print("| model | concurrency | img/s | p50 ms | p99 ms | avg batch | server compute µs/img | offline µs/img "
-          "(at batch) | efficiency | server CPU outside compute µs/req | client latency − server compute µs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "(at batch) | efficiency | offline cold µs/img | efficiency vs cold | server CPU outside compute µs/req "
+          "| client latency − server compute µs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["server"]
         inf, exe, req = max(s["inferences"], 1), max(s["executions"], 1), max(s["requests"], 1)
@@ -71,17 +81,21 @@ def table(results_path, offline_path):
         batch = round(inf / exe)
         off = offline.get((r["model"], batch))
         eff = f"{off * 1e3 / compute_us:.2f}" if off else "—"
+        off_cold = cold.get((r["model"], batch))
+        cold_us = f"{off_cold * 1e3:.0f}" if off_cold else "—"
+        eff_cold = f"{off_cold * 1e3 / compute_us:.2f}" if off_cold else "—"
         outside = 1e6 * (r["server_cpu_s"] - s["compute_s"]) / req
         overhead = 1e3 * r["client"]["latency_ms"]["mean"] - 1e6 * s["compute_s"] / exe
         print(f"| {r['model']} | {r['concurrency']} | {r['client']['images_per_s']:.0f} | "
               f"{r['client']['latency_ms']['p50']:.2f} | {r['client']['latency_ms']['p99']:.2f} | {inf / exe:.2f} | "
-              f"{compute_us:.0f} | {off * 1e3 if off else float('nan'):.0f} ({batch}) | {eff} | {outside:.0f} | {overhead:.0f} |")
+              f"{compute_us:.0f} | {off * 1e3 if off else float('nan'):.0f} ({batch}) | {eff} | {cold_us} | {eff_cold} | "
+              f"{outside:.0f} | {overhead:.0f} |")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "delta":
         delta(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "table":
-        table(sys.argv[2], sys.argv[3])
+        table(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
     else:
-        sys.exit("usage: serving_report.py delta BEFORE AFTER MODEL | table RESULTS.jsonl OFFLINE.json")
+        sys.exit("usage: serving_report.py delta BEFORE AFTER MODEL | table RESULTS.jsonl OFFLINE.json [COLD.json]")
