@@ -3,7 +3,8 @@
 # several concurrencies, both shipped models; prints served img/s and p50/p99 against the offline
 # speed of the same model on the same CPU at the batch size the server formed (server
 # efficiency), the server's CPU time outside model compute per request, and at concurrency 1 the
-# client's latency beyond the server's compute (bench/serving/serving_report.py explains each).
+# client's latency beyond the server's compute and beyond gRPC's own round trip
+# (bench/serving/serving_report.py explains each).
 #
 # Usage: bash scripts/bench-serving.sh [--prebuilt BUILD_DIR]
 # Environment:
@@ -29,7 +30,7 @@ if [ -n "$prebuilt" ]; then
 else
   build=$root/build/release
   cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-  cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health models_bench
+  cmake --build "$build" -j "$(nproc)" --target wtserve wtserve-loadgen wtserve-health models_bench grpc_round_trip
 fi
 out=${WTSERVE_BENCH_OUT:-$build/serving-results}
 mkdir -p "$out"
@@ -49,6 +50,9 @@ until "$build/deploy/health/wtserve-health" --address="$target" --timeout=2s >/d
   sleep 0.5  # poll interval; readiness is decided by the health service
 done
 head -n 1 "$out/server.log"
+# gRPC's own round trip (ServerLive, one call at a time) from the load generator's CPU.
+taskset -c "$client_cpus" "$build/bench/serving/grpc_round_trip" --target="$target" >"$out/round_trip.json"
+echo "gRPC round trip: $(cat "$out/round_trip.json")"
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$server_pid/stat"; }
 scrape() { "$python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "http://127.0.0.1:$metrics_port/metrics" >"$1"; }
 
@@ -92,4 +96,4 @@ for cold in 0 8; do
 done
 echo
 "$python" bench/serving/serving_report.py table "$out/results.jsonl" "$out/offline_evict0.json" \
-  "$out/offline_evict8.json" | tee "$out/table.md"
+  "$out/offline_evict8.json" "$out/round_trip.json" | tee "$out/table.md"

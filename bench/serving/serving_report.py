@@ -2,13 +2,19 @@
 
   serving_report.py delta BEFORE AFTER MODEL      -> JSON: the server's counters for MODEL between
                                                      two /metrics scrapes (Prometheus text)
-  serving_report.py table RESULTS.jsonl OFFLINE.json [OFFLINE_COLD.json]  -> the Markdown table
+  serving_report.py table RESULTS.jsonl OFFLINE.json [OFFLINE_COLD.json [ROUND_TRIP.json]]
+                                                  -> the Markdown table
 
 Server efficiency = offline compute per image (models_bench, same CPU, same threads, at the
 server's most frequent batch size) / the server's compute per image (compute histogram sum over
 inferences). Server CPU outside compute = (process CPU time - compute time) / requests.
 Overhead = client mean latency - server mean compute per batch (concurrency 1: one request per
 batch).
+Server queue: the mean time requests waited in the batcher (at concurrency 1 mostly the model's
+max_queue_delay, spent waiting for a fuller batch by configuration). Beyond queue and gRPC's
+round trip (concurrency 1 only): the overhead minus that queue time minus the mean of
+grpc_round_trip (ServerLive, one call at a time, same client CPU) — what wtserve and the load
+generator add per request.
 Efficiency vs cold: the same against models_bench --evict_mib (caches flushed before every forward,
 as when the server's other threads ran on the core between two batches).
 """
@@ -50,6 +56,7 @@ def delta(before, after, model):
         "executions": d.get("wtserve_inference_exec_count_total", 0.0),
         "compute_s": d.get("wtserve_inference_compute_duration_seconds_sum", 0.0),
         "request_s": d.get("wtserve_inference_request_duration_seconds_sum", 0.0),
+        "queue_s": d.get("wtserve_inference_queue_duration_seconds_sum", 0.0),
         "requests": d.get("wtserve_inference_request_duration_seconds_count", 0.0),
         "modal_batch_bucket": best,
     }
@@ -66,14 +73,15 @@ def per_image_ms(offline_path):
     return offline
 
 
-def table(results_path, offline_path, cold_path=None):
+def table(results_path, offline_path, cold_path=None, round_trip_path=None):
     offline = per_image_ms(offline_path)
     cold = per_image_ms(cold_path) if cold_path else {}
+    round_trip_us = json.load(open(round_trip_path))["mean_us"] if round_trip_path else None
     rows = [json.loads(l) for l in open(results_path) if l.strip()]
     print("| model | concurrency | img/s | p50 ms | p99 ms | avg batch | server compute µs/img | offline µs/img "
           "(at batch) | efficiency | offline cold µs/img | efficiency vs cold | server CPU outside compute µs/req "
-          "| client latency − server compute µs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+          "| client latency − server compute µs | server queue µs/req | … − queue − gRPC round trip µs |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["server"]
         inf, exe, req = max(s["inferences"], 1), max(s["executions"], 1), max(s["requests"], 1)
@@ -86,16 +94,21 @@ def table(results_path, offline_path, cold_path=None):
         eff_cold = f"{off_cold * 1e3 / compute_us:.2f}" if off_cold else "—"
         outside = 1e6 * (r["server_cpu_s"] - s["compute_s"]) / req
         overhead = 1e3 * r["client"]["latency_ms"]["mean"] - 1e6 * s["compute_s"] / exe
+        # Only meaningful one request at a time: at higher concurrency latency includes queueing.
+        queue_us = 1e6 * s.get("queue_s", 0.0) / req
+        beyond = (f"{overhead - queue_us - round_trip_us:.0f}"
+                  if round_trip_us is not None and r["concurrency"] == 1 else "—")
         print(f"| {r['model']} | {r['concurrency']} | {r['client']['images_per_s']:.0f} | "
               f"{r['client']['latency_ms']['p50']:.2f} | {r['client']['latency_ms']['p99']:.2f} | {inf / exe:.2f} | "
               f"{compute_us:.0f} | {off * 1e3 if off else float('nan'):.0f} ({batch}) | {eff} | {cold_us} | {eff_cold} | "
-              f"{outside:.0f} | {overhead:.0f} |")
+              f"{outside:.0f} | {overhead:.0f} | {queue_us:.0f} | {beyond} |")
 
 
 if __name__ == "__main__":
     if sys.argv[1] == "delta":
         delta(sys.argv[2], sys.argv[3], sys.argv[4])
     elif sys.argv[1] == "table":
-        table(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+        table(*sys.argv[2:6])
     else:
-        sys.exit("usage: serving_report.py delta BEFORE AFTER MODEL | table RESULTS.jsonl OFFLINE.json [COLD.json]")
+        sys.exit("usage: serving_report.py delta BEFORE AFTER MODEL | table RESULTS.jsonl OFFLINE.json [COLD.json "
+                 "[ROUND_TRIP.json]]")
