@@ -1,5 +1,9 @@
 #include "server/runtime/dynamic_batcher.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #include <algorithm>
 #include <exception>
 #include <utility>
@@ -31,6 +35,15 @@ struct DynamicBatcher::Dropped {
 };
 
 namespace {
+
+// The batcher's timed waits (max_queue_delay, queue timeouts, deadlines) are latency budgets of
+// a few hundred microseconds; Linux lets a normal thread's timers fire up to 50 us late (the
+// default timer slack) to group wake-ups. 1 us keeps a delayed batch from starting late.
+void TightenTimerSlack() {
+#ifdef __linux__
+  prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);  // nanoseconds; affects this thread only
+#endif
+}
 
 // Requests are concatenated only when cat along dim 0 gives one well-formed batch.
 bool Compatible(const at::Tensor& a, const at::Tensor& b) {
@@ -220,6 +233,7 @@ void DynamicBatcher::QueueShrunkLocked(bool wake_a_worker) {
 }
 
 void DynamicBatcher::WorkerLoop(int instance) {
+  TightenTimerSlack();
   std::vector<Dropped> dropped;
   mu_.Lock();
   while (true) {
@@ -274,6 +288,7 @@ void DynamicBatcher::WorkerLoop(int instance) {
 }
 
 void DynamicBatcher::ReaperLoop() {
+  TightenTimerSlack();
   // Answers expired requests when they expire, even while every worker is busy executing.
   std::vector<Dropped> dropped;
   mu_.Lock();

@@ -4,6 +4,10 @@
 // gone idle. No sleeps.
 #include "server/runtime/dynamic_batcher.h"
 
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
 #include <atomic>
 #include <memory>
 #include <numeric>
@@ -131,6 +135,27 @@ TEST_F(DynamicBatcherTest, ZeroDelayRunsASingleRequestAtOnce) {
   EXPECT_EQ(r.timings.queue_time, absl::ZeroDuration());
   EXPECT_THAT(model_.batch_sizes(), ElementsAre(2));
 }
+
+#ifdef __linux__
+// A delayed batch must not start up to 50 us late: the workers run with a 1 us timer slack
+// (Linux's default for normal threads is 50 us), whatever the thread that created them has.
+TEST(DynamicBatcherTimerSlackTest, WorkersWaitWithATightTimerSlack) {
+  std::atomic<long> worker_slack_ns{-1};
+  auto created = DynamicBatcher::Create(Opts(4), [&](int, const at::Tensor& batch) -> absl::StatusOr<at::Tensor> {
+    worker_slack_ns = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    return batch.clone();
+  });
+  ASSERT_TRUE(created.ok()) << created.status();
+  Collector collector;
+  auto request = std::make_unique<InferenceRequest>();
+  request->input = RequestInput(1, 1);
+  request->on_complete = collector.Callback(1);
+  ASSERT_TRUE((*created)->Enqueue(&request).ok());
+  ASSERT_TRUE(collector.AwaitAnswered(1));
+  EXPECT_EQ(worker_slack_ns.load(), 1000);
+  EXPECT_NE(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), 1000) << "the test thread's own slack changed";
+}
+#endif
 
 TEST_F(DynamicBatcherTest, FormsBatchesUpToMaxBatchSize) {
   Start(Opts(4).delay(absl::Seconds(1)));
