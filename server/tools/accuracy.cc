@@ -51,4 +51,38 @@ absl::StatusOr<AccuracyCounts> CountTop1(const PixelData& data, const config::In
   return counts;
 }
 
+absl::StatusOr<PrecisionAgreement> ComparePredictions(const PixelData& data, const config::InputPreprocessing& pp,
+                                                      int64_t batch_size, const ForwardFn& reference,
+                                                      const ForwardFn& other) {
+  if (batch_size < 1) return absl::InvalidArgumentError(absl::StrCat("batch size must be >= 1, got ", batch_size));
+  c10::InferenceMode guard;
+  PrecisionAgreement agreement;
+  const int64_t n = data.pixels.size(0);
+  const at::Tensor labels = data.labels.to(at::kLong);
+  for (int64_t begin = 0; begin < n; begin += batch_size) {
+    const int64_t end = std::min(n, begin + batch_size);
+    auto x = runtime::NormalizePixels(data.pixels.slice(0, begin, end), pp);
+    if (!x.ok()) return x.status();
+    auto a = reference(*x);
+    if (!a.ok()) return a.status();
+    auto b = other(*x);
+    if (!b.ok()) return b.status();
+    if (a->dim() != 2 || a->size(0) != end - begin || a->sizes() != b->sizes()) {
+      return absl::InvalidArgumentError(absl::StrCat("logits of shapes [", absl::StrJoin(a->sizes(), ", "), "] and [",
+                                                     absl::StrJoin(b->sizes(), ", "), "] for a batch of ", end - begin,
+                                                     " images"));
+    }
+    const at::Tensor ref = a->to(at::kFloat), oth = b->to(at::kFloat);
+    const at::Tensor truth = labels.slice(0, begin, end);
+    const at::Tensor ref_top1 = ref.argmax(1), other_top1 = oth.argmax(1);
+    agreement.top1_agree += ref_top1.eq(other_top1).sum().item<int64_t>();
+    agreement.reference_correct += ref_top1.eq(truth).sum().item<int64_t>();
+    agreement.other_correct += other_top1.eq(truth).sum().item<int64_t>();
+    agreement.max_abs_logit_diff = std::max(agreement.max_abs_logit_diff, (ref - oth).abs().max().item<double>());
+    agreement.max_reference_abs_logit = std::max(agreement.max_reference_abs_logit, ref.abs().max().item<double>());
+  }
+  agreement.images = n;
+  return agreement;
+}
+
 }  // namespace wtserve::tools

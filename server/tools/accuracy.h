@@ -34,6 +34,23 @@ struct AccuracyCounts {
 absl::StatusOr<AccuracyCounts> CountTop1(const PixelData& data, const config::InputPreprocessing& pp,
                                          int64_t num_classes, int64_t batch_size, const ForwardFn& forward);
 
+// How far a second precision (or any second forward) strays from a reference, image by image.
+struct PrecisionAgreement {
+  int64_t images = 0;
+  int64_t top1_agree = 0;              // argmax equal
+  int64_t reference_correct = 0;       // argmax == label, reference forward
+  int64_t other_correct = 0;           // argmax == label, other forward
+  double max_abs_logit_diff = 0;       // over every logit of every image
+  double max_reference_abs_logit = 0;  // the scale that difference is to be read against
+};
+
+// Runs `reference` and `other` on the same normalised batches of data.pixels (as CountTop1) and
+// compares their float32 logits. Errors: as CountTop1, and INVALID_ARGUMENT when the two return
+// logits of different shapes.
+absl::StatusOr<PrecisionAgreement> ComparePredictions(const PixelData& data, const config::InputPreprocessing& pp,
+                                                      int64_t batch_size, const ForwardFn& reference,
+                                                      const ForwardFn& other);
+
 }  // namespace wtserve::tools
 
 #endif  // WTSERVE_SERVER_TOOLS_ACCURACY_H_

@@ -39,6 +39,10 @@ ABSL_FLAG(int64_t, batch_size, 64, "Images per forward pass");
 ABSL_FLAG(int64_t, limit, 0, "Evaluate only the first N images (0: all)");
 ABSL_FLAG(int64_t, intra_op_threads, 0, "LibTorch intra-op threads (0: all cores)");
 ABSL_FLAG(std::string, output_json, "", "Also write the result as JSON to this file");
+ABSL_FLAG(std::string, compare_precision, "",
+          "Also run the model at this optimization.precision (bf16; fp16 needs a GPU instance) on the same "
+          "images and report its top-1 agreement with the config's precision and the largest logit "
+          "difference (docs/models.md)");
 ABSL_FLAG(std::string, erf_output, "",
           "Also compute the effective receptive field over the first --erf_images images and write "
           "it as JSON to this file (docs/models.md)");
@@ -96,6 +100,13 @@ absl::Status Run() {
 
   auto cfg = runtime::ReadModelConfig(model_dir);
   if (!cfg.ok()) return cfg.status();
+  // The second precision is checked before any image is evaluated.
+  const std::string other_precision = absl::GetFlag(FLAGS_compare_precision);
+  config::ModelConfig other_cfg = *cfg;
+  if (!other_precision.empty()) {
+    other_cfg.mutable_optimization()->set_precision(other_precision);
+    if (absl::Status s = runtime::ValidateModelConfig(other_cfg, "--compare_precision"); !s.ok()) return s;
+  }
   int64_t version = absl::GetFlag(FLAGS_version);
   if (version == 0) {
     auto versions = runtime::ListVersionFolders(model_dir);
@@ -136,13 +147,35 @@ absl::Status Run() {
     std::printf("  %-14s %6.2f%%\n", name.c_str(),
                 100.0 * static_cast<double>(per_class_correct[c]) / per_class_total[c]);
   }
+  std::string comparison_json;
+  if (!other_precision.empty()) {
+    auto other = runtime::LoadModelForEvaluation(other_cfg, model_dir, version, nullptr);
+    if (!other.ok()) return other.status();
+    auto agreement = ComparePredictions(
+        *pixels, cfg->input_preprocessing(), batch_size, [&](const at::Tensor& x) { return (*model)->Forward(x); },
+        [&](const at::Tensor& x) { return (*other)->Forward(x); });
+    if (!agreement.ok()) return agreement.status();
+    const std::string reference_precision = cfg->optimization().precision();
+    std::printf(
+        "%s against %s: top-1 agreement %.2f%% (%lld/%lld), accuracy %.2f%% against %.2f%%, largest |logit "
+        "difference| %.4g (largest |logit| %.4g)\n",
+        other_precision.c_str(), reference_precision.c_str(), 100.0 * agreement->top1_agree / agreement->images,
+        static_cast<long long>(agreement->top1_agree), static_cast<long long>(agreement->images),
+        100.0 * agreement->other_correct / agreement->images, 100.0 * agreement->reference_correct / agreement->images,
+        agreement->max_abs_logit_diff, agreement->max_reference_abs_logit);
+    comparison_json = absl::StrFormat(
+        ",\n  \"comparison\": {\"precision\": \"%s\", \"reference_precision\": \"%s\", \"top1_agree\": %d, "
+        "\"other_correct\": %d, \"max_abs_logit_diff\": %.6g, \"max_reference_abs_logit\": %.6g}",
+        other_precision, reference_precision, agreement->top1_agree, agreement->other_correct,
+        agreement->max_abs_logit_diff, agreement->max_reference_abs_logit);
+  }
   const std::string json_path = absl::GetFlag(FLAGS_output_json);
   if (!json_path.empty()) {
     std::ofstream out(json_path, std::ios::trunc);
     out << absl::StrFormat(
         "{\n  \"model\": \"%s\",\n  \"version\": %d,\n  \"data\": \"%s\",\n  \"images\": %d,\n"
-        "  \"correct\": %d,\n  \"accuracy\": %.4f\n}\n",
-        cfg->name(), version, source, n, correct, accuracy);
+        "  \"correct\": %d,\n  \"accuracy\": %.4f%s\n}\n",
+        cfg->name(), version, source, n, correct, accuracy, comparison_json);
     if (!out.flush()) return absl::InternalError(absl::StrCat("cannot write ", json_path));
   }
   const std::string erf_path = absl::GetFlag(FLAGS_erf_output);

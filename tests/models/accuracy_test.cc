@@ -1,6 +1,9 @@
 // server/tools/accuracy.h: CountTop1 counts argmax(logits) == label overall and per true class,
-// over batches that do not divide the data evenly, and passes errors through.
+// over batches that do not divide the data evenly, and passes errors through; ComparePredictions
+// counts top-1 agreement and the largest logit difference between two forwards.
 #include "server/tools/accuracy.h"
+
+#include <cmath>
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
@@ -49,6 +52,45 @@ TEST(AccuracyTest, RefusesBadBatchLabelsAndLogits) {
   EXPECT_EQ(CountTop1(TwoPixelImages(), pp, 2, 2, flat).status().code(), absl::StatusCode::kInvalidArgument);
   auto failing = [](const at::Tensor&) -> absl::StatusOr<at::Tensor> { return absl::InternalError("no model"); };
   EXPECT_EQ(CountTop1(TwoPixelImages(), pp, 2, 2, failing).status().message(), "no model");
+}
+
+TEST(AccuracyTest, ComparePredictionsCountsAgreementAndTheLargestLogitDifference) {
+  const config::InputPreprocessing pp = Plain();
+  // Swaps the two logits of image 1 (pixels 250 and 5: its right prediction becomes wrong) and
+  // adds 0.25 to the left logit of image 4 (7 and 70: its wrong prediction becomes right). Two
+  // disagreements, the same number correct, largest difference (250 - 5) / 255.
+  auto perturbed = [](const at::Tensor& x) -> absl::StatusOr<at::Tensor> {
+    at::Tensor logits = x.reshape({x.size(0), 2}).clone();
+    for (int64_t i = 0; i < x.size(0); ++i) {
+      if (std::abs(logits[i][0].item<float>() - 250.f / 255) < 1e-6) logits[i] = logits[i].flip(0);
+      if (std::abs(logits[i][1].item<float>() - 70.f / 255) < 1e-6) logits[i][0] += 0.25f;
+    }
+    return logits;
+  };
+  for (int64_t batch : {1, 2, 5}) {
+    auto same = ComparePredictions(TwoPixelImages(), pp, batch, BrighterPixel, BrighterPixel);
+    ASSERT_TRUE(same.ok()) << same.status();
+    EXPECT_EQ(same->images, 5);
+    EXPECT_EQ(same->top1_agree, 5);
+    EXPECT_EQ(same->reference_correct, 2);
+    EXPECT_EQ(same->other_correct, 2);
+    EXPECT_EQ(same->max_abs_logit_diff, 0.0);
+    EXPECT_NEAR(same->max_reference_abs_logit, 250.0 / 255, 1e-6);
+
+    auto other = ComparePredictions(TwoPixelImages(), pp, batch, BrighterPixel, perturbed);
+    ASSERT_TRUE(other.ok()) << other.status();
+    EXPECT_EQ(other->top1_agree, 3) << "batch " << batch;
+    EXPECT_EQ(other->reference_correct, 2);
+    EXPECT_EQ(other->other_correct, 2);
+    EXPECT_NEAR(other->max_abs_logit_diff, 245.0 / 255, 1e-6);
+  }
+  auto narrow = [](const at::Tensor& x) -> absl::StatusOr<at::Tensor> {
+    return x.reshape({x.size(0), 2}).slice(1, 0, 1);
+  };
+  EXPECT_EQ(ComparePredictions(TwoPixelImages(), pp, 2, BrighterPixel, narrow).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ComparePredictions(TwoPixelImages(), pp, 0, BrighterPixel, BrighterPixel).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
