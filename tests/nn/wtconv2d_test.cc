@@ -447,6 +447,48 @@ TEST(WTConv2dTest, ReducedAndDoublePrecisionOnCpu) {
   }
 }
 
+// bfloat16 inference on CPU takes the float32 fused kernel: the input and parameters are
+// widened exactly, the output rounded once. So the module's output equals the kernel's on the
+// widened tensors rounded to bf16, bit for bit, is at least as close to the float32 layer as the
+// per-level bf16 path, and keeps bf16 and the input's memory format.
+TEST(WTConv2dTest, BFloat16InferenceRunsTheFusedKernelAndRoundsOnce) {
+  at::NoGradGuard no_grad;
+  for (int64_t levels : {1, 3}) {
+    WTConv2d ref(WTConv2dOptions(24).kernel_size(5).wt_levels(levels));
+    Randomize(*ref, 31 + levels);
+    WTConv2d fused(WTConv2dOptions(24).kernel_size(5).wt_levels(levels));
+    WTConv2d per_level(WTConv2dOptions(24).kernel_size(5).wt_levels(levels).fused_cpu(false));
+    CopyParameters(*ref, *fused);
+    CopyParameters(*ref, *per_level);
+    fused->to(at::kBFloat16);
+    per_level->to(at::kBFloat16);
+    for (bool channels_last : {true, false}) {
+      at::Tensor x = at::randn({2, 24, 21, 18}).to(at::kBFloat16);
+      if (channels_last) x = x.contiguous(at::MemoryFormat::ChannelsLast);
+      const at::Tensor y = fused->forward(x);
+      EXPECT_EQ(y.scalar_type(), at::kBFloat16);
+      EXPECT_TRUE(y.is_contiguous(x.suggest_memory_format()));
+
+      detail::HaarLayerParams p;
+      p.base_weight = fused->base_conv->weight.to(at::kFloat);
+      p.base_bias = fused->base_conv->bias.to(at::kFloat);
+      p.base_scale = fused->base_scale->weight.to(at::kFloat);
+      for (int64_t j = 0; j < levels; ++j) {
+        p.level_weight.push_back(fused->wavelet_convs[j]->as<torch::nn::Conv2d>()->weight.to(at::kFloat));
+        p.level_scale.push_back(fused->wavelet_scale[j]->as<ChannelScale>()->weight.to(at::kFloat));
+      }
+      // The layer keeps the float32 tap it was built with; its bf16 wt_filter is rounded.
+      p.tap = ref->wt_filter.index({0, 0, 0, 0}).item<double>();
+      EXPECT_TRUE(at::equal(y, detail::FusedHaarForwardCpu(x.to(at::kFloat), p).to(at::kBFloat16)))
+          << "L" << levels << (channels_last ? " channels_last" : " NCHW");
+
+      // Against the float32 layer on the same (bf16-valued) input.
+      const at::Tensor exact = ref->forward(x.to(at::kFloat));
+      EXPECT_LE(MaxAbsDiff(y, exact), MaxAbsDiff(per_level->forward(x), exact) + 1e-6);
+    }
+  }
+}
+
 TEST(WTConv2dTest, CloneCopiesParametersAndOptions) {
   WTConv2d m(WTConv2dOptions(2).wt_levels(2).kernel_size(3));
   Randomize(*m, 1);

@@ -99,8 +99,10 @@ std::vector<std::string> FusedHaarIsas() {
 FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
   const int64_t levels = static_cast<int64_t>(p.level_weight.size());
   TORCH_CHECK(p.base_weight.defined() && p.base_weight.dim() == 4 && p.base_weight.device().is_cpu() &&
-                  p.base_weight.scalar_type() == at::kFloat,
-              "FoldFusedHaarWeights: expected a float32 CPU base weight [C, 1, k, k]");
+                  (p.base_weight.scalar_type() == at::kFloat || p.base_weight.scalar_type() == at::kBFloat16),
+              "FoldFusedHaarWeights: expected a float32 or bfloat16 CPU base weight [C, 1, k, k]");
+  // The kernels compute in float32; bfloat16 parameters are widened exactly.
+  auto as_float = [](const at::Tensor& t) { return t.to(at::kFloat).contiguous(); };
   const int64_t c = p.base_weight.size(0), k = p.base_weight.size(2), kk = k * k;
   TORCH_CHECK(levels >= 1 && static_cast<int64_t>(p.level_scale.size()) == levels, "FoldFusedHaarWeights: ", levels,
               " level weights but ", p.level_scale.size(), " level scales (need >= 1 each)");
@@ -110,11 +112,11 @@ FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
   f.channels = c;
   f.kernel = k;
   // Factors as in wtconv2d.cc's forward_haar, which derives them.
-  const at::Tensor base_w = p.base_weight.contiguous(), base_s = p.base_scale.contiguous();
+  const at::Tensor base_w = as_float(p.base_weight), base_s = as_float(p.base_scale);
   TORCH_CHECK(base_s.numel() == c, "FoldFusedHaarWeights: base_scale has the wrong shape");
   AppendTapMajor(base_w.data_ptr<float>(), base_s.data_ptr<float>(), c, kk, 0, 1, 1.f, f.direct);
   if (p.base_bias.defined()) {
-    const at::Tensor b = p.base_bias.contiguous();
+    const at::Tensor b = as_float(p.base_bias);
     TORCH_CHECK(b.numel() == c, "FoldFusedHaarWeights: base bias has the wrong shape");
     f.bias.resize(c);
     for (int64_t ch = 0; ch < c; ++ch) f.bias[ch] = b.data_ptr<float>()[ch] * base_s.data_ptr<float>()[ch];
@@ -124,7 +126,7 @@ FusedHaarWeights FoldFusedHaarWeights(const HaarLayerParams& p) {
   for (int64_t j = 0; j < levels; ++j) {
     m /= p.tap;
     cj *= p.tap;
-    const at::Tensor w = p.level_weight[j].contiguous(), s = p.level_scale[j].contiguous();
+    const at::Tensor w = as_float(p.level_weight[j]), s = as_float(p.level_scale[j]);
     TORCH_CHECK(w.size(0) == 4 * c && w.size(2) == k && w.size(3) == k && s.numel() == 4 * c,
                 "FoldFusedHaarWeights: level ", j, " parameters have the wrong shape");
     f.level[j].reserve(4 * kk * c);

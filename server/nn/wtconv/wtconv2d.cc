@@ -222,8 +222,9 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
     need_grad = need_grad || level_conv(j).weight.requires_grad() || level_scale(j).weight.requires_grad();
   }
   const bool cpu_kernels = x_in.device().is_cpu() && !(at::GradMode::is_enabled() && need_grad);
-  if (cpu_kernels && options.fused_cpu() && stride == 1 && levels >= 1 && x_in.scalar_type() == at::kFloat &&
-      k <= detail::kFusedHaarMaxKernel) {
+  const bool bfloat16 = x_in.scalar_type() == at::kBFloat16;
+  if (cpu_kernels && options.fused_cpu() && stride == 1 && levels >= 1 &&
+      (x_in.scalar_type() == at::kFloat || bfloat16) && k <= detail::kFusedHaarMaxKernel) {
     detail::HaarLayerParams params;
     params.base_weight = base_conv->weight;
     params.base_bias = base_conv->bias;
@@ -233,6 +234,14 @@ at::Tensor WTConv2dImpl::forward_haar(const at::Tensor& x_in) {
       params.level_scale.push_back(level_scale(j).weight);
     }
     params.tap = t;
+    // bfloat16 runs the float32 kernel on the widened input and rounds once at the end: on CPUs
+    // with AVX512-BF16 the per-level path's bf16 convolutions made WTConvNeXt-T 0.75x of
+    // ConvNeXt-T's bf16 speed at batch 1 (docs/models.md), and one rounding is more accurate.
+    if (bfloat16) {
+      return detail::FusedHaarForwardCpu(x_in.to(at::kFloat), *fused_weights_->Get(params))
+          .to(at::kBFloat16)
+          .contiguous(out_format);
+    }
     return detail::FusedHaarForwardCpu(x_in, *fused_weights_->Get(params)).contiguous(out_format);
   }
   const at::Tensor x = x_in.contiguous(kNhwc);
