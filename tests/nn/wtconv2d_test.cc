@@ -482,9 +482,18 @@ TEST(WTConv2dTest, BFloat16InferenceRunsTheFusedKernelAndRoundsOnce) {
       EXPECT_TRUE(at::equal(y, detail::FusedHaarForwardCpu(x.to(at::kFloat), p).to(at::kBFloat16)))
           << "L" << levels << (channels_last ? " channels_last" : " NCHW");
 
-      // Against the float32 layer on the same (bf16-valued) input.
-      const at::Tensor exact = ref->forward(x.to(at::kFloat));
-      EXPECT_LE(MaxAbsDiff(y, exact), MaxAbsDiff(per_level->forward(x), exact) + 1e-6);
+      // Against the float32 layer with the same (bf16-valued) parameters and input: one rounding,
+      // at most half a bf16 step (2^-8 of the value), against the per-level path's several; the
+      // margin of half a step keeps the comparison of two maxima over ~18k outputs from hinging on
+      // one lucky rounding.
+      WTConv2d widened(WTConv2dOptions(24).kernel_size(5).wt_levels(levels).fused_cpu(false));
+      CopyParameters(*ref, *widened);
+      widened->to(at::kBFloat16);
+      widened->to(at::kFloat);
+      const at::Tensor exact = widened->forward(x.to(at::kFloat));
+      const double scale = std::max(1.0, exact.abs().max().item<double>());
+      EXPECT_LE(MaxAbsDiff(y, exact), scale / 256 + 1e-5);
+      EXPECT_LE(MaxAbsDiff(y, exact), MaxAbsDiff(per_level->forward(x), exact) + scale / 512);
     }
   }
 }
