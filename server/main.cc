@@ -26,7 +26,6 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/cli/usage.h"
@@ -91,9 +90,6 @@ ABSL_FLAG(int32_t, max_concurrent_streams, 0,
 ABSL_FLAG(bool, strict_readiness, true,
           "Ready only when every model of the repository is ready (false: when at least one is)");
 ABSL_FLAG(std::string, log_level, "info", "Log level: debug, info, warning or error");
-ABSL_FLAG(bool, mutex_deadlock_detection, false,
-          "abseil's Mutex lock-order checking (a debugging aid; Debian's abseil has it on unless told "
-          "otherwise, and gRPC's locks pay for it too: ~18 us of CPU per request)");
 ABSL_FLAG(bool, retain_freed_memory, true,
           "Keep freed tensor memory mapped for reuse instead of returning it to the kernel (avoids a "
           "page fault per 4 KiB on every request; RSS keeps its peak). server/process/heap.h");
@@ -141,11 +137,6 @@ int main(int argc, char** argv) {
                              absl::GetFlag(FLAGS_log_level), "\""));
   }
   wtserve::logging::SetLogLevel(level);
-  // Before the server's threads start taking locks. Release builds of abseil leave it off; the
-  // Debian package is not built that way (docs/server.md, "Serving benchmark").
-  if (!absl::GetFlag(FLAGS_mutex_deadlock_detection)) {
-    absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  }
   // Libraries on the request path print complaints about bad input to stderr, one per request.
   wtserve::logging::RouteStderrThroughRateLimit();
   if (absl::GetFlag(FLAGS_retain_freed_memory)) {
