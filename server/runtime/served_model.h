@@ -46,6 +46,11 @@ class ServedModel : private DynamicBatcherObserver {
   // called exactly once, on a batcher thread; the statistics record the status of its Reply.
   // Otherwise *request is still the caller's to answer and the status says why (UNAVAILABLE:
   // queue full or shutting down; see DynamicBatcher::Enqueue); the statistics count it refused.
+  // A completion may hold a shared_ptr to this model (the api's does). That is safe because the
+  // batcher destroys every request it accepted on its own threads before Shutdown returns, and
+  // every owner (ModelRepository on unload, reload and ShutdownAll) calls Shutdown before it
+  // drops its reference: the last reference is never released on a batcher thread, whose
+  // ~ServedModel would have to join itself.
   absl::Status Enqueue(std::unique_ptr<InferenceRequest>* request);
 
   // Stops accepting, runs what was accepted (answering UNAVAILABLE what is still queued at
