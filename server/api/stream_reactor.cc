@@ -67,33 +67,40 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
   // UNAVAILABLE (the client reconnects elsewhere) instead of waiting for the client to end it.
   // Called with the service's stream registry locked, so `this` is alive.
   void Close() {
+    Next next;
     {
       absl::MutexLock lock(&mu_);
       closing_ = true;
+      next = DecideLocked();
     }
-    Progress();
+    Act(next);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {
+      Next next;
       {
         absl::MutexLock lock(&mu_);
         reads_done_ = true;
+        next = DecideLocked();
       }
-      Progress();
+      Act(next);
       return;
-    }
-    {
-      absl::MutexLock lock(&mu_);
-      if (error_.has_value()) return;  // triton_grpc_error: the stream ends with the first error
     }
     auto request = std::make_shared<ModelInferRequest>(std::move(incoming_));
     incoming_.Clear();
-    auto response = std::make_shared<ModelInferResponse>();
     {
       absl::MutexLock lock(&mu_);
-      ++pending_;
+      // triton_grpc_error: the stream ends with the first error. Finished (closing): no answer
+      // could be written, and no read may follow Finish.
+      if (error_.has_value() || finished_) return;
+      ++pending_;  // keeps the call open (no Finish) until this request is answered
     }
+    // The next read starts before this request is decoded: a client's pipelined requests are read
+    // (and decoded, on another of gRPC's threads) while this one is, instead of waiting for it.
+    // `request` was moved out of incoming_, which the read chain alone touches.
+    StartRead(&incoming_);
+    auto response = std::make_shared<ModelInferResponse>();
     grpc::CallbackServerContext* ctx = ctx_;
     service_->Infer(
         *request, absl::Now(), DeadlineOf(ctx), [ctx] { return ctx->IsCancelled(); }, response.get(),
@@ -111,6 +118,7 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
                 absl::StatusCodeToString(status.code()));
           }
           (*out.mutable_infer_response()->mutable_parameters())[kFinalResponseParameter].set_bool_param(true);
+          Next next;
           {
             absl::MutexLock lock(&mu_);
             --pending_;
@@ -119,17 +127,14 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
             } else if (!write_failed_) {
               queue_.push_back(std::move(out));
             }
+            next = DecideLocked();
           }
-          Progress();
+          Act(next);
         });
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_) return;  // a read after Finish is not allowed
-    }
-    StartRead(&incoming_);
   }
 
   void OnWriteDone(bool ok) override {
+    Next next;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -137,8 +142,9 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
         write_failed_ = true;
         queue_.clear();
       }
+      next = DecideLocked();
     }
-    Progress();
+    Act(next);
   }
 
   void OnDone() override {
@@ -147,37 +153,47 @@ class StreamReactor final : public grpc::ServerBidiReactor<ModelInferRequest, Mo
   }
 
  private:
-  // Starts the next write or finishes the call; decided under the lock, done outside it.
-  void Progress() {
-    enum { kNothing, kWrite, kFinish, kClose, kError } action = kNothing;
-    grpc::Status final_error;
-    {
-      absl::MutexLock lock(&mu_);
-      if (finished_ || writing_) return;
-      if (!queue_.empty()) {
-        writing_ = true;
-        current_ = std::move(queue_.front());
-        queue_.pop_front();
-        action = kWrite;
-      } else if (pending_ == 0 && (reads_done_ || closing_ || error_.has_value())) {
-        finished_ = true;
-        action = error_.has_value() ? kError : reads_done_ ? kFinish : kClose;
-        if (error_.has_value()) final_error = *error_;
+  // What the stream does next: start the next write, finish with `status`, or nothing.
+  struct Next {
+    enum Kind { kNothing, kWrite, kFinish } kind = kNothing;
+    grpc::Status status;
+  };
+
+  // Decided in the same critical section as the state change that prompts it, and acted on
+  // (Act) after unlocking, touching nothing of `this` afterwards. Split into two critical
+  // sections, another thread could finish the call in between, and gRPC would delete the reactor
+  // (OnDone) under a completion still running on a model worker: only gRPC's own reactions hold
+  // a call open, and a completion is not one of them.
+  Next DecideLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Next next;
+    if (finished_ || writing_) return next;
+    if (!queue_.empty()) {
+      writing_ = true;
+      current_ = std::move(queue_.front());
+      queue_.pop_front();
+      next.kind = Next::kWrite;
+    } else if (pending_ == 0 && (reads_done_ || closing_ || error_.has_value())) {
+      finished_ = true;
+      next.kind = Next::kFinish;
+      if (error_.has_value()) {
+        next.status = *error_;
+      } else if (!reads_done_) {
+        next.status = grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "the server is shutting down; open a new stream to another instance");
       }
     }
-    if (action == kWrite) StartWrite(&current_);
-    if (action == kFinish) Finish(grpc::Status::OK);
-    if (action == kError) Finish(final_error);
-    if (action == kClose) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                          "the server is shutting down; open a new stream to another instance"));
-    }
+    return next;
+  }
+
+  void Act(const Next& next) {
+    if (next.kind == Next::kWrite) StartWrite(&current_);
+    if (next.kind == Next::kFinish) Finish(next.status);
   }
 
   InferenceService* const service_;
   grpc::CallbackServerContext* const ctx_;
   ModelInferRequest incoming_;        // only touched by the read chain
-  ModelStreamInferResponse current_;  // the write in flight
+  ModelStreamInferResponse current_;  // the write in flight (set by DecideLocked, read by gRPC)
 
   absl::Mutex mu_;
   std::deque<ModelStreamInferResponse> queue_ ABSL_GUARDED_BY(mu_);
