@@ -50,10 +50,20 @@ until "$build/deploy/health/wtserve-health" --address="$target" --timeout=2s >/d
   sleep 0.5  # poll interval; readiness is decided by the health service
 done
 head -n 1 "$out/server.log"
-# gRPC's own round trip (ServerLive, one call at a time) from the load generator's CPU.
-taskset -c "$client_cpus" "$build/bench/serving/grpc_round_trip" --target="$target" >"$out/round_trip.json"
-echo "gRPC round trip: $(cat "$out/round_trip.json")"
 cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f\n", ($14 + $15) / hz}' "/proc/$server_pid/stat"; }
+# gRPC's own round trip (ServerLive, no model) from the load generator's CPU at each concurrency,
+# with the server's CPU time per call: the floor under an inference call's latency and CPU.
+rm -f "$out/round_trip.jsonl"
+for c in $concurrencies; do
+  calls=$((3000 * c < 20000 ? 3000 * c : 20000))
+  cpu0=$(cpu_seconds)
+  trip=$(taskset -c "$client_cpus" "$build/bench/serving/grpc_round_trip" --target="$target" --threads="$c" \
+    --calls="$calls" --warmup=300)
+  cpu1=$(cpu_seconds)
+  "$python" -c 'import json, sys; r = json.loads(sys.argv[1]); r["server_cpu_us"] = round(1e6 * (float(sys.argv[3]) - float(sys.argv[2])) / (r["calls"] + 300), 1); print(json.dumps(r))' \
+    "$trip" "$cpu0" "$cpu1" >>"$out/round_trip.jsonl"
+  echo "gRPC round trip: $(tail -n 1 "$out/round_trip.jsonl")"
+done
 scrape() { "$python" -c 'import sys, urllib.request; sys.stdout.write(urllib.request.urlopen(sys.argv[1]).read().decode())' "http://127.0.0.1:$metrics_port/metrics" >"$1"; }
 
 for model in wtconvnext_fmnist convnext_fmnist; do
@@ -96,4 +106,4 @@ for cold in 0 8; do
 done
 echo
 "$python" bench/serving/serving_report.py table "$out/results.jsonl" "$out/offline_evict0.json" \
-  "$out/offline_evict8.json" "$out/round_trip.json" | tee "$out/table.md"
+  "$out/offline_evict8.json" "$out/round_trip.jsonl" | tee "$out/table.md"

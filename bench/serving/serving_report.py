@@ -2,7 +2,7 @@
 
   serving_report.py delta BEFORE AFTER MODEL      -> JSON: the server's counters for MODEL between
                                                      two /metrics scrapes (Prometheus text)
-  serving_report.py table RESULTS.jsonl OFFLINE.json [OFFLINE_COLD.json [ROUND_TRIP.json]]
+  serving_report.py table RESULTS.jsonl OFFLINE.json [OFFLINE_COLD.json [ROUND_TRIP.jsonl]]
                                                   -> the Markdown table
 
 Server efficiency = offline compute per image (models_bench, same CPU, same threads, at the
@@ -15,6 +15,9 @@ max_queue_delay, spent waiting for a fuller batch by configuration). Beyond queu
 round trip (concurrency 1 only): the overhead minus that queue time minus the mean of
 grpc_round_trip (ServerLive, one call at a time, same client CPU) — what wtserve and the load
 generator add per request.
+gRPC's server CPU per call: the server's CPU time per ServerLive call (no model, no payload)
+with as many callers as the row's concurrency — gRPC's own share of "server CPU outside compute";
+the column after it is the rest, what wtserve's request path costs beyond gRPC.
 Efficiency vs cold: the same against models_bench --evict_mib (caches flushed before every forward,
 as when the server's other threads ran on the core between two batches).
 """
@@ -76,12 +79,15 @@ def per_image_ms(offline_path):
 def table(results_path, offline_path, cold_path=None, round_trip_path=None):
     offline = per_image_ms(offline_path)
     cold = per_image_ms(cold_path) if cold_path else {}
-    round_trip_us = json.load(open(round_trip_path))["mean_us"] if round_trip_path else None
+    # ROUND_TRIP.jsonl: one grpc_round_trip line per concurrency ("threads"), with "server_cpu_us".
+    trips = {r["threads"]: r for r in map(json.loads, open(round_trip_path)) if r} if round_trip_path else {}
+    round_trip_us = trips[1]["mean_us"] if 1 in trips else None
     rows = [json.loads(l) for l in open(results_path) if l.strip()]
     print("| model | concurrency | img/s | p50 ms | p99 ms | avg batch | server compute µs/img | offline µs/img "
           "(at batch) | efficiency | offline cold µs/img | efficiency vs cold | server CPU outside compute µs/req "
+          "| gRPC's server CPU per call µs | outside compute − gRPC's µs/req "
           "| client latency − server compute µs | server queue µs/req | … − queue − gRPC round trip µs |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s = r["server"]
         inf, exe, req = max(s["inferences"], 1), max(s["executions"], 1), max(s["requests"], 1)
@@ -96,12 +102,15 @@ def table(results_path, offline_path, cold_path=None, round_trip_path=None):
         overhead = 1e3 * r["client"]["latency_ms"]["mean"] - 1e6 * s["compute_s"] / exe
         # Only meaningful one request at a time: at higher concurrency latency includes queueing.
         queue_us = 1e6 * s.get("queue_s", 0.0) / req
+        trip = trips.get(r["concurrency"])
+        grpc_cpu = f"{trip['server_cpu_us']:.0f}" if trip else "—"
+        ours = f"{outside - trip['server_cpu_us']:.0f}" if trip else "—"
         beyond = (f"{overhead - queue_us - round_trip_us:.0f}"
                   if round_trip_us is not None and r["concurrency"] == 1 else "—")
         print(f"| {r['model']} | {r['concurrency']} | {r['client']['images_per_s']:.0f} | "
               f"{r['client']['latency_ms']['p50']:.2f} | {r['client']['latency_ms']['p99']:.2f} | {inf / exe:.2f} | "
               f"{compute_us:.0f} | {off * 1e3 if off else float('nan'):.0f} ({batch}) | {eff} | {cold_us} | {eff_cold} | "
-              f"{outside:.0f} | {overhead:.0f} | {queue_us:.0f} | {beyond} |")
+              f"{outside:.0f} | {grpc_cpu} | {ours} | {overhead:.0f} | {queue_us:.0f} | {beyond} |")
 
 
 if __name__ == "__main__":
@@ -111,4 +120,4 @@ if __name__ == "__main__":
         table(*sys.argv[2:6])
     else:
         sys.exit("usage: serving_report.py delta BEFORE AFTER MODEL | table RESULTS.jsonl OFFLINE.json [COLD.json "
-                 "[ROUND_TRIP.json]]")
+                 "[ROUND_TRIP.jsonl]]")
