@@ -7,8 +7,9 @@
 // and computed one output row at a time in blocks of up to 8 (AVX2, SSE) or 16 (AVX-512) columns
 // (ConvBlockK: a kernel row's weights in registers, each input vector loaded once per kernel
 // row). A level processes one band row at a time: its band rows are made into a ring of k padded
-// rows, convolved, and the two output rows above them get the direct conv and the synthesis
-// while they are in cache.
+// rows and convolved, then its two output rows are computed by the direct conv with accumulators
+// that start from the synthesis of those convolved bands (StartAccumulators), so each output
+// row is stored once.
 #include "server/nn/wtconv/fused_haar_kernel.h"
 
 #ifndef WTSERVE_KERNEL_ISA
@@ -66,15 +67,55 @@ Taps UsefulTaps(int64_t k, int64_t height, int64_t width) {
   return {a0 > 0 ? a0 : 0, a1 < k - 1 ? a1 : k - 1, b0 > 0 ? b0 : 0, b1 < k - 1 ? b1 : k - 1};
 }
 
+// Where a conv block's accumulators start. Band convs: zero. A level's direct conv: the bias (if
+// any) plus the raw Haar synthesis of the level's convolved bands at each output pixel, so the
+// output row is stored once, complete, instead of being stored by the conv and then read and
+// written again by a synthesis pass. For output pixel (row, col), band pixel m = col / 2: with
+// l = LL (zero without ll), x, y, z = LH, HL, HH, an even row starts at (l + x) + (y + z) (even
+// col) or (l + x) - (y + z) (odd col), an odd row at (l - x) + (y - z) or (l - x) - (y - z) —
+// haar_cpu.cc's synthesis, term for term.
+struct BlockInit {
+  const float* bias = nullptr;  // [ch] or nullptr
+  const float* ll = nullptr;    // LL of the band row, pixel stride ll_stride, or nullptr (zero)
+  int64_t ll_stride = 0;
+  const float* bands = nullptr;  // LH, HL, HH of the band row, `plane` floats apart, `ch` per pixel; nullptr: none
+  int64_t plane = 0;
+  bool odd_row = false;
+};
+
+// acc[j] for columns col + j, channels [c, c + lanes), per `init`. Blocks with synthesis start at
+// even columns (ConvRowK splits rows so), so a column's parity is j's.
+template <typename V, int kCols>
+inline void StartAccumulators(V (&acc)[kCols], const BlockInit& init, int64_t col, int64_t c, int64_t ch) {
+  const V bias = init.bias != nullptr ? Load<V>(init.bias + c) : V{};
+  if (init.bands == nullptr) {
+#pragma GCC unroll 16
+    for (int j = 0; j < kCols; ++j) acc[j] = bias;
+    return;
+  }
+  const float* band = init.bands + col / 2 * ch + c;
+  const float* ll = init.ll != nullptr ? init.ll + col / 2 * init.ll_stride + c : nullptr;
+  const int64_t plane = init.plane;
+#pragma GCC unroll 8
+  for (int j = 0; j < kCols; j += 2) {
+    const int64_t m = j / 2;
+    const V l = ll != nullptr ? Load<V>(ll + m * init.ll_stride) : V{};
+    const V x = Load<V>(band + m * ch), y = Load<V>(band + plane + m * ch), z = Load<V>(band + 2 * plane + m * ch);
+    const V p = init.odd_row ? l - x : l + x, r = init.odd_row ? y - z : y + z;
+    acc[j] = bias + (p + r);
+    if (j + 1 < kCols) acc[j + 1] = bias + (p - r);
+  }
+}
+
 // The general block: output columns [col, col + kCols) of one row, channels [c0, c0 + lanes),
 // any k and any useful-tap window. rows[t] is padded row r + t - left, weights tap-major with
 // `w_stride` floats per tap. One weight vector load feeds kCols multiply-adds.
 template <typename V, int kCols>
 inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int64_t ch, const float* w,
-                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+                      int64_t w_stride, int64_t col, int64_t c0, const BlockInit& init, float* out,
+                      int64_t out_stride) {
   V acc[kCols];
-  const V start = init != nullptr ? Load<V>(init + c0) : V{};
-  for (int j = 0; j < kCols; ++j) acc[j] = start;
+  StartAccumulators<V, kCols>(acc, init, col, c0, ch);
   for (int64_t a = taps.a0; a <= taps.a1; ++a) {
     const float* wa = w + a * k * w_stride + c0;
     const float* x = rows[a] + col * ch + c0;
@@ -95,17 +136,13 @@ inline void ConvBlock(const float* const* rows, int64_t k, const Taps& taps, int
 // (at 7 columns and K = 5: 6 of 35 multiply-adds per kernel row).
 template <typename V, int K, int kCols, bool kLeft, bool kRight, int kVecs = 1>
 inline void ConvBlockK(const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w, int64_t w_stride,
-                       int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+                       int64_t col, int64_t c0, const BlockInit& init, float* out, int64_t out_stride) {
   // kVecs consecutive channel vectors side by side (narrow maps, NarrowRowK): kVecs x kCols
   // independent accumulators.
   constexpr int64_t kLanes = sizeof(V) / sizeof(float);
   V acc[kVecs][kCols];
 #pragma GCC unroll 4
-  for (int v = 0; v < kVecs; ++v) {
-    const V start = init != nullptr ? Load<V>(init + c0 + v * kLanes) : V{};
-#pragma GCC unroll 16
-    for (int j = 0; j < kCols; ++j) acc[v][j] = start;
-  }
+  for (int v = 0; v < kVecs; ++v) StartAccumulators<V, kCols>(acc[v], init, col, c0 + v * kLanes, ch);
   for (int64_t a = a0; a <= a1; ++a) {
     V wv[kVecs][K];
 #pragma GCC unroll 4
@@ -152,7 +189,8 @@ constexpr int BlockColumns() {
 // Columns [col, col + n) with 0 < n <= kCols as one block of exactly n columns.
 template <typename V, int K, int kCols, bool kLeft, bool kRight>
 inline void ConvTailK(int64_t n, const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w,
-                      int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+                      int64_t w_stride, int64_t col, int64_t c0, const BlockInit& init, float* out,
+                      int64_t out_stride) {
   if constexpr (kCols > 0) {
     if (n == kCols) {
       ConvBlockK<V, K, kCols, kLeft, kRight>(rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
@@ -163,7 +201,7 @@ inline void ConvTailK(int64_t n, const float* const* rows, int64_t a0, int64_t a
 }
 template <typename V, int kCols>
 inline void ConvTail(int64_t n, const float* const* rows, int64_t k, const Taps& taps, int64_t ch, const float* w,
-                     int64_t w_stride, int64_t col, int64_t c0, const float* init, float* out, int64_t out_stride) {
+                     int64_t w_stride, int64_t col, int64_t c0, const BlockInit& init, float* out, int64_t out_stride) {
   if constexpr (kCols > 0) {
     if (n == kCols) {
       ConvBlock<V, kCols>(rows, k, taps, ch, w, w_stride, col, c0, init, out, out_stride);
@@ -181,7 +219,7 @@ inline void ConvTail(int64_t n, const float* const* rows, int64_t k, const Taps&
 // busy). Returns the channels done; the rest go through ConvRowK's one-vector blocks.
 template <int K, int kCols>
 int64_t NarrowRowK(int64_t width, const float* const* rows, int64_t a0, int64_t a1, int64_t ch, const float* w,
-                   int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+                   int64_t w_stride, const BlockInit& init, float* out, int64_t out_stride) {
   if constexpr (kCols == 0) {
     return 0;
   } else if (width != kCols) {
@@ -203,11 +241,14 @@ int64_t NarrowRowK(int64_t width, const float* const* rows, int64_t a0, int64_t 
 
 template <int K>
 void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, int64_t ch, const float* w,
-              int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+              int64_t w_stride, const BlockInit& init, float* out, int64_t out_stride) {
   constexpr int kCols = BlockColumns<K>();
-  // Columns in equal blocks of at most kCols (14 columns: 7 + 7, not 10 + 4), so every block
-  // has close to the most accumulators.
-  const int64_t blocks = (width + kCols - 1) / kCols, base = width / blocks, longer = width % blocks;
+  static_assert(kCols % 2 == 0, "blocks must start at even columns (StartAccumulators)");
+  // Columns in blocks of at most kCols, as equal as column pairs allow (28 columns in blocks of
+  // 16: 14 + 14, not 16 + 12), so every block has close to the most accumulators; every block but
+  // the last has an even width, so every block starts at an even column.
+  const int64_t blocks = (width + kCols - 1) / kCols, pairs = (width + 1) / 2;
+  const int64_t base = pairs / blocks, longer = pairs % blocks;
   int64_t first_channel = 0;
 #if WTSERVE_KERNEL_ISA >= 512
   if (blocks == 1) first_channel = NarrowRowK<K, kCols>(width, rows, a0, a1, ch, w, w_stride, init, out, out_stride);
@@ -218,7 +259,7 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
         using V = decltype(tag);
         int64_t col = 0;
         for (int64_t block = 0; block < blocks; ++block) {
-          const int64_t n = base + (block < longer ? 1 : 0);
+          const int64_t n = block == blocks - 1 ? width - col : 2 * (base + (block < longer ? 1 : 0));
           const bool left = block == 0, right = block == blocks - 1;
           if (left && right) {
             ConvTailK<V, K, kCols, true, true>(n, rows, a0, a1, ch, w, w_stride, col, c0, init, out, out_stride);
@@ -235,12 +276,12 @@ void ConvRowK(const float* const* rows, int64_t a0, int64_t a1, int64_t width, i
       first_channel);
 }
 
-// Output row `row` (`width` pixels, + init per channel) of a map of `height` rows from its padded
+// Output row `row` (`width` pixels, started from `init`) of a map of `height` rows from its padded
 // rows. Kernel rows that meet only the zero rows above or below the map are skipped (at 7 x 7 and
 // k = 5 that is 6 of 35 row products). Channel blocks outermost: one block walks the columns left
 // to right, so the cache lines of its sliding window stay in L1 across the k * k taps.
 void ConvRow(const float* const* rows, int64_t k, int64_t height, int64_t width, int64_t row, int64_t ch,
-             const float* w, int64_t w_stride, const float* init, float* out, int64_t out_stride) {
+             const float* w, int64_t w_stride, const BlockInit& init, float* out, int64_t out_stride) {
   const int64_t left = (k - 1) / 2;
   Taps taps = UsefulTaps(k, height, width);
   taps.a0 = taps.a0 > left - row ? taps.a0 : left - row;
@@ -354,55 +395,6 @@ void BandsRow(const float* in, int64_t height, int64_t width, int64_t ch, int64_
   }
 }
 
-// The raw synthesis of one band pixel added into its 2 x 2 output block (top-left ta; right
-// `stride` floats on, below `row_step`; kRight / kBottom false: that pixel is outside the image).
-// LL from lo (kLow) or zero; LH, HL, HH at lh, lh + plane, lh + 2 * plane.
-template <bool kLow, bool kRight, bool kBottom>
-inline void SynthesisBlock(const float* lo, const float* lh, int64_t plane, int64_t ch, int64_t stride,
-                           int64_t row_step, float* ta) {
-  ForEachChannelBlock(ch, [&](auto tag, int64_t c) {
-    using V = decltype(tag);
-    const V l = kLow ? Load<V>(lo + c) : V{};
-    const V x = Load<V>(lh + c), y = Load<V>(lh + plane + c), z = Load<V>(lh + 2 * plane + c);
-    const V p = l + x, q = l - x, r = y + z, s = y - z;
-    Store<V>(ta + c, Load<V>(ta + c) + (p + r));
-    if constexpr (kRight) Store<V>(ta + stride + c, Load<V>(ta + stride + c) + (p - r));
-    if constexpr (kBottom) Store<V>(ta + row_step + c, Load<V>(ta + row_step + c) + (q + s));
-    if constexpr (kRight && kBottom) {
-      Store<V>(ta + row_step + stride + c, Load<V>(ta + row_step + stride + c) + (q - s));
-    }
-  });
-}
-
-template <bool kLow, bool kBottom>
-void SynthesisRowT(const float* ll, int64_t ll_stride, const float* v, int64_t plane, int64_t width, int64_t ch,
-                   int64_t stride, float* top) {
-  const int64_t row_step = width * stride, full = width / 2;
-  for (int64_t j = 0; j < full; ++j) {
-    SynthesisBlock<kLow, true, kBottom>(kLow ? ll + j * ll_stride : nullptr, v + j * ch, plane, ch, stride, row_step,
-                                        top + 2 * j * stride);
-  }
-  if (width % 2 != 0) {
-    SynthesisBlock<kLow, false, kBottom>(kLow ? ll + full * ll_stride : nullptr, v + full * ch, plane, ch, stride,
-                                         row_step, top + 2 * full * stride);
-  }
-}
-
-// Adds the raw synthesis of one band row into output rows 2i and 2i+1 (the latter only inside
-// the image) of `out` (pixel stride `stride`). LL comes from `ll` (pixel stride `ll_stride`) or
-// is zero; LH, HL, HH from the compact rows of `v`, `plane` floats apart.
-void SynthesisRow(const float* ll, int64_t ll_stride, const float* v, int64_t plane, int64_t height, int64_t width,
-                  int64_t ch, int64_t stride, int64_t i, float* out) {
-  float* top = out + 2 * i * width * stride;
-  const bool bottom = 2 * i + 1 < height;
-  if (ll != nullptr) {
-    return bottom ? SynthesisRowT<true, true>(ll, ll_stride, v, plane, width, ch, stride, top)
-                  : SynthesisRowT<true, false>(ll, ll_stride, v, plane, width, ch, stride, top);
-  }
-  return bottom ? SynthesisRowT<false, true>(ll, ll_stride, v, plane, width, ch, stride, top)
-                : SynthesisRowT<false, false>(ll, ll_stride, v, plane, width, ch, stride, top);
-}
-
 constexpr int64_t kMaxKernel = 64;
 
 // Where LevelRows keeps its rows in the scratch buffer: k + 1 padded input rows, one padded
@@ -455,10 +447,13 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
     return in_ring + s * padded_in;
   };
   const float* rows[kMaxKernel + 1];
-  // Output row r of the direct conv, bias included.
-  auto direct_row = [&](int64_t r) {
+  // Output row r, complete: the direct conv started from the bias and the synthesis of band row
+  // r / 2 (`synthesis`, its convolved bands).
+  auto output_row = [&](int64_t r, BlockInit synthesis) {
     for (int64_t t = 0; t < k; ++t) rows[t] = input_row(r + t - left);
-    ConvRow(rows, k, a.height, a.width, r, ch, a.direct_w, a.w_stride, a.bias, a.out + r * a.width * os, os);
+    synthesis.bias = a.bias;
+    synthesis.odd_row = r % 2 != 0;
+    ConvRow(rows, k, a.height, a.width, r, ch, a.direct_w, a.w_stride, synthesis, a.out + r * a.width * os, os);
   };
   int64_t band_slot_row[kMaxKernel];
   // BandsRow writes the w pixels between a band row's padding columns; only the padding needs
@@ -488,17 +483,23 @@ void LevelRows(const FusedLevelArgs& a, int64_t row_begin, int64_t row_end, floa
         rows[t] = r >= 0 && r < h ? band_ring + ((r % band_slots) * bands + band) * padded_band : zero_row;
       }
       const float* weights = own_ll ? (band == 0 ? a.ll_w : a.band_w + (band - 1) * kk) : a.band_w + band * kk;
-      ConvRow(rows, k, h, w, i, ch, weights, a.w_stride, nullptr, conv + band * plane, ch);
+      ConvRow(rows, k, h, w, i, ch, weights, a.w_stride, BlockInit{}, conv + band * plane, ch);
     }
-    // The output rows of this band row: direct conv, then the synthesis added on top.
-    direct_row(2 * i);
-    if (2 * i + 1 < a.height) direct_row(2 * i + 1);
+    // The output rows of this band row. LL is the band convolved here (own_ll) or the deeper
+    // level's output row i.
+    BlockInit synthesis;
+    synthesis.plane = plane;
     if (own_ll) {
-      SynthesisRow(conv, ch, conv + plane, plane, a.height, a.width, ch, os, i, a.out);
+      synthesis.ll = conv;
+      synthesis.ll_stride = ch;
+      synthesis.bands = conv + plane;
     } else {
-      SynthesisRow(a.ll != nullptr ? a.ll + i * w * a.ll_stride : nullptr, a.ll_stride, conv, plane, a.height, a.width,
-                   ch, os, i, a.out);
+      synthesis.ll = a.ll != nullptr ? a.ll + i * w * a.ll_stride : nullptr;
+      synthesis.ll_stride = a.ll_stride;
+      synthesis.bands = conv;
     }
+    output_row(2 * i, synthesis);
+    if (2 * i + 1 < a.height) output_row(2 * i + 1, synthesis);
   }
 }
 
