@@ -35,16 +35,21 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
                                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
-                                   int64_t max_response_bytes, BearerTokenAuth auth, SystemSharedMemory* shared_memory)
+                                   int64_t max_response_bytes, BearerTokenAuth auth, SystemSharedMemory* shared_memory,
+                                   int decode_threads)
     : auth_(std::move(auth)),
       repository_(repository),
       state_(state),
       metrics_(metrics),
       drain_timeout_(drain_timeout),
       max_response_bytes_(max_response_bytes),
-      shared_memory_(shared_memory) {}
+      shared_memory_(shared_memory),
+      decode_pool_(decode_threads > 0 ? std::make_unique<DecodePool>(decode_threads, kMaxQueuedDecodes) : nullptr) {}
 
-InferenceService::~InferenceService() { JoinBackgroundTasks(); }
+InferenceService::~InferenceService() {
+  decode_pool_.reset();
+  JoinBackgroundTasks();
+}
 
 void InferenceService::JoinBackgroundTasks() {
   std::vector<Task> tasks;
@@ -138,7 +143,52 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     done(model.status());
     return;
   }
-  runtime::ServedModel* served = model->get();
+  // Encoded images go to the decode pool (decode_pool.h says why); the request's pieces wait
+  // in `pending`, so that a refused schedule can still answer through `done`.
+  const bool encoded = std::any_of(request.inputs().begin(), request.inputs().end(),
+                                   [](const auto& t) { return t.datatype() == "BYTES"; });
+  if (decode_pool_ != nullptr && encoded) {
+    struct Pending {
+      std::shared_ptr<runtime::ServedModel> model;
+      std::function<bool()> is_cancelled;
+      absl::AnyInvocable<void(absl::Status)> done;
+    };
+    auto pending = std::make_shared<Pending>(Pending{*model, std::move(is_cancelled), std::move(done)});
+    absl::Status scheduled =
+        decode_pool_->Schedule([this, pending, &request, start, deadline, response, response_overhead]() mutable {
+          // Cancelled or past its deadline while it waited: not worth decoding.
+          absl::Status gone;
+          if (pending->is_cancelled()) {
+            gone = absl::CancelledError("the request was cancelled before it was decoded");
+          } else if (absl::Now() >= deadline) {
+            gone = absl::DeadlineExceededError("the request's deadline passed before it was decoded");
+          }
+          if (!gone.ok()) {
+            Refuse(*pending->model, start, gone, pending->done);
+            return;
+          }
+          DecodeAndQueue(std::move(pending->model), request, start, deadline, std::move(pending->is_cancelled),
+                         response, response_overhead, std::move(pending->done));
+        });
+    if (!scheduled.ok()) Refuse(*pending->model, start, scheduled, pending->done);
+    return;
+  }
+  DecodeAndQueue(*std::move(model), request, start, deadline, std::move(is_cancelled), response, response_overhead,
+                 std::move(done));
+}
+
+void InferenceService::Refuse(runtime::ServedModel& model, absl::Time start, const absl::Status& status,
+                              absl::AnyInvocable<void(absl::Status)>& done) {
+  metrics_->RecordFailure(model.config().name(), model.version_string(), metrics::FailureReason(status.code()));
+  model.RecordRejected(absl::Now() - start);
+  done(status);
+}
+
+void InferenceService::DecodeAndQueue(std::shared_ptr<runtime::ServedModel> model, const ModelInferRequest& request,
+                                      absl::Time start, absl::Time deadline, std::function<bool()> is_cancelled,
+                                      ModelInferResponse* response, int64_t response_overhead,
+                                      absl::AnyInvocable<void(absl::Status)> done) {
+  runtime::ServedModel* served = model.get();
   // Tensors in shared memory: a copy of the request with their bytes inline, so that the shared
   // decoder validates them like any other; the output regions are filled after encoding.
   std::optional<ModelInferRequest> resolved;
@@ -153,10 +203,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     absl::StatusOr<std::vector<SystemSharedMemory::View>> views =
         ResolveSharedMemory(shared_memory_ != nullptr ? *shared_memory_ : kNone, &*resolved);
     if (!views.ok()) {
-      metrics_->RecordFailure(served->config().name(), served->version_string(),
-                              metrics::FailureReason(views.status().code()));
-      served->RecordRejected(absl::Now() - start);
-      done(views.status());
+      Refuse(*served, start, views.status(), done);
       return;
     }
     shm_outputs = *std::move(views);
@@ -164,12 +211,11 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   absl::StatusOr<DecodedRequest> decoded =
       DecodeInferRequest(resolved.has_value() ? *resolved : request, served->config());
   if (!decoded.ok()) {
-    metrics_->RecordFailure(served->config().name(), served->version_string(),
-                            metrics::FailureReason(decoded.status().code()));
-    served->RecordRejected(absl::Now() - start);
-    done(absl::Status(decoded.status().code(),
-                      absl::StrCat("model '", served->config().name(), "' version ", served->version_string(), ": ",
-                                   decoded.status().message())));
+    Refuse(
+        *served, start,
+        absl::Status(decoded.status().code(), absl::StrCat("model '", served->config().name(), "' version ",
+                                                           served->version_string(), ": ", decoded.status().message())),
+        done);
     return;
   }
   const int64_t response_limit = max_response_bytes_ - response_overhead;
@@ -180,7 +226,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
   queued_request->queue_timeout = decoded->queue_timeout;
   queued_request->is_cancelled = std::move(is_cancelled);
   // The completion pins the model version (`model`) until the request is destroyed.
-  queued_request->on_complete = [model = *model, &request, response, outputs = std::move(decoded->outputs),
+  queued_request->on_complete = [model = std::move(model), &request, response, outputs = std::move(decoded->outputs),
                                  response_limit, shm_outputs = std::move(shm_outputs), done = std::move(done)](
                                     absl::StatusOr<at::Tensor> logits, const runtime::RequestTimings&) mutable {
     absl::Status status = logits.status();

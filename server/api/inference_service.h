@@ -27,6 +27,7 @@
 #include "absl/time/time.h"
 #include "inference.grpc.pb.h"
 #include "server/api/bearer_auth.h"
+#include "server/api/decode_pool.h"
 #include "server/api/server_state.h"
 #include "server/api/shared_memory.h"
 #include "server/metrics/server_metrics.h"
@@ -46,10 +47,19 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // would fail the send after the request had been counted as a success).
   // `auth`: the bearer token every call must carry (bearer_auth.h; default: none).
   // `shared_memory`: the system shared memory regions (nullptr: none can be registered).
+  // `decode_threads` > 0: requests with encoded images (BYTES inputs) are decoded on a pool of
+  // that many threads (decode_pool.h) instead of the calling thread; 0: every request inline.
   InferenceService(runtime::ModelRepository* repository, ServerState* state, metrics::ServerMetrics* metrics,
                    absl::Duration drain_timeout, int64_t max_response_bytes, BearerTokenAuth auth = {},
-                   SystemSharedMemory* shared_memory = nullptr);
+                   SystemSharedMemory* shared_memory = nullptr, int decode_threads = 0);
+  // Runs the decodes still queued (their requests are then refused if the models shut down),
+  // and waits for the background tasks.
   ~InferenceService() override;
+
+  // Requests waiting to be decoded at most; beyond, a request is answered UNAVAILABLE.
+  static constexpr int kMaxQueuedDecodes = 1024;
+  // The image decode pool, or nullptr (decode_threads 0).
+  DecodePool* decode_pool() { return decode_pool_.get(); }
 
   // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
   void JoinBackgroundTasks();
@@ -71,8 +81,8 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   void StreamDone(StreamReactor* stream);
 
   // Validates and queues one inference request; calls `done` exactly once (inline on errors
-  // found before queueing, else on a batcher thread) after filling `response` on success.
-  // `request` and `response` must stay alive until then.
+  // found before queueing, else on a batcher or decode thread) after filling `response` on
+  // success. `request` and `response` must stay alive until then.
   // `response_overhead` is what the transport message adds around `response` (a stream wraps it
   // in a ModelStreamInferResponse), counted against the send limit.
   void Infer(const inference::ModelInferRequest& request, absl::Time start, absl::Time deadline,
@@ -134,6 +144,14 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
  private:
   // Runs `task` on its own thread (repository operations take seconds).
   absl::Status RunInBackground(std::function<void()> task);
+  // Infer after the model lookup: decodes the request and queues it on `model`.
+  void DecodeAndQueue(std::shared_ptr<runtime::ServedModel> model, const inference::ModelInferRequest& request,
+                      absl::Time start, absl::Time deadline, std::function<bool()> is_cancelled,
+                      inference::ModelInferResponse* response, int64_t response_overhead,
+                      absl::AnyInvocable<void(absl::Status)> done);
+  // Answers a request for `model` that was refused before it reached the model's queue.
+  void Refuse(runtime::ServedModel& model, absl::Time start, const absl::Status& status,
+              absl::AnyInvocable<void(absl::Status)>& done);
 
   const BearerTokenAuth auth_;
   runtime::ModelRepository* const repository_;
@@ -155,6 +173,9 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   absl::Mutex tasks_mu_;
   bool tasks_closed_ ABSL_GUARDED_BY(tasks_mu_) = false;
   std::vector<Task> tasks_ ABSL_GUARDED_BY(tasks_mu_);
+
+  // Last: its queued tasks use the members above while the destructor runs them.
+  std::unique_ptr<DecodePool> decode_pool_;
 };
 
 }  // namespace wtserve::api

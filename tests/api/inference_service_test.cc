@@ -2,7 +2,8 @@
 // the same code through the spawned binary): InferenceService::Infer — the request path gRPC and
 // REST share — answers with the network's logits and names the model and version; unknown
 // models, malformed inputs and a shutting-down server get their status codes, and `done` is
-// called exactly once in every case.
+// called exactly once in every case. Requests with encoded images wait for the decode pool (raw
+// tensors do not), and a full pool, a cancellation or a deadline while waiting are answered.
 #include "server/api/inference_service.h"
 
 #include <atomic>
@@ -15,7 +16,9 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
+#include <opencv2/imgcodecs.hpp>
 
+#include "absl/synchronization/blocking_counter.h"
 #include "absl/synchronization/notification.h"
 #include "server/api/server_state.h"
 #include "server/metrics/server_metrics.h"
@@ -38,7 +41,8 @@ class InferenceServiceTest : public ::testing::Test {
     state_ = std::make_unique<ServerState>(repository_.get(), /*strict_readiness=*/true);
     state_->MarkStartupDone();
     service_ = std::make_unique<InferenceService>(repository_.get(), state_.get(), &metrics_, absl::Seconds(10),
-                                                  int64_t{64} << 20);
+                                                  int64_t{64} << 20, BearerTokenAuth{}, /*shared_memory=*/nullptr,
+                                                  /*decode_threads=*/1);
   }
   void TearDown() override {
     repository_->ShutdownAll(absl::Now() + absl::Seconds(10));
@@ -59,6 +63,35 @@ class InferenceServiceTest : public ::testing::Test {
     request.add_raw_input_contents(
         std::string(reinterpret_cast<const char*>(contiguous.data_ptr<float>()), contiguous.numel() * sizeof(float)));
     return request;
+  }
+
+  // One request for model "m" with a 28 x 28 grey PNG as its BYTES input.
+  static inference::ModelInferRequest PngRequest() {
+    inference::ModelInferRequest request;
+    request.set_model_name("m");
+    auto* input = request.add_inputs();
+    input->set_name("images");
+    input->set_datatype("BYTES");
+    input->add_shape(1);
+    input->add_shape(1);
+    std::vector<uchar> png;
+    EXPECT_TRUE(cv::imencode(".png", cv::Mat(28, 28, CV_8UC1, cv::Scalar(90)), png));
+    input->mutable_contents()->add_bytes_contents(std::string(png.begin(), png.end()));
+    return request;
+  }
+
+  // Occupies the decode pool's one thread until the returned notification is notified.
+  std::shared_ptr<absl::Notification> BlockDecodePool() {
+    auto release = std::make_shared<absl::Notification>();
+    absl::Notification started;
+    EXPECT_TRUE(service_->decode_pool()
+                    ->Schedule([release, &started] {
+                      started.Notify();
+                      release->WaitForNotification();
+                    })
+                    .ok());
+    started.WaitForNotification();
+    return release;
   }
 
   // Runs Infer and waits for `done`; fails the test if `done` runs more than once.
@@ -115,6 +148,71 @@ TEST_F(InferenceServiceTest, RefusalsCarryTheirStatusCodes) {
   EXPECT_EQ(Run(Request(not_finite), &response).code(), absl::StatusCode::kInvalidArgument);
   state_->BeginShutdown();
   EXPECT_EQ(Run(Request(at::rand({1, 1, 28, 28})), &response).code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(InferenceServiceTest, EncodedImagesWaitForTheDecodePoolRawTensorsDoNot) {
+  const std::shared_ptr<absl::Notification> release = BlockDecodePool();
+  // Raw tensors are decoded inline and answered while the pool is busy.
+  inference::ModelInferResponse raw_response;
+  ASSERT_TRUE(Run(Request(at::rand({1, 1, 28, 28})), &raw_response).ok());
+  // The PNG request waits in the pool's queue: not answered until the pool's thread is free.
+  const inference::ModelInferRequest png = PngRequest();
+  inference::ModelInferResponse png_response;
+  absl::Notification answered;
+  absl::Status png_status;
+  service_->Infer(
+      png, absl::Now(), absl::InfiniteFuture(), [] { return false; }, &png_response, 0,
+      [&](absl::Status status) {
+        png_status = status;
+        answered.Notify();
+      });
+  // A raw request after it is answered first (decoded inline, it would have been queued on the
+  // model behind the PNG and answered after it: the batcher is FIFO).
+  ASSERT_TRUE(Run(Request(at::rand({1, 1, 28, 28})), &raw_response).ok());
+  EXPECT_FALSE(answered.HasBeenNotified());
+  release->Notify();
+  answered.WaitForNotification();
+  ASSERT_TRUE(png_status.ok()) << png_status;
+  EXPECT_EQ(png_response.raw_output_contents(0).size(), 10 * sizeof(float));
+}
+
+TEST_F(InferenceServiceTest, AFullDecodeQueueACancellationAndADeadlineAreAnswered) {
+  const std::shared_ptr<absl::Notification> release = BlockDecodePool();
+  const inference::ModelInferRequest png = PngRequest();
+  std::atomic<bool> cancelled{false};
+  // Queued while the pool is busy: one cancelled and one past its deadline by the time they run.
+  std::vector<absl::Status> results(2);
+  std::vector<inference::ModelInferResponse> responses(2);
+  absl::Notification first, second;
+  service_->Infer(
+      png, absl::Now(), absl::InfiniteFuture(), [&] { return cancelled.load(); }, &responses[0], 0,
+      [&](absl::Status s) {
+        results[0] = s;
+        first.Notify();
+      });
+  service_->Infer(
+      png, absl::Now(), absl::Now() - absl::Milliseconds(1), [] { return false; }, &responses[1], 0,
+      [&](absl::Status s) {
+        results[1] = s;
+        second.Notify();
+      });
+  // Fill the queue (two are waiting already); the next request is refused at once.
+  std::vector<inference::ModelInferResponse> filler_responses(InferenceService::kMaxQueuedDecodes);
+  absl::BlockingCounter fillers_answered(InferenceService::kMaxQueuedDecodes - 2);
+  for (int i = 2; i < InferenceService::kMaxQueuedDecodes; ++i) {
+    service_->Infer(
+        png, absl::Now(), absl::InfiniteFuture(), [] { return false; }, &filler_responses[i], 0,
+        [&](absl::Status) { fillers_answered.DecrementCount(); });
+  }
+  inference::ModelInferResponse refused_response;
+  EXPECT_EQ(Run(png, &refused_response).code(), absl::StatusCode::kUnavailable);
+  cancelled = true;
+  release->Notify();
+  first.WaitForNotification();
+  second.WaitForNotification();
+  EXPECT_EQ(results[0].code(), absl::StatusCode::kCancelled) << results[0];
+  EXPECT_EQ(results[1].code(), absl::StatusCode::kDeadlineExceeded) << results[1];
+  fillers_answered.Wait();  // each queued request is decoded and answered (by the model or refused)
 }
 
 }  // namespace

@@ -1,0 +1,46 @@
+#include "server/api/decode_pool.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace wtserve::api {
+
+DecodePool::DecodePool(int threads, int max_queued) : max_queued_(max_queued < 1 ? 1 : max_queued) {
+  for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) workers_.emplace_back([this] { Work(); });
+}
+
+DecodePool::~DecodePool() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  for (std::thread& worker : workers_) worker.join();
+}
+
+absl::Status DecodePool::Schedule(absl::AnyInvocable<void() &&> task) {
+  absl::MutexLock lock(&mu_);
+  if (static_cast<int>(queue_.size()) >= max_queued_) {
+    return absl::UnavailableError(absl::StrCat("the server's image decode queue is full (", max_queued_,
+                                               " requests wait to be decoded); retry later"));
+  }
+  queue_.push_back(std::move(task));
+  return absl::OkStatus();
+}
+
+void DecodePool::Work() {
+  while (true) {
+    absl::AnyInvocable<void() &&> task;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
+      mu_.Await(absl::Condition(&ready));
+      if (queue_.empty()) return;  // stopping, and every queued task has run
+      task = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    std::move(task)();
+  }
+}
+
+}  // namespace wtserve::api
