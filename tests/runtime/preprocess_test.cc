@@ -73,6 +73,25 @@ TEST(Preprocess, NormalizePerChannel) {
   EXPECT_EQ(v[0], 1.0f);  // the input is not modified in place
 }
 
+// NormalizePixels' loops against the ATen expression they replaced (to, mul_, sub_, div_ with
+// broadcast mean and std): bit-identical for uint8 and float32, several channels, a
+// non-contiguous input.
+TEST(Preprocess, NormalizeMatchesTheAtenExpressionBitForBit) {
+  config::InputPreprocessing pp;
+  pp.set_scale(1.0f / 255.0f);
+  for (float m : {0.485f, 0.456f, 0.406f}) pp.add_mean(m);
+  for (float d : {0.229f, 0.224f, 0.225f}) pp.add_std(d);
+  const at::Tensor mean = at::tensor({0.485f, 0.456f, 0.406f}).view({1, 3, 1, 1});
+  const at::Tensor std = at::tensor({0.229f, 0.224f, 0.225f}).view({1, 3, 1, 1});
+  const at::Tensor bytes = at::randint(0, 256, {2, 3, 7, 5}, at::kByte);
+  const at::Tensor from_bytes = *NormalizePixels(bytes, pp);
+  EXPECT_TRUE(at::equal(from_bytes, bytes.to(at::kFloat).mul_(pp.scale()).sub_(mean).div_(std)));
+  const at::Tensor floats = at::rand({2, 5, 7, 3}).permute({0, 3, 2, 1});  // [2, 3, 7, 5], not contiguous
+  const at::Tensor from_floats = *NormalizePixels(floats, pp);
+  EXPECT_TRUE(from_floats.is_contiguous());
+  EXPECT_TRUE(at::equal(from_floats, floats.contiguous().clone().sub_(mean).div_(std)));
+}
+
 TEST(Preprocess, NormalizeRejectsBadTensors) {
   const config::ModelConfig cfg = Config("input { name: \"x\" data_type: TYPE_FP32 dims: [1, 2, 2] }");
   const auto& pp = cfg.input_preprocessing();
