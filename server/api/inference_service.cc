@@ -36,7 +36,7 @@ grpc::Status ToGrpcStatus(const absl::Status& status) {
 InferenceService::InferenceService(runtime::ModelRepository* repository, ServerState* state,
                                    metrics::ServerMetrics* metrics, absl::Duration drain_timeout,
                                    int64_t max_response_bytes, BearerTokenAuth auth, SystemSharedMemory* shared_memory,
-                                   int decode_threads)
+                                   int decode_threads, int send_threads)
     : auth_(std::move(auth)),
       repository_(repository),
       state_(state),
@@ -44,7 +44,10 @@ InferenceService::InferenceService(runtime::ModelRepository* repository, ServerS
       drain_timeout_(drain_timeout),
       max_response_bytes_(max_response_bytes),
       shared_memory_(shared_memory),
-      decode_pool_(decode_threads > 0 ? std::make_unique<DecodePool>(decode_threads, kMaxQueuedDecodes) : nullptr) {}
+      send_pool_(send_threads > 0 ? std::make_shared<TaskPool>("response send", send_threads, kMaxQueuedSends)
+                                  : nullptr),
+      decode_pool_(decode_threads > 0 ? std::make_unique<TaskPool>("image decode", decode_threads, kMaxQueuedDecodes)
+                                      : nullptr) {}
 
 InferenceService::~InferenceService() {
   decode_pool_.reset();
@@ -143,7 +146,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     done(model.status());
     return;
   }
-  // Encoded images go to the decode pool (decode_pool.h says why); the request's pieces wait
+  // Encoded images go to the decode pool (the constructor says why); the request's pieces wait
   // in `pending`, so that a refused schedule can still answer through `done`.
   const bool encoded = std::any_of(request.inputs().begin(), request.inputs().end(),
                                    [](const auto& t) { return t.datatype() == "BYTES"; });
@@ -158,7 +161,7 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
         decode_pool_->Schedule([this, pending, &request, start, deadline, response, response_overhead]() mutable {
           // Cancelled or past its deadline while it waited: not worth decoding.
           absl::Status gone;
-          if (pending->is_cancelled()) {
+          if (pending->is_cancelled && pending->is_cancelled()) {
             gone = absl::CancelledError("the request was cancelled before it was decoded");
           } else if (absl::Now() >= deadline) {
             gone = absl::DeadlineExceededError("the request's deadline passed before it was decoded");
@@ -226,8 +229,9 @@ void InferenceService::DecodeAndQueue(std::shared_ptr<runtime::ServedModel> mode
   queued_request->queue_timeout = decoded->queue_timeout;
   queued_request->is_cancelled = std::move(is_cancelled);
   // The completion pins the model version (`model`) until the request is destroyed.
-  queued_request->on_complete = [model = std::move(model), &request, response, outputs = std::move(decoded->outputs),
-                                 response_limit, shm_outputs = std::move(shm_outputs), done = std::move(done)](
+  queued_request->on_complete = [model = std::move(model), send_pool = send_pool_, &request, response,
+                                 outputs = std::move(decoded->outputs), response_limit,
+                                 shm_outputs = std::move(shm_outputs), done = std::move(done)](
                                     absl::StatusOr<at::Tensor> logits, const runtime::RequestTimings&) mutable {
     absl::Status status = logits.status();
     if (status.ok()) {
@@ -245,7 +249,14 @@ void InferenceService::DecodeAndQueue(std::shared_ptr<runtime::ServedModel> mode
                          " (--max_message_bytes); send fewer images per request or ask for fewer outputs"));
       }
     }
-    return runtime::Reply{status, [done = std::move(done), status]() mutable { done(status); }};
+    // The send (gRPC's Finish or a stream's write: protobuf serialisation and sendmsg) goes to
+    // the send pool when there is one, so that the worker can start its next batch; the worker
+    // sends itself when the pool's queue is full.
+    return runtime::Reply{status, [send_pool, done = std::move(done), status]() mutable {
+                            if (send_pool == nullptr) return done(status);
+                            auto send = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
+                            if (!send_pool->Schedule([send, status] { (*send)(status); }).ok()) (*send)(status);
+                          }};
   };
   // Refused (queue full, shutting down): the request is still ours, so it is answered here,
   // through its own completion, with the refusal.

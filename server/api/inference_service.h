@@ -27,9 +27,9 @@
 #include "absl/time/time.h"
 #include "inference.grpc.pb.h"
 #include "server/api/bearer_auth.h"
-#include "server/api/decode_pool.h"
 #include "server/api/server_state.h"
 #include "server/api/shared_memory.h"
+#include "server/api/task_pool.h"
 #include "server/metrics/server_metrics.h"
 #include "server/runtime/model_repository.h"
 
@@ -48,18 +48,26 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   // `auth`: the bearer token every call must carry (bearer_auth.h; default: none).
   // `shared_memory`: the system shared memory regions (nullptr: none can be registered).
   // `decode_threads` > 0: requests with encoded images (BYTES inputs) are decoded on a pool of
-  // that many threads (decode_pool.h) instead of the calling thread; 0: every request inline.
+  // that many threads instead of the calling thread (gRPC's: a 12-Mpixel JPEG takes ~200 ms and
+  // gRPC 1.51 has two callback threads for every call); 0: every request inline.
+  // `send_threads` > 0: responses are sent (gRPC's Finish / stream write) from a pool of that
+  // many threads instead of the model's worker, which then starts its next batch at once;
+  // 0: from the worker.
   InferenceService(runtime::ModelRepository* repository, ServerState* state, metrics::ServerMetrics* metrics,
                    absl::Duration drain_timeout, int64_t max_response_bytes, BearerTokenAuth auth = {},
-                   SystemSharedMemory* shared_memory = nullptr, int decode_threads = 0);
+                   SystemSharedMemory* shared_memory = nullptr, int decode_threads = 0, int send_threads = 0);
   // Runs the decodes still queued (their requests are then refused if the models shut down),
   // and waits for the background tasks.
   ~InferenceService() override;
 
   // Requests waiting to be decoded at most; beyond, a request is answered UNAVAILABLE.
   static constexpr int kMaxQueuedDecodes = 1024;
+  // Responses waiting to be sent at most; beyond, the worker sends them itself.
+  static constexpr int kMaxQueuedSends = 4096;
   // The image decode pool, or nullptr (decode_threads 0).
-  DecodePool* decode_pool() { return decode_pool_.get(); }
+  TaskPool* decode_pool() { return decode_pool_.get(); }
+  // The response send pool, or nullptr (send_threads 0).
+  TaskPool* send_pool() { return send_pool_.get(); }
 
   // Waits for running repository load/unload tasks; later ones are refused (UNAVAILABLE).
   void JoinBackgroundTasks();
@@ -174,8 +182,11 @@ class InferenceService final : public inference::GRPCInferenceService::CallbackS
   bool tasks_closed_ ABSL_GUARDED_BY(tasks_mu_) = false;
   std::vector<Task> tasks_ ABSL_GUARDED_BY(tasks_mu_);
 
+  // Shared with the completions of queued requests, which may outlive the service; its tasks
+  // hold only the send itself.
+  std::shared_ptr<TaskPool> send_pool_;
   // Last: its queued tasks use the members above while the destructor runs them.
-  std::unique_ptr<DecodePool> decode_pool_;
+  std::unique_ptr<TaskPool> decode_pool_;
 };
 
 }  // namespace wtserve::api

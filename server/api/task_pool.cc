@@ -1,4 +1,4 @@
-#include "server/api/decode_pool.h"
+#include "server/api/task_pool.h"
 
 #include <utility>
 
@@ -6,11 +6,12 @@
 
 namespace wtserve::api {
 
-DecodePool::DecodePool(int threads, int max_queued) : max_queued_(max_queued < 1 ? 1 : max_queued) {
+TaskPool::TaskPool(std::string what, int threads, int max_queued)
+    : what_(std::move(what)), max_queued_(max_queued < 1 ? 1 : max_queued) {
   for (int i = 0; i < (threads < 1 ? 1 : threads); ++i) workers_.emplace_back([this] { Work(); });
 }
 
-DecodePool::~DecodePool() {
+TaskPool::~TaskPool() {
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
@@ -18,17 +19,17 @@ DecodePool::~DecodePool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-absl::Status DecodePool::Schedule(absl::AnyInvocable<void() &&> task) {
+absl::Status TaskPool::Schedule(absl::AnyInvocable<void() &&> task) {
   absl::MutexLock lock(&mu_);
   if (static_cast<int>(queue_.size()) >= max_queued_) {
-    return absl::UnavailableError(absl::StrCat("the server's image decode queue is full (", max_queued_,
-                                               " requests wait to be decoded); retry later"));
+    return absl::UnavailableError(
+        absl::StrCat("the server's ", what_, " queue is full (", max_queued_, " requests wait); retry later"));
   }
   queue_.push_back(std::move(task));
   return absl::OkStatus();
 }
 
-void DecodePool::Work() {
+void TaskPool::Work() {
   while (true) {
     absl::AnyInvocable<void() &&> task;
     {

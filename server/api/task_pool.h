@@ -1,13 +1,12 @@
-// The threads that decode requests carrying encoded images (BYTES inputs: PNG or JPEG), so that
-// a large image's decode runs off gRPC's threads. gRPC 1.51 runs every handler of the callback
-// server on two threads of its own, and a 12-Mpixel JPEG takes ~200 ms to decode: measured on
-// the Intel host, two such requests in flight made a concurrent ServerLive wait 12 ms at the
-// median and 125 ms at p99 (3.5 / 9 ms without them), three 106 / 181 ms — health checks
-// included. Raw tensors (a copy and a finiteness scan) stay on the gRPC thread.
-#ifndef WTSERVE_SERVER_API_DECODE_POOL_H_
-#define WTSERVE_SERVER_API_DECODE_POOL_H_
+// A fixed set of threads running tasks in FIFO order from a bounded queue: the request path's
+// work moved off the threads where it would block others (InferenceService): decoding encoded
+// images off gRPC's two callback threads, and sending responses off the model's worker, which
+// can then start its next batch (docs/server.md, "Threads", has the measurements).
+#ifndef WTSERVE_SERVER_API_TASK_POOL_H_
+#define WTSERVE_SERVER_API_TASK_POOL_H_
 
 #include <deque>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -18,15 +17,15 @@
 
 namespace wtserve::api {
 
-// A fixed set of threads running tasks in FIFO order from a bounded queue.
-class DecodePool {
+class TaskPool {
  public:
-  // `threads` >= 1 workers; at most `max_queued` >= 1 tasks wait for one.
-  DecodePool(int threads, int max_queued);
-  // Runs every task still queued, then joins the workers.
-  ~DecodePool();
-  DecodePool(const DecodePool&) = delete;
-  DecodePool& operator=(const DecodePool&) = delete;
+  // `threads` >= 1 workers; at most `max_queued` >= 1 tasks wait for one. `what` names the
+  // queue in the refusal ("image decode").
+  TaskPool(std::string what, int threads, int max_queued);
+  // Runs every task still queued, then joins the workers. Not from one of its own tasks.
+  ~TaskPool();
+  TaskPool(const TaskPool&) = delete;
+  TaskPool& operator=(const TaskPool&) = delete;
 
   // Queues `task`, or returns UNAVAILABLE (and drops it uncalled) when `max_queued` tasks are
   // waiting already: the caller still owns the request and answers it.
@@ -37,6 +36,7 @@ class DecodePool {
  private:
   void Work();
 
+  const std::string what_;
   const int max_queued_;
   absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
@@ -46,4 +46,4 @@ class DecodePool {
 
 }  // namespace wtserve::api
 
-#endif  // WTSERVE_SERVER_API_DECODE_POOL_H_
+#endif  // WTSERVE_SERVER_API_TASK_POOL_H_

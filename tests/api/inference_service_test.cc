@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <limits>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -42,7 +43,7 @@ class InferenceServiceTest : public ::testing::Test {
     state_->MarkStartupDone();
     service_ = std::make_unique<InferenceService>(repository_.get(), state_.get(), &metrics_, absl::Seconds(10),
                                                   int64_t{64} << 20, BearerTokenAuth{}, /*shared_memory=*/nullptr,
-                                                  /*decode_threads=*/1);
+                                                  /*decode_threads=*/1, /*send_threads=*/1);
   }
   void TearDown() override {
     repository_->ShutdownAll(absl::Now() + absl::Seconds(10));
@@ -80,12 +81,11 @@ class InferenceServiceTest : public ::testing::Test {
     return request;
   }
 
-  // Occupies the decode pool's one thread until the returned notification is notified.
-  std::shared_ptr<absl::Notification> BlockDecodePool() {
+  // Occupies `pool`'s one thread until the returned notification is notified.
+  static std::shared_ptr<absl::Notification> Block(TaskPool* pool) {
     auto release = std::make_shared<absl::Notification>();
     absl::Notification started;
-    EXPECT_TRUE(service_->decode_pool()
-                    ->Schedule([release, &started] {
+    EXPECT_TRUE(pool->Schedule([release, &started] {
                       started.Notify();
                       release->WaitForNotification();
                     })
@@ -151,7 +151,7 @@ TEST_F(InferenceServiceTest, RefusalsCarryTheirStatusCodes) {
 }
 
 TEST_F(InferenceServiceTest, EncodedImagesWaitForTheDecodePoolRawTensorsDoNot) {
-  const std::shared_ptr<absl::Notification> release = BlockDecodePool();
+  const std::shared_ptr<absl::Notification> release = Block(service_->decode_pool());
   // Raw tensors are decoded inline and answered while the pool is busy.
   inference::ModelInferResponse raw_response;
   ASSERT_TRUE(Run(Request(at::rand({1, 1, 28, 28})), &raw_response).ok());
@@ -160,12 +160,11 @@ TEST_F(InferenceServiceTest, EncodedImagesWaitForTheDecodePoolRawTensorsDoNot) {
   inference::ModelInferResponse png_response;
   absl::Notification answered;
   absl::Status png_status;
-  service_->Infer(
-      png, absl::Now(), absl::InfiniteFuture(), [] { return false; }, &png_response, 0,
-      [&](absl::Status status) {
-        png_status = status;
-        answered.Notify();
-      });
+  service_->Infer(png, absl::Now(), absl::InfiniteFuture(), /*is_cancelled=*/nullptr, &png_response, 0,  // as REST's
+                  [&](absl::Status status) {
+                    png_status = status;
+                    answered.Notify();
+                  });
   // A raw request after it is answered first (decoded inline, it would have been queued on the
   // model behind the PNG and answered after it: the batcher is FIFO).
   ASSERT_TRUE(Run(Request(at::rand({1, 1, 28, 28})), &raw_response).ok());
@@ -177,7 +176,7 @@ TEST_F(InferenceServiceTest, EncodedImagesWaitForTheDecodePoolRawTensorsDoNot) {
 }
 
 TEST_F(InferenceServiceTest, AFullDecodeQueueACancellationAndADeadlineAreAnswered) {
-  const std::shared_ptr<absl::Notification> release = BlockDecodePool();
+  const std::shared_ptr<absl::Notification> release = Block(service_->decode_pool());
   const inference::ModelInferRequest png = PngRequest();
   std::atomic<bool> cancelled{false};
   // Queued while the pool is busy: one cancelled and one past its deadline by the time they run.
@@ -213,6 +212,34 @@ TEST_F(InferenceServiceTest, AFullDecodeQueueACancellationAndADeadlineAreAnswere
   EXPECT_EQ(results[0].code(), absl::StatusCode::kCancelled) << results[0];
   EXPECT_EQ(results[1].code(), absl::StatusCode::kDeadlineExceeded) << results[1];
   fillers_answered.Wait();  // each queued request is decoded and answered (by the model or refused)
+}
+
+TEST_F(InferenceServiceTest, ResponsesAreSentFromTheSendPoolNotTheModelsWorker) {
+  const std::shared_ptr<absl::Notification> release = Block(service_->send_pool());
+  inference::ModelInferResponse response;
+  absl::Notification answered;
+  absl::Status result;
+  std::thread::id sender;
+  const inference::ModelInferRequest request = Request(at::rand({1, 1, 28, 28}));  // alive until answered
+  service_->Infer(
+      request, absl::Now(), absl::InfiniteFuture(), [] { return false; }, &response, 0,
+      [&](absl::Status status) {
+        result = status;
+        sender = std::this_thread::get_id();
+        answered.Notify();
+      });
+  // The model answers (its statistics count the success before the send), but the send waits
+  // for the pool's thread.
+  absl::StatusOr<std::shared_ptr<runtime::ServedModel>> model = repository_->Find("m", "");
+  ASSERT_TRUE(model.ok());
+  const absl::Time give_up = absl::Now() + absl::Seconds(30);
+  while ((*model)->Stats().success.count == 0 && absl::Now() < give_up) std::this_thread::yield();
+  ASSERT_EQ((*model)->Stats().success.count, 1u);
+  EXPECT_FALSE(answered.HasBeenNotified());
+  release->Notify();
+  answered.WaitForNotification();
+  EXPECT_TRUE(result.ok()) << result;
+  EXPECT_NE(sender, std::this_thread::get_id());
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
-// server/api/decode_pool.h: tasks run in order on the pool's threads, never on the caller's; a
+// server/api/task_pool.h: tasks run in order on the pool's threads, never on the caller's; a
 // full queue refuses (and the task is not run); the destructor runs what is still queued.
-#include "server/api/decode_pool.h"
+#include "server/api/task_pool.h"
 
 #include <atomic>
 #include <thread>
@@ -13,12 +13,12 @@
 namespace wtserve::api {
 namespace {
 
-TEST(DecodePoolTest, RunsTasksInOrderOffTheCallersThread) {
+TEST(TaskPoolTest, RunsTasksInOrderOffTheCallersThread) {
   std::vector<int> order;
   std::vector<std::thread::id> where;
   absl::Notification last;
   {
-    DecodePool pool(/*threads=*/1, /*max_queued=*/8);
+    TaskPool pool("test", /*threads=*/1, /*max_queued=*/8);
     EXPECT_EQ(pool.threads(), 1);
     for (int i = 0; i < 5; ++i) {
       ASSERT_TRUE(pool.Schedule([&, i] {
@@ -34,11 +34,11 @@ TEST(DecodePoolTest, RunsTasksInOrderOffTheCallersThread) {
   for (const std::thread::id& id : where) EXPECT_NE(id, std::this_thread::get_id());
 }
 
-TEST(DecodePoolTest, AFullQueueRefusesAndTheDestructorRunsWhatIsQueued) {
+TEST(TaskPoolTest, AFullQueueRefusesAndTheDestructorRunsWhatIsQueued) {
   absl::Notification started, release;
   std::atomic<int> ran{0};
   {
-    DecodePool pool(/*threads=*/1, /*max_queued=*/2);
+    TaskPool pool("test", /*threads=*/1, /*max_queued=*/2);
     ASSERT_TRUE(pool.Schedule([&] {
                       started.Notify();
                       release.WaitForNotification();
@@ -49,7 +49,7 @@ TEST(DecodePoolTest, AFullQueueRefusesAndTheDestructorRunsWhatIsQueued) {
     ASSERT_TRUE(pool.Schedule([&] { ++ran; }).ok());
     const absl::Status full = pool.Schedule([&] { ran += 100; });
     EXPECT_EQ(full.code(), absl::StatusCode::kUnavailable);
-    EXPECT_NE(full.message().find("decode queue is full"), absl::string_view::npos) << full;
+    EXPECT_NE(full.message().find("test queue is full"), absl::string_view::npos) << full;
     release.Notify();
   }  // the destructor runs both queued tasks before it joins
   EXPECT_EQ(ran.load(), 2);
