@@ -215,10 +215,10 @@ int main(int argc, char** argv) {
   wtserve::runtime::ModelRepository repository(repository_dir, &metrics);
   wtserve::api::ServerState state(&repository, absl::GetFlag(FLAGS_strict_readiness));
   wtserve::api::SystemSharedMemory shared_memory(absl::GetFlag(FLAGS_system_shared_memory));
-  // Encoded images are decoded on one thread per usable core (decode_pool.h): decoding is CPU
-  // work, and more threads than cores would only take turns.
+  // Encoded images are decoded on one thread per usable core (decoding is CPU work; more threads
+  // than cores would only take turns), responses sent from one thread (docs/server.md, "Threads").
   wtserve::api::InferenceService service(&repository, &state, &metrics, exit_timeout, max_message_bytes, auth,
-                                         &shared_memory, /*decode_threads=*/cores);
+                                         &shared_memory, /*decode_threads=*/cores, /*send_threads=*/1);
   std::unique_ptr<wtserve::http::RestServer> rest;
   if (http_port >= 0) {
     wtserve::http::RestServerOptions options;
