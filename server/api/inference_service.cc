@@ -146,34 +146,23 @@ void InferenceService::Infer(const ModelInferRequest& request, absl::Time start,
     done(model.status());
     return;
   }
-  // Encoded images go to the decode pool (the constructor says why); the request's pieces wait
-  // in `pending`, so that a refused schedule can still answer through `done`.
+  // Encoded images go to the decode pool (the constructor says why).
   const bool encoded = std::any_of(request.inputs().begin(), request.inputs().end(),
                                    [](const auto& t) { return t.datatype() == "BYTES"; });
   if (decode_pool_ != nullptr && encoded) {
-    struct Pending {
-      std::shared_ptr<runtime::ServedModel> model;
-      std::function<bool()> is_cancelled;
-      absl::AnyInvocable<void(absl::Status)> done;
-    };
-    auto pending = std::make_shared<Pending>(Pending{*model, std::move(is_cancelled), std::move(done)});
-    absl::Status scheduled =
-        decode_pool_->Schedule([this, pending, &request, start, deadline, response, response_overhead]() mutable {
-          // Cancelled or past its deadline while it waited: not worth decoding.
-          absl::Status gone;
-          if (pending->is_cancelled && pending->is_cancelled()) {
-            gone = absl::CancelledError("the request was cancelled before it was decoded");
-          } else if (absl::Now() >= deadline) {
-            gone = absl::DeadlineExceededError("the request's deadline passed before it was decoded");
-          }
-          if (!gone.ok()) {
-            Refuse(*pending->model, start, gone, pending->done);
-            return;
-          }
-          DecodeAndQueue(std::move(pending->model), request, start, deadline, std::move(pending->is_cancelled),
-                         response, response_overhead, std::move(pending->done));
-        });
-    if (!scheduled.ok()) Refuse(*pending->model, start, scheduled, pending->done);
+    decode_pool_->Schedule([this, model = *std::move(model), &request, start, deadline,
+                            is_cancelled = std::move(is_cancelled), response, response_overhead,
+                            done = std::move(done)](absl::Status admitted) mutable {
+      // Refused (queue full), or cancelled or past its deadline while it waited: not decoded.
+      if (admitted.ok() && is_cancelled && is_cancelled()) {
+        admitted = absl::CancelledError("the request was cancelled before it was decoded");
+      } else if (admitted.ok() && absl::Now() >= deadline) {
+        admitted = absl::DeadlineExceededError("the request's deadline passed before it was decoded");
+      }
+      if (!admitted.ok()) return Refuse(*model, start, admitted, done);
+      DecodeAndQueue(std::move(model), request, start, deadline, std::move(is_cancelled), response, response_overhead,
+                     std::move(done));
+    });
     return;
   }
   DecodeAndQueue(*std::move(model), request, start, deadline, std::move(is_cancelled), response, response_overhead,
@@ -250,13 +239,13 @@ void InferenceService::DecodeAndQueue(std::shared_ptr<runtime::ServedModel> mode
       }
     }
     // The send (gRPC's Finish or a stream's write: protobuf serialisation and sendmsg) goes to
-    // the send pool when there is one, so that the worker can start its next batch; the worker
-    // sends itself when the pool's queue is full.
-    return runtime::Reply{status, [send_pool, done = std::move(done), status]() mutable {
-                            if (send_pool == nullptr) return done(status);
-                            auto send = std::make_shared<absl::AnyInvocable<void(absl::Status)>>(std::move(done));
-                            if (!send_pool->Schedule([send, status] { (*send)(status); }).ok()) (*send)(status);
-                          }};
+    // the send pool when there is one, so that the worker can start its next batch; when the
+    // pool's queue is full the task runs here, on the worker.
+    return runtime::Reply{
+        status, [send_pool, done = std::move(done), status]() mutable {
+          if (send_pool == nullptr) return done(status);
+          send_pool->Schedule([done = std::move(done), status](absl::Status) mutable { done(status); });
+        }};
   };
   // Refused (queue full, shutting down): the request is still ours, so it is answered here,
   // through its own completion, with the refusal.

@@ -19,19 +19,21 @@ TaskPool::~TaskPool() {
   for (std::thread& worker : workers_) worker.join();
 }
 
-absl::Status TaskPool::Schedule(absl::AnyInvocable<void() &&> task) {
-  absl::MutexLock lock(&mu_);
-  if (static_cast<int>(queue_.size()) >= max_queued_) {
-    return absl::UnavailableError(
-        absl::StrCat("the server's ", what_, " queue is full (", max_queued_, " requests wait); retry later"));
+void TaskPool::Schedule(Task task) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (static_cast<int>(queue_.size()) < max_queued_) {
+      queue_.push_back(std::move(task));
+      return;
+    }
   }
-  queue_.push_back(std::move(task));
-  return absl::OkStatus();
+  std::move(task)(absl::UnavailableError(
+      absl::StrCat("the server's ", what_, " queue is full (", max_queued_, " requests wait); retry later")));
 }
 
 void TaskPool::Work() {
   while (true) {
-    absl::AnyInvocable<void() &&> task;
+    Task task;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !queue_.empty() || stopping_; };
@@ -40,7 +42,7 @@ void TaskPool::Work() {
       task = std::move(queue_.front());
       queue_.pop_front();
     }
-    std::move(task)();
+    std::move(task)(absl::OkStatus());
   }
 }
 

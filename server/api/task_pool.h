@@ -27,9 +27,11 @@ class TaskPool {
   TaskPool(const TaskPool&) = delete;
   TaskPool& operator=(const TaskPool&) = delete;
 
-  // Queues `task`, or returns UNAVAILABLE (and drops it uncalled) when `max_queued` tasks are
-  // waiting already: the caller still owns the request and answers it.
-  absl::Status Schedule(absl::AnyInvocable<void() &&> task);
+  // A task is called exactly once with whether it was admitted: OK on a worker, or, when
+  // `max_queued` tasks are waiting already, UNAVAILABLE at once on the caller's thread (so the
+  // task answers its own refusal, or does its work inline).
+  using Task = absl::AnyInvocable<void(absl::Status) &&>;
+  void Schedule(Task task);
 
   int threads() const { return static_cast<int>(workers_.size()); }
 
@@ -39,7 +41,7 @@ class TaskPool {
   const std::string what_;
   const int max_queued_;
   absl::Mutex mu_;
-  std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Task> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;
 };

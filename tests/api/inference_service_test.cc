@@ -85,12 +85,14 @@ class InferenceServiceTest : public ::testing::Test {
   static std::shared_ptr<absl::Notification> Block(TaskPool* pool) {
     auto release = std::make_shared<absl::Notification>();
     absl::Notification started;
-    EXPECT_TRUE(pool->Schedule([release, &started] {
-                      started.Notify();
-                      release->WaitForNotification();
-                    })
-                    .ok());
+    absl::Status admitted;
+    pool->Schedule([release, &started, &admitted](absl::Status status) {
+      admitted = status;
+      started.Notify();
+      release->WaitForNotification();
+    });
     started.WaitForNotification();
+    EXPECT_TRUE(admitted.ok()) << admitted;
     return release;
   }
 

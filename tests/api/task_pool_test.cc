@@ -1,5 +1,6 @@
-// server/api/task_pool.h: tasks run in order on the pool's threads, never on the caller's; a
-// full queue refuses (and the task is not run); the destructor runs what is still queued.
+// server/api/task_pool.h: tasks run in order on the pool's threads, never on the caller's, each
+// told it was admitted; a full queue runs the task at once on the caller's thread with
+// UNAVAILABLE; the destructor runs what is still queued.
 #include "server/api/task_pool.h"
 
 #include <atomic>
@@ -16,22 +17,24 @@ namespace {
 TEST(TaskPoolTest, RunsTasksInOrderOffTheCallersThread) {
   std::vector<int> order;
   std::vector<std::thread::id> where;
+  std::vector<absl::Status> admitted;
   absl::Notification last;
   {
     TaskPool pool("test", /*threads=*/1, /*max_queued=*/8);
     EXPECT_EQ(pool.threads(), 1);
     for (int i = 0; i < 5; ++i) {
-      ASSERT_TRUE(pool.Schedule([&, i] {
-                        order.push_back(i);
-                        where.push_back(std::this_thread::get_id());
-                        if (i == 4) last.Notify();
-                      })
-                      .ok());
+      pool.Schedule([&, i](absl::Status status) {
+        order.push_back(i);
+        where.push_back(std::this_thread::get_id());
+        admitted.push_back(status);
+        if (i == 4) last.Notify();
+      });
     }
     last.WaitForNotification();
   }
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
   for (const std::thread::id& id : where) EXPECT_NE(id, std::this_thread::get_id());
+  for (const absl::Status& status : admitted) EXPECT_TRUE(status.ok()) << status;
 }
 
 TEST(TaskPoolTest, AFullQueueRefusesAndTheDestructorRunsWhatIsQueued) {
@@ -39,17 +42,23 @@ TEST(TaskPoolTest, AFullQueueRefusesAndTheDestructorRunsWhatIsQueued) {
   std::atomic<int> ran{0};
   {
     TaskPool pool("test", /*threads=*/1, /*max_queued=*/2);
-    ASSERT_TRUE(pool.Schedule([&] {
-                      started.Notify();
-                      release.WaitForNotification();
-                    })
-                    .ok());
+    pool.Schedule([&](absl::Status) {
+      started.Notify();
+      release.WaitForNotification();
+    });
     started.WaitForNotification();  // the worker holds the first task; the queue is empty
-    ASSERT_TRUE(pool.Schedule([&] { ++ran; }).ok());
-    ASSERT_TRUE(pool.Schedule([&] { ++ran; }).ok());
-    const absl::Status full = pool.Schedule([&] { ran += 100; });
+    pool.Schedule([&](absl::Status s) { ran += s.ok() ? 1 : 1000; });
+    pool.Schedule([&](absl::Status s) { ran += s.ok() ? 1 : 1000; });
+    // The third waiting task is refused: it runs now, here, with the refusal.
+    absl::Status full;
+    std::thread::id where;
+    pool.Schedule([&](absl::Status s) {
+      full = s;
+      where = std::this_thread::get_id();
+    });
     EXPECT_EQ(full.code(), absl::StatusCode::kUnavailable);
     EXPECT_NE(full.message().find("test queue is full"), absl::string_view::npos) << full;
+    EXPECT_EQ(where, std::this_thread::get_id());
     release.Notify();
   }  // the destructor runs both queued tasks before it joins
   EXPECT_EQ(ran.load(), 2);
